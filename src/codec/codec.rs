@@ -1,0 +1,159 @@
+//! [`Codec`]: framed Avro ↔ typed records, with cached readers and writers.
+
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::types::Value;
+use apache_avro::writer::datum::GenericDatumWriter;
+use serde::{Deserialize, Serialize};
+
+use super::{DecodeError, EncodeError, enriched, framing, raw, schemas};
+use crate::model::{EnrichedReading, RawReading};
+
+/// Confluent schema ids under which each record type is written and accepted.
+///
+/// vitalstream does not need a schema registry at run time: the ids are part
+/// of the deployment's configuration and must match the registry entries the
+/// gateway and the consumers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchemaIds {
+    /// Id of `RawReading`.
+    pub raw_reading: u32,
+    /// Id of `PatientProfile`.
+    pub patient_profile: u32,
+    /// Id of `EnrichedReading`.
+    pub enriched_reading: u32,
+    /// Id of `HrvWindow`.
+    pub hrv_window: u32,
+    /// Id of `ClinicianAlert`.
+    pub clinician_alert: u32,
+}
+
+impl Default for SchemaIds {
+    fn default() -> Self {
+        Self {
+            raw_reading: 1,
+            patient_profile: 2,
+            enriched_reading: 3,
+            hrv_window: 4,
+            clinician_alert: 5,
+        }
+    }
+}
+
+/// Encodes and decodes every vitalstream record in Confluent framing.
+///
+/// Readers and writers resolve schema names once at construction; decoding a
+/// message then costs one Avro decode plus the mapping to the typed record.
+pub struct Codec {
+    ids: SchemaIds,
+    raw_reader: GenericDatumReader<'static>,
+    raw_writer: GenericDatumWriter<'static>,
+    enriched_reader: GenericDatumReader<'static>,
+    enriched_writer: GenericDatumWriter<'static>,
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codec").field("ids", &self.ids).finish_non_exhaustive()
+    }
+}
+
+impl Codec {
+    /// Builds a codec for the given schema ids.
+    ///
+    /// # Errors
+    /// Only if the embedded schemas fail name resolution, a build defect the
+    /// unit tests rule out.
+    pub fn new(ids: SchemaIds) -> Result<Self, apache_avro::Error> {
+        let set = schemas::get();
+        let reader = |schema| GenericDatumReader::builder(schema).writer_schemata(set.refs());
+        let writer = |schema| GenericDatumWriter::builder(schema).schemata(set.refs());
+        Ok(Self {
+            ids,
+            raw_reader: reader(set.raw_reading())?.build()?,
+            raw_writer: writer(set.raw_reading())?.build()?,
+            enriched_reader: reader(set.enriched_reading())?.build()?,
+            enriched_writer: writer(set.enriched_reading())?.build()?,
+        })
+    }
+
+    /// The schema ids this codec writes and accepts.
+    pub fn ids(&self) -> SchemaIds {
+        self.ids
+    }
+
+    /// Decodes a framed `RawReading`.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] naming what is wrong; never panics on any input.
+    pub fn decode_raw(&self, payload: &[u8]) -> Result<RawReading<'static>, DecodeError> {
+        let value = read_framed(&self.raw_reader, self.ids.raw_reading, payload)?;
+        raw::from_value(&value)
+    }
+
+    /// Encodes a `RawReading` into `buf` (cleared first).
+    ///
+    /// # Errors
+    /// [`EncodeError`] if a decimal does not fit its schema exactly.
+    pub fn encode_raw(&self, reading: &RawReading<'_>, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let value = raw::to_value(reading)?;
+        write_framed(&self.raw_writer, self.ids.raw_reading, &value, buf)
+    }
+
+    /// Decodes a framed `EnrichedReading`.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] naming what is wrong.
+    pub fn decode_enriched(
+        &self,
+        payload: &[u8],
+    ) -> Result<EnrichedReading<'static>, DecodeError> {
+        let value = read_framed(&self.enriched_reader, self.ids.enriched_reading, payload)?;
+        enriched::from_value(&value)
+    }
+
+    /// Encodes an `EnrichedReading` into `buf` (cleared first).
+    ///
+    /// # Errors
+    /// [`EncodeError`] if a decimal does not fit its schema exactly.
+    pub fn encode_enriched(
+        &self,
+        reading: &EnrichedReading<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        let value = enriched::to_value(reading)?;
+        write_framed(&self.enriched_writer, self.ids.enriched_reading, &value, buf)
+    }
+}
+
+fn read_framed(
+    reader: &GenericDatumReader<'static>,
+    expected_id: u32,
+    payload: &[u8],
+) -> Result<Value, DecodeError> {
+    let (id, mut datum) = framing::split(payload)?;
+    if id != expected_id {
+        return Err(DecodeError::UnknownSchema(id));
+    }
+    let value = reader
+        .read_value(&mut datum)
+        .map_err(|e| DecodeError::Avro(e.to_string()))?;
+    if !datum.is_empty() {
+        return Err(DecodeError::TrailingBytes(datum.len()));
+    }
+    Ok(value)
+}
+
+fn write_framed(
+    writer: &GenericDatumWriter<'static>,
+    schema_id: u32,
+    value: &Value,
+    buf: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    buf.clear();
+    framing::write_header(buf, schema_id);
+    writer
+        .write_value_ref(buf, value)
+        .map_err(|e| EncodeError::Avro(e.to_string()))?;
+    Ok(())
+}

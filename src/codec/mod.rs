@@ -1,0 +1,21 @@
+//! Wire format: Confluent framing around Avro binary datums (DESIGN.md §1).
+//!
+//! `schemas/*.avsc` are the single source of truth; they are embedded at build
+//! time and parsed once ([`schemas`]). [`framing`] checks and strips the 5-byte
+//! Confluent header, [`Codec`] maps Avro values to the typed records of
+//! [`crate::model`] and back.
+
+mod codec;
+mod decimal;
+mod enriched;
+mod error;
+pub mod framing;
+mod raw;
+pub mod schemas;
+mod value;
+
+pub use codec::{Codec, SchemaIds};
+pub use error::{DecodeError, EncodeError};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,160 @@
+//! Small accessors over apache-avro's generic `Value`, so the record mappers
+//! read as field lists rather than match pyramids.
+
+use std::borrow::Cow;
+
+use apache_avro::types::Value;
+use rust_decimal::Decimal;
+
+use super::decimal::{self, DecimalSpec};
+use super::{DecodeError, EncodeError};
+
+/// Field access on a decoded Avro record.
+pub(crate) struct Fields<'v>(&'v [(String, Value)]);
+
+impl<'v> Fields<'v> {
+    pub(crate) fn of(value: &'v Value, what: &'static str) -> Result<Self, DecodeError> {
+        match value {
+            Value::Record(fields) => Ok(Self(fields)),
+            other => Err(DecodeError::field(what, format!("expected a record, got {other:?}"))),
+        }
+    }
+
+    pub(crate) fn get(&self, name: &'static str) -> Result<&'v Value, DecodeError> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| unwrap_union(v))
+            .ok_or_else(|| DecodeError::field(name, "missing"))
+    }
+
+    pub(crate) fn string(&self, name: &'static str) -> Result<Cow<'static, str>, DecodeError> {
+        match self.get(name)? {
+            Value::String(s) => Ok(Cow::Owned(s.clone())),
+            other => Err(wrong(name, "string", other)),
+        }
+    }
+
+    pub(crate) fn long(&self, name: &'static str) -> Result<i64, DecodeError> {
+        match self.get(name)? {
+            Value::Long(v) | Value::TimestampMillis(v) => Ok(*v),
+            Value::Int(v) => Ok(i64::from(*v)),
+            other => Err(wrong(name, "long", other)),
+        }
+    }
+
+    pub(crate) fn int(&self, name: &'static str) -> Result<i32, DecodeError> {
+        as_int(self.get(name)?, name)
+    }
+
+    pub(crate) fn opt_int(&self, name: &'static str) -> Result<Option<i32>, DecodeError> {
+        match self.get(name)? {
+            Value::Null => Ok(None),
+            v => as_int(v, name).map(Some),
+        }
+    }
+
+    pub(crate) fn symbol(&self, name: &'static str) -> Result<&'v str, DecodeError> {
+        match self.get(name)? {
+            Value::Enum(_, s) => Ok(s),
+            other => Err(wrong(name, "enum", other)),
+        }
+    }
+
+    pub(crate) fn decimal(
+        &self,
+        name: &'static str,
+        spec: DecimalSpec,
+    ) -> Result<Decimal, DecodeError> {
+        as_decimal(self.get(name)?, spec, name)
+    }
+
+    pub(crate) fn array(&self, name: &'static str) -> Result<&'v [Value], DecodeError> {
+        match self.get(name)? {
+            Value::Array(items) => Ok(items),
+            Value::Null => Ok(&[]),
+            other => Err(wrong(name, "array", other)),
+        }
+    }
+}
+
+/// Looks through a union branch to the value it holds.
+pub(crate) fn unwrap_union(value: &Value) -> &Value {
+    match value {
+        Value::Union(_, inner) => inner,
+        v => v,
+    }
+}
+
+pub(crate) fn as_int(value: &Value, name: &'static str) -> Result<i32, DecodeError> {
+    match unwrap_union(value) {
+        Value::Int(v) => Ok(*v),
+        other => Err(wrong(name, "int", other)),
+    }
+}
+
+pub(crate) fn as_decimal(
+    value: &Value,
+    spec: DecimalSpec,
+    name: &'static str,
+) -> Result<Decimal, DecodeError> {
+    match unwrap_union(value) {
+        Value::Decimal(d) => {
+            let bytes: Vec<u8> = d
+                .try_into()
+                .map_err(|e: apache_avro::Error| DecodeError::field(name, e.to_string()))?;
+            decimal::from_unscaled_be(&bytes, spec, name)
+        }
+        Value::Bytes(bytes) => decimal::from_unscaled_be(bytes, spec, name),
+        other => Err(wrong(name, "decimal", other)),
+    }
+}
+
+fn wrong(name: &'static str, expected: &str, got: &Value) -> DecodeError {
+    DecodeError::field(name, format!("expected {expected}, got {:?}", kind_of(got)))
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Boolean(_) => "boolean",
+        Value::Int(_) => "int",
+        Value::Long(_) => "long",
+        Value::String(_) => "string",
+        Value::Bytes(_) => "bytes",
+        Value::Record(_) => "record",
+        Value::Array(_) => "array",
+        Value::Enum(..) => "enum",
+        Value::Union(..) => "union",
+        _ => "other",
+    }
+}
+
+/// Builds an Avro record value from `(name, value)` pairs.
+pub(crate) fn record(fields: Vec<(&'static str, Value)>) -> Value {
+    Value::Record(fields.into_iter().map(|(n, v)| (n.to_owned(), v)).collect())
+}
+
+/// An Avro decimal value of `value` at `spec`.
+pub(crate) fn decimal_value(
+    value: Decimal,
+    spec: DecimalSpec,
+    field: &'static str,
+) -> Result<Value, EncodeError> {
+    let bytes = decimal::to_unscaled_be(value, spec, field)?;
+    Ok(Value::Decimal(apache_avro::Decimal::from(bytes)))
+}
+
+/// An enum value given its symbol list.
+pub(crate) fn enum_value(symbols: &[&'static str], index: usize) -> Value {
+    // Index comes from a match over our own enum, so it is always in range.
+    Value::Enum(index as u32, symbols[index].to_owned())
+}
+
+/// A `["null", T]` union value.
+pub(crate) fn nullable(value: Option<Value>) -> Value {
+    match value {
+        None => Value::Union(0, Box::new(Value::Null)),
+        Some(v) => Value::Union(1, Box::new(v)),
+    }
+}

@@ -1,0 +1,417 @@
+//! One typed, validated configuration (TOML file + `VITALSTREAM_*` env overrides).
+//!
+//! Unknown keys are errors that name the key. Units are in field names.
+//! [`Config::validate`] runs at start-up and returns a typed error, so a bad
+//! deployment fails before it touches a broker.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::codec::SchemaIds;
+
+/// Errors loading or validating the configuration. All are fatal at start-up.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file or an env override does not parse, or names an unknown key.
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value is out of its allowed range.
+    #[error("configuration: `{key}` {problem}")]
+    Invalid {
+        /// Dotted key path.
+        key: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Kafka connection and client settings.
+    pub kafka: KafkaConfig,
+    /// Topic names.
+    pub topics: Topics,
+    /// Confluent schema ids.
+    pub schemas: SchemaIds,
+    /// Batching and commits.
+    pub processing: ProcessingConfig,
+    /// Validation, plausibility ranges and dedup.
+    pub validation: ValidationConfig,
+    /// Logging.
+    pub telemetry: TelemetryConfig,
+}
+
+/// Kafka connection settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port]`.
+    pub brokers: String,
+    /// Consumer group id; instances with the same id share the partitions.
+    pub group_id: String,
+    /// Client id reported to the broker.
+    pub client_id: String,
+    /// Consumer group session timeout.
+    pub session_timeout_ms: u32,
+    /// How long the producer may try to deliver one record before failing.
+    pub message_timeout_ms: u32,
+    /// Extra librdkafka properties, applied after vitalstream's defaults
+    /// (e.g. `"security.protocol" = "SASL_SSL"`).
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "localhost:9092".into(),
+            group_id: "vitalstream".into(),
+            client_id: "vitalstream".into(),
+            session_timeout_ms: 10_000,
+            message_timeout_ms: 30_000,
+            librdkafka: BTreeMap::new(),
+        }
+    }
+}
+
+/// Topic names (DESIGN.md §1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Topics {
+    /// Raw readings in.
+    pub raw: String,
+    /// Patient profiles in (compacted).
+    pub patients: String,
+    /// Enriched readings out.
+    pub enriched: String,
+    /// HRV windows out.
+    pub hrv_windows: String,
+    /// Clinician alerts out.
+    pub alerts: String,
+    /// Dead-letter queue out.
+    pub dlq: String,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Self {
+            raw: "vitals.readings.raw".into(),
+            patients: "vitals.patients".into(),
+            enriched: "vitals.readings.enriched".into(),
+            hrv_windows: "vitals.hrv.windows".into(),
+            alerts: "vitals.alerts".into(),
+            dlq: "vitals.readings.dlq".into(),
+        }
+    }
+}
+
+/// Batching and commit settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessingConfig {
+    /// Most messages in one batch.
+    pub batch_max_messages: usize,
+    /// Longest a batch stays open waiting for more messages.
+    pub batch_max_wait_ms: u64,
+    /// How often stored offsets are committed to the group.
+    pub commit_interval_ms: u64,
+}
+
+impl Default for ProcessingConfig {
+    fn default() -> Self {
+        Self {
+            batch_max_messages: 1000,
+            batch_max_wait_ms: 50,
+            commit_interval_ms: 1000,
+        }
+    }
+}
+
+/// An inclusive plausibility range.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    /// Smallest plausible value.
+    pub min: Decimal,
+    /// Largest plausible value.
+    pub max: Decimal,
+}
+
+impl Range {
+    fn new(min: i64, max: i64) -> Self {
+        Self {
+            min: Decimal::from(min),
+            max: Decimal::from(max),
+        }
+    }
+
+    /// Whether `value` lies within the range.
+    pub fn contains(&self, value: Decimal) -> bool {
+        self.min <= value && value <= self.max
+    }
+}
+
+/// Plausibility ranges per measured quantity (DESIGN.md §3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ranges {
+    /// Body weight, kg.
+    pub weight_kg: Range,
+    /// Whole-body and segmental resistance at 50 kHz, ohm.
+    pub resistance_ohm: Range,
+    /// Whole-body and segmental reactance at 50 kHz, ohm.
+    pub reactance_ohm: Range,
+    /// RR interval, ms.
+    pub rr_interval_ms: Range,
+    /// Systolic pressure, mmHg.
+    pub systolic_mmhg: Range,
+    /// Diastolic pressure, mmHg.
+    pub diastolic_mmhg: Range,
+    /// Pulse or heart rate, bpm.
+    pub heart_rate_bpm: Range,
+    /// SpO2, percent.
+    pub spo2_pct: Range,
+    /// Body temperature, °C.
+    pub temperature_c: Range,
+}
+
+impl Default for Ranges {
+    fn default() -> Self {
+        Self {
+            weight_kg: Range::new(2, 400),
+            resistance_ohm: Range::new(150, 1200),
+            reactance_ohm: Range::new(1, 200),
+            rr_interval_ms: Range::new(200, 3000),
+            systolic_mmhg: Range::new(50, 300),
+            diastolic_mmhg: Range::new(20, 200),
+            heart_rate_bpm: Range::new(20, 300),
+            spo2_pct: Range::new(50, 100),
+            temperature_c: Range::new(30, 45),
+        }
+    }
+}
+
+/// Validation and dedup settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidationConfig {
+    /// How far `measured_at` may be ahead of the processor clock.
+    pub max_clock_skew_ms: i64,
+    /// Event-time horizon of dedup; older readings are `too_old`.
+    pub dedup_horizon_ms: i64,
+    /// Most reading ids remembered per partition.
+    pub dedup_max_entries: usize,
+    /// Most RR intervals in one HeartRhythm reading.
+    pub max_rr_intervals: usize,
+    /// Gateway delay beyond which a reading is flagged `delayed_delivery`.
+    pub delayed_delivery_ms: i64,
+    /// Invalid share of the last `invalid_ratio_window` readings that stops the consumer.
+    pub max_invalid_ratio: f64,
+    /// Number of recent readings the invalid ratio is measured over.
+    pub invalid_ratio_window: usize,
+    /// Plausibility ranges.
+    pub ranges: Ranges,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        Self {
+            max_clock_skew_ms: 5 * 60 * 1000,
+            dedup_horizon_ms: 24 * 60 * 60 * 1000,
+            dedup_max_entries: 1_000_000,
+            max_rr_intervals: 2048,
+            delayed_delivery_ms: 60 * 60 * 1000,
+            max_invalid_ratio: 0.5,
+            invalid_ratio_window: 1000,
+            ranges: Ranges::default(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Log format.
+    pub log_format: LogFormat,
+    /// `tracing` filter directive, e.g. `info` or `vitalstream=debug`.
+    pub log_level: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `path` (if given), then `VITALSTREAM_*` env
+    /// variables (`__` separates levels: `VITALSTREAM_KAFKA__BROKERS`).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, key and problem.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(ConfigError::Invalid {
+                    key: "--config",
+                    problem: format!("file {} does not exist", path.display()),
+                });
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("VITALSTREAM_").split("__"));
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML document (no env overrides) and validates it.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the key and problem.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks cross-field and range constraints.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for the first offending key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, problem: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                problem: problem.to_owned(),
+            })
+        };
+        if self.kafka.brokers.trim().is_empty() {
+            return invalid("kafka.brokers", "must not be empty");
+        }
+        if self.kafka.group_id.trim().is_empty() {
+            return invalid("kafka.group_id", "must not be empty");
+        }
+        if self.processing.batch_max_messages == 0 {
+            return invalid("processing.batch_max_messages", "must be at least 1");
+        }
+        if self.processing.commit_interval_ms == 0 {
+            return invalid("processing.commit_interval_ms", "must be at least 1");
+        }
+        let v = &self.validation;
+        if v.dedup_horizon_ms <= 0 {
+            return invalid("validation.dedup_horizon_ms", "must be positive");
+        }
+        if v.max_clock_skew_ms < 0 {
+            return invalid("validation.max_clock_skew_ms", "must not be negative");
+        }
+        if v.dedup_max_entries == 0 {
+            return invalid("validation.dedup_max_entries", "must be at least 1");
+        }
+        if !(v.max_invalid_ratio > 0.0 && v.max_invalid_ratio <= 1.0) {
+            return invalid("validation.max_invalid_ratio", "must be in (0, 1]");
+        }
+        if v.invalid_ratio_window == 0 {
+            return invalid("validation.invalid_ratio_window", "must be at least 1");
+        }
+        let r = &v.ranges;
+        for (key, range) in [
+            ("validation.ranges.weight_kg", r.weight_kg),
+            ("validation.ranges.resistance_ohm", r.resistance_ohm),
+            ("validation.ranges.reactance_ohm", r.reactance_ohm),
+            ("validation.ranges.rr_interval_ms", r.rr_interval_ms),
+            ("validation.ranges.systolic_mmhg", r.systolic_mmhg),
+            ("validation.ranges.diastolic_mmhg", r.diastolic_mmhg),
+            ("validation.ranges.heart_rate_bpm", r.heart_rate_bpm),
+            ("validation.ranges.spo2_pct", r.spo2_pct),
+            ("validation.ranges.temperature_c", r.temperature_c),
+        ] {
+            if range.min > range.max {
+                return invalid(key, "has min greater than max");
+            }
+        }
+        let names = [
+            &self.topics.raw,
+            &self.topics.enriched,
+            &self.topics.dlq,
+            &self.topics.hrv_windows,
+            &self.topics.alerts,
+        ];
+        if names.iter().any(|n| n.trim().is_empty()) {
+            return invalid("topics", "names must not be empty");
+        }
+        if names[1..].contains(&names[0]) {
+            return invalid("topics.raw", "must differ from every output topic");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().expect("defaults validate");
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_the_key() {
+        let err = Config::from_toml("[kafka]\nbrokerz = \"x:1\"\n").expect_err("unknown key");
+        assert!(err.to_string().contains("brokerz"), "{err}");
+    }
+
+    #[test]
+    fn passthrough_and_ranges_parse() {
+        let cfg = Config::from_toml(
+            r#"
+            [kafka]
+            brokers = "b1:9092,b2:9092"
+            [kafka.librdkafka]
+            "security.protocol" = "SASL_SSL"
+            [validation.ranges.weight_kg]
+            min = 1.5
+            max = 300
+            "#,
+        )
+        .expect("parses");
+        assert_eq!(cfg.kafka.librdkafka["security.protocol"], "SASL_SSL");
+        assert_eq!(cfg.validation.ranges.weight_kg.min, Decimal::new(15, 1));
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let err = Config::from_toml("[validation]\nmax_invalid_ratio = 0\n").expect_err("invalid");
+        assert!(err.to_string().contains("validation.max_invalid_ratio"), "{err}");
+        let err = Config::from_toml("[validation.ranges.spo2_pct]\nmin = 100\nmax = 50\n")
+            .expect_err("invalid");
+        assert!(err.to_string().contains("spo2_pct"), "{err}");
+    }
+}

@@ -1,0 +1,120 @@
+//! `EnrichedReading`: an accepted reading with derived metrics and provenance.
+
+use rust_decimal::Decimal;
+
+use super::RawReading;
+
+/// An accepted reading as published on `vitals.readings.enriched`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnrichedReading<'a> {
+    /// The reading as received.
+    pub reading: RawReading<'a>,
+    /// Quality observations that did not warrant rejection.
+    pub quality_flags: Vec<QualityFlag>,
+    /// LOINC code of the primary observation, where one exists.
+    pub loinc_code: Option<&'static str>,
+    /// ACC/AHA 2017 category, for blood-pressure readings.
+    pub bp_category: Option<BpCategory>,
+    /// Body composition, for body scans of patients with a profile.
+    pub body_composition: Option<BodyComposition>,
+    /// Where the reading came from.
+    pub provenance: Provenance,
+    /// Processor wall clock when the reading was enriched, ms since the epoch.
+    pub processed_at_ms: i64,
+}
+
+/// Source coordinates of an input record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// Input topic.
+    pub topic: String,
+    /// Input partition.
+    pub partition: i32,
+    /// Input offset.
+    pub offset: i64,
+}
+
+/// A quality observation attached to an accepted reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QualityFlag {
+    /// The gateway could not tell which user of a shared device this was.
+    AmbiguousAttribution,
+    /// The value was entered manually rather than measured by the device.
+    ManualEntry,
+    /// The reading arrived at the gateway long after it was measured.
+    DelayedDelivery,
+    /// Body composition: the patient is outside the equation's validated age range.
+    AgeOutsideEquationValidity,
+    /// Body composition: BMI outside the equation's validated range.
+    BmiOutsideEquationValidity,
+    /// Body composition not computed: no usable profile (height, sex, birth date).
+    BodyCompositionUnavailable,
+    /// Segmental impedance inconsistent with the whole-body value.
+    SegmentalInconsistent,
+}
+
+impl QualityFlag {
+    /// Stable wire name of the flag.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AmbiguousAttribution => "ambiguous_attribution",
+            Self::ManualEntry => "manual_entry",
+            Self::DelayedDelivery => "delayed_delivery",
+            Self::AgeOutsideEquationValidity => "age_outside_equation_validity",
+            Self::BmiOutsideEquationValidity => "bmi_outside_equation_validity",
+            Self::BodyCompositionUnavailable => "body_composition_unavailable",
+            Self::SegmentalInconsistent => "segmental_inconsistent",
+        }
+    }
+
+    /// Parses a wire name back into a flag.
+    pub fn from_wire(name: &str) -> Option<Self> {
+        [
+            Self::AmbiguousAttribution,
+            Self::ManualEntry,
+            Self::DelayedDelivery,
+            Self::AgeOutsideEquationValidity,
+            Self::BmiOutsideEquationValidity,
+            Self::BodyCompositionUnavailable,
+            Self::SegmentalInconsistent,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == name)
+    }
+}
+
+/// ACC/AHA 2017 blood-pressure category, with hypotension below 90/60.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BpCategory {
+    /// Below 90 systolic or 60 diastolic.
+    Hypotension,
+    /// Below 120/80.
+    Normal,
+    /// 120–129 systolic and below 80 diastolic.
+    Elevated,
+    /// 130–139 systolic or 80–89 diastolic.
+    Stage1,
+    /// At least 140 systolic or 90 diastolic.
+    Stage2,
+    /// At least 180 systolic and/or 120 diastolic.
+    Crisis,
+}
+
+/// Body composition derived from a body scan and the patient profile (DESIGN.md §4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodyComposition {
+    /// Body-mass index, kg/m², scale 3.
+    pub bmi: Decimal,
+    /// Fat-free mass (Kyle 2001), kg, scale 3.
+    pub fat_free_mass_kg: Decimal,
+    /// Fat mass, kg, scale 3.
+    pub fat_mass_kg: Decimal,
+    /// Fat ratio, percent, scale 2.
+    pub fat_ratio_pct: Decimal,
+    /// Skeletal muscle mass (Janssen 2000), kg, scale 3.
+    pub skeletal_muscle_mass_kg: Decimal,
+    /// Total body water, kg, scale 3.
+    pub total_body_water_kg: Decimal,
+    /// Basal metabolic rate (Katch–McArdle), kcal/day, scale 1.
+    pub bmr_kcal: Decimal,
+}

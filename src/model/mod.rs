@@ -1,0 +1,13 @@
+//! Typed records of the vitalstream topic contract (DESIGN.md §1–2).
+//!
+//! These are plain data: no Kafka, no Avro. The codec turns wire bytes into
+//! these types and back; the processing core works only on them.
+
+mod enriched;
+mod reading;
+
+pub use enriched::{BodyComposition, BpCategory, EnrichedReading, Provenance, QualityFlag};
+pub use reading::{
+    Attribution, BloodPressure, BodyScan, BodySegment, DeviceKind, EcgClassification, EcgResult,
+    HeartRhythm, Measurement, MeasurementKind, RawReading, RhythmSource, SegmentImpedance,
+};

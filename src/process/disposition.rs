@@ -1,0 +1,88 @@
+//! Where a reading ends: enriched output, DLQ with a reason, or counted duplicate.
+
+use crate::model::EnrichedReading;
+
+/// The DLQ `reason` header values (DESIGN.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DlqReason {
+    /// The payload does not decode.
+    Malformed,
+    /// The Confluent schema id is not a known writer schema.
+    UnknownSchema,
+    /// A value is outside its plausibility range; detail names the field.
+    OutOfRange,
+    /// `measured_at` is beyond the allowed clock skew ahead of the processor clock.
+    FutureTimestamp,
+    /// `measured_at` is older than the dedup horizon, so dedup cannot be guaranteed.
+    TooOld,
+    /// No profile exists for the patient.
+    UnknownPatient,
+    /// The Kafka key differs from the reading's patient id.
+    KeyMismatch,
+    /// The reading was valid but its output could not be encoded (a defect; kept, not lost).
+    ProcessingError,
+}
+
+impl DlqReason {
+    /// Every reason, for metrics registration and summaries.
+    pub const ALL: [DlqReason; 8] = [
+        Self::Malformed,
+        Self::UnknownSchema,
+        Self::OutOfRange,
+        Self::FutureTimestamp,
+        Self::TooOld,
+        Self::UnknownPatient,
+        Self::KeyMismatch,
+        Self::ProcessingError,
+    ];
+
+    /// The header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::UnknownSchema => "unknown_schema",
+            Self::OutOfRange => "out_of_range",
+            Self::FutureTimestamp => "future_timestamp",
+            Self::TooOld => "too_old",
+            Self::UnknownPatient => "unknown_patient",
+            Self::KeyMismatch => "key_mismatch",
+            Self::ProcessingError => "processing_error",
+        }
+    }
+
+    /// Parses a header value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A rejected reading: the DLQ reason and a human-readable detail without PHI
+/// (field names and limits, never identifiers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// DLQ reason.
+    pub reason: DlqReason,
+    /// Detail header, e.g. `"weight_kg=512.000 outside 2..=400"`.
+    pub detail: String,
+}
+
+impl Rejection {
+    /// A rejection with the given reason and detail.
+    pub fn new(reason: DlqReason, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The outcome of processing one input record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Disposition {
+    /// Accepted: publish on the enriched topic.
+    Enriched(Box<EnrichedReading<'static>>),
+    /// Rejected: publish the original bytes on the DLQ.
+    Dlq(Rejection),
+    /// A reading id already seen within the dedup horizon: count and drop.
+    Duplicate,
+}
