@@ -87,7 +87,12 @@ impl Codec {
     /// # Errors
     /// A [`DecodeError`] naming what is wrong; never panics on any input.
     pub fn decode_raw(&self, payload: &[u8]) -> Result<RawReading<'static>, DecodeError> {
-        let value = read_framed(&self.raw_reader, self.ids.raw_reading, payload)?;
+        let value = read_framed(
+            &self.raw_reader,
+            &self.raw_writer,
+            self.ids.raw_reading,
+            payload,
+        )?;
         raw::from_value(&value)
     }
 
@@ -108,7 +113,12 @@ impl Codec {
         &self,
         payload: &[u8],
     ) -> Result<EnrichedReading<'static>, DecodeError> {
-        let value = read_framed(&self.enriched_reader, self.ids.enriched_reading, payload)?;
+        let value = read_framed(
+            &self.enriched_reader,
+            &self.enriched_writer,
+            self.ids.enriched_reading,
+            payload,
+        )?;
         enriched::from_value(&value)
     }
 
@@ -126,20 +136,41 @@ impl Codec {
     }
 }
 
+/// Decodes a framed datum strictly: all bytes consumed, and the value must
+/// re-encode to exactly the bytes read.
+///
+/// The re-encode check exists because apache-avro reads end-of-input where a
+/// union index belongs as the union's first branch (`null`): a payload cut
+/// just before a trailing optional field would otherwise decode "successfully"
+/// with that field silently missing. Avro's binary encoding of a value is
+/// canonical, so a genuine datum always re-encodes to its own length.
 fn read_framed(
     reader: &GenericDatumReader<'static>,
+    writer: &GenericDatumWriter<'static>,
     expected_id: u32,
     payload: &[u8],
 ) -> Result<Value, DecodeError> {
-    let (id, mut datum) = framing::split(payload)?;
+    let (id, datum) = framing::split(payload)?;
     if id != expected_id {
         return Err(DecodeError::UnknownSchema(id));
     }
+    let mut rest = datum;
     let value = reader
-        .read_value(&mut datum)
+        .read_value(&mut rest)
         .map_err(|e| DecodeError::Avro(e.to_string()))?;
-    if !datum.is_empty() {
-        return Err(DecodeError::TrailingBytes(datum.len()));
+    if !rest.is_empty() {
+        return Err(DecodeError::TrailingBytes(rest.len()));
+    }
+    let mut counter = ByteCounter(0);
+    writer
+        .write_value_ref(&mut counter, &value)
+        .map_err(|e| DecodeError::Avro(e.to_string()))?;
+    let canonical_len = counter.0;
+    if canonical_len != datum.len() {
+        return Err(DecodeError::Avro(format!(
+            "datum of {} bytes is not the canonical encoding of its value ({canonical_len} bytes): truncated or padded",
+            datum.len()
+        )));
     }
     Ok(value)
 }
@@ -156,4 +187,18 @@ fn write_framed(
         .write_value_ref(buf, value)
         .map_err(|e| EncodeError::Avro(e.to_string()))?;
     Ok(())
+}
+
+/// A `Write` that only counts bytes (apache-avro's returned count omits some).
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
