@@ -409,7 +409,10 @@ mod tests {
     #[test]
     fn invalid_values_name_their_key() {
         let err = Config::from_toml("[validation]\nmax_invalid_ratio = 0\n").expect_err("invalid");
-        assert!(err.to_string().contains("validation.max_invalid_ratio"), "{err}");
+        assert!(
+            err.to_string().contains("validation.max_invalid_ratio"),
+            "{err}"
+        );
         let err = Config::from_toml("[validation.ranges.spo2_pct]\nmin = 100\nmax = 50\n")
             .expect_err("invalid");
         assert!(err.to_string().contains("spo2_pct"), "{err}");

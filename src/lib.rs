@@ -29,10 +29,10 @@
 
 pub mod codec;
 pub mod config;
-//pub mod demo;
-//pub mod gateway;
-//pub mod kafka;
+pub mod demo;
+pub mod gateway;
+pub mod kafka;
 pub mod model;
-//pub mod pipeline;
+pub mod pipeline;
 pub mod process;
-//pub mod telemetry;
+pub mod telemetry;

@@ -1,3 +1,251 @@
-fn main() {
-    println!("Hello, world!");
+//! The `vitalstream` command line: `run`, `demo`, `loadgen`, `schemas`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use rdkafka::ClientConfig;
+use vitalstream::codec::{Codec, schemas};
+use vitalstream::config::{Config, TelemetryConfig};
+use vitalstream::demo::{self, DemoOptions};
+use vitalstream::gateway::{self, Gateway, GatewayConfig};
+use vitalstream::kafka::{TopicSpec, ensure_topics};
+use vitalstream::pipeline;
+use vitalstream::telemetry::{self, Stats};
+
+/// Real-time processor for connected-health measurements on Kafka.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the pipeline against a Kafka cluster until SIGTERM or ctrl-c.
+    Run {
+        /// TOML configuration file; `VITALSTREAM_*` env variables override it
+        /// (`VITALSTREAM_KAFKA__BROKERS=host:9092`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Create the input and output topics if they do not exist.
+        #[arg(long)]
+        create_topics: bool,
+        /// Partitions for topics created with --create-topics.
+        #[arg(long, default_value_t = 6)]
+        partitions: i32,
+    },
+    /// Run everything in one process: in-process Kafka, simulated gateway,
+    /// pipeline; print live progress and a summary.
+    Demo {
+        /// Use a real broker (HOST:PORT) instead of the in-process one.
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Readings the simulated gateway sends.
+        #[arg(long, default_value_t = 20_000)]
+        readings: u64,
+        /// Gateway send rate, readings per second.
+        #[arg(long, default_value_t = 5_000)]
+        rate: u64,
+        /// Simulated patients.
+        #[arg(long, default_value_t = 200)]
+        patients: usize,
+        /// Partitions per topic.
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+    },
+    /// Simulated device gateway: write realistic raw readings to a broker.
+    Loadgen {
+        /// Bootstrap servers, HOST:PORT[,HOST:PORT].
+        #[arg(long)]
+        brokers: String,
+        /// Readings per second.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u64,
+        /// How long to run, e.g. `30s`, `5m`.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+        duration: Duration,
+        /// Stop after this many readings (whichever comes first).
+        #[arg(long)]
+        count: Option<u64>,
+        /// Raw readings topic.
+        #[arg(long, default_value = "vitals.readings.raw")]
+        topic: String,
+        /// Simulated patients.
+        #[arg(long, default_value_t = 200)]
+        patients: usize,
+        /// Share of duplicate re-sends.
+        #[arg(long, default_value_t = 0.03)]
+        duplicate_ratio: f64,
+        /// Share of undecodable records.
+        #[arg(long, default_value_t = 0.01)]
+        malformed_ratio: f64,
+        /// Share of implausible readings.
+        #[arg(long, default_value_t = 0.02)]
+        out_of_range_ratio: f64,
+        /// RNG seed (reading ids include it: use distinct seeds for distinct runs).
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Print the Avro schemas (the wire contract).
+    Schemas,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run {
+            config,
+            create_topics,
+            partitions,
+        } => {
+            let config = Config::load(config.as_deref())?;
+            telemetry::init_logging(&config.telemetry);
+            if create_topics {
+                let mut client = ClientConfig::new();
+                client.set("bootstrap.servers", &config.kafka.brokers);
+                for (k, v) in &config.kafka.librdkafka {
+                    client.set(k, v);
+                }
+                let t = &config.topics;
+                let specs: Vec<TopicSpec> =
+                    [&t.raw, &t.enriched, &t.dlq, &t.hrv_windows, &t.alerts]
+                        .into_iter()
+                        .map(|name| TopicSpec::new(name, partitions))
+                        .collect();
+                ensure_topics(&client, &specs)
+                    .await
+                    .context("creating topics")?;
+            }
+            let stats = Arc::new(Stats::default());
+            match pipeline::run(config, stats, shutdown_signal()).await {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    tracing::error!(error = %e, "pipeline stopped with an error");
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)))
+                }
+            }
+        }
+        Command::Demo {
+            brokers,
+            readings,
+            rate,
+            patients,
+            partitions,
+        } => {
+            telemetry::init_logging(&TelemetryConfig {
+                log_level: "warn".into(),
+                ..Default::default()
+            });
+            let opts = DemoOptions {
+                brokers,
+                readings,
+                rate_per_s: rate,
+                partitions,
+                gateway: GatewayConfig {
+                    patients,
+                    ..Default::default()
+                },
+            };
+            let summary = demo::run(opts).await?;
+            println!("\n{summary}");
+            Ok(if summary.adds_up() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Loadgen {
+            brokers,
+            rate,
+            duration,
+            count,
+            topic,
+            patients,
+            duplicate_ratio,
+            malformed_ratio,
+            out_of_range_ratio,
+            seed,
+        } => {
+            telemetry::init_logging(&TelemetryConfig::default());
+            let mut client = ClientConfig::new();
+            client.set("bootstrap.servers", &brokers);
+            let codec = Codec::new(Default::default())?;
+            let mut gw = Gateway::new(
+                codec,
+                GatewayConfig {
+                    patients,
+                    duplicate_ratio,
+                    malformed_ratio,
+                    out_of_range_ratio,
+                    seed,
+                },
+            );
+            let report =
+                gateway::produce(&client, &topic, &mut gw, rate, count, Some(duration), |r| {
+                    println!("sent {}", r.sent);
+                })
+                .await?;
+            println!(
+                "sent {} readings: {} valid, {} duplicates, {} malformed, {} out of range",
+                report.sent,
+                report.valid_total(),
+                report.duplicates,
+                report.malformed,
+                report.out_of_range
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schemas => {
+            for (name, text) in schemas::ALL {
+                println!("// {name}\n{text}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown signal received");
 }

@@ -54,7 +54,9 @@ pub struct Codec {
 
 impl std::fmt::Debug for Codec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Codec").field("ids", &self.ids).finish_non_exhaustive()
+        f.debug_struct("Codec")
+            .field("ids", &self.ids)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,7 +102,11 @@ impl Codec {
     ///
     /// # Errors
     /// [`EncodeError`] if a decimal does not fit its schema exactly.
-    pub fn encode_raw(&self, reading: &RawReading<'_>, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    pub fn encode_raw(
+        &self,
+        reading: &RawReading<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
         let value = raw::to_value(reading)?;
         write_framed(&self.raw_writer, self.ids.raw_reading, &value, buf)
     }
@@ -109,10 +115,7 @@ impl Codec {
     ///
     /// # Errors
     /// A [`DecodeError`] naming what is wrong.
-    pub fn decode_enriched(
-        &self,
-        payload: &[u8],
-    ) -> Result<EnrichedReading<'static>, DecodeError> {
+    pub fn decode_enriched(&self, payload: &[u8]) -> Result<EnrichedReading<'static>, DecodeError> {
         let value = read_framed(
             &self.enriched_reader,
             &self.enriched_writer,
@@ -132,7 +135,12 @@ impl Codec {
         buf: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
         let value = enriched::to_value(reading)?;
-        write_framed(&self.enriched_writer, self.ids.enriched_reading, &value, buf)
+        write_framed(
+            &self.enriched_writer,
+            self.ids.enriched_reading,
+            &value,
+            buf,
+        )
     }
 }
 

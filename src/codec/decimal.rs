@@ -90,10 +90,19 @@ mod tests {
     #[test]
     fn known_encodings() {
         let d = |s: &str| s.parse::<Decimal>().expect("decimal literal");
-        assert_eq!(to_unscaled_be(d("80.5"), W, "w").expect("fits"), vec![0x01, 0x3A, 0x74]);
-        assert_eq!(to_unscaled_be(d("-0.001"), W, "w").expect("fits"), vec![0xFF]);
+        assert_eq!(
+            to_unscaled_be(d("80.5"), W, "w").expect("fits"),
+            vec![0x01, 0x3A, 0x74]
+        );
+        assert_eq!(
+            to_unscaled_be(d("-0.001"), W, "w").expect("fits"),
+            vec![0xFF]
+        );
         assert_eq!(to_unscaled_be(d("0"), W, "w").expect("fits"), vec![0x00]);
-        assert_eq!(to_unscaled_be(d("0.128"), W, "w").expect("fits"), vec![0x00, 0x80]);
+        assert_eq!(
+            to_unscaled_be(d("0.128"), W, "w").expect("fits"),
+            vec![0x00, 0x80]
+        );
     }
 
     #[test]

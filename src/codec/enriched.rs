@@ -20,7 +20,9 @@ const PERCENT: DecimalSpec = DecimalSpec::new(9, 2);
 const ENERGY: DecimalSpec = DecimalSpec::new(9, 1);
 
 /// LOINC codes the processor emits; decoding maps a code back to its `'static` str.
-const LOINC_CODES: [&str; 6] = ["29463-7", "8867-4", "59408-5", "8310-5", "85354-9", "39156-5"];
+const LOINC_CODES: [&str; 6] = [
+    "29463-7", "8867-4", "59408-5", "8310-5", "85354-9", "39156-5",
+];
 
 pub(crate) fn to_value(e: &EnrichedReading<'_>) -> Result<Value, EncodeError> {
     let flags = e
@@ -35,9 +37,18 @@ pub(crate) fn to_value(e: &EnrichedReading<'_>) -> Result<Value, EncodeError> {
         None => None,
         Some(b) => Some(record(vec![
             ("bmi", decimal_value(b.bmi, MASS, "bmi")?),
-            ("fat_free_mass_kg", decimal_value(b.fat_free_mass_kg, MASS, "fat_free_mass_kg")?),
-            ("fat_mass_kg", decimal_value(b.fat_mass_kg, MASS, "fat_mass_kg")?),
-            ("fat_ratio_pct", decimal_value(b.fat_ratio_pct, PERCENT, "fat_ratio_pct")?),
+            (
+                "fat_free_mass_kg",
+                decimal_value(b.fat_free_mass_kg, MASS, "fat_free_mass_kg")?,
+            ),
+            (
+                "fat_mass_kg",
+                decimal_value(b.fat_mass_kg, MASS, "fat_mass_kg")?,
+            ),
+            (
+                "fat_ratio_pct",
+                decimal_value(b.fat_ratio_pct, PERCENT, "fat_ratio_pct")?,
+            ),
             (
                 "skeletal_muscle_mass_kg",
                 decimal_value(b.skeletal_muscle_mass_kg, MASS, "skeletal_muscle_mass_kg")?,

@@ -120,7 +120,12 @@ fn segment(value: &Value) -> Result<SegmentImpedance, DecodeError> {
         "LEFT_LEG" => BodySegment::LeftLeg,
         "RIGHT_LEG" => BodySegment::RightLeg,
         "TORSO" => BodySegment::Torso,
-        other => return Err(DecodeError::field("segment", format!("unknown symbol {other}"))),
+        other => {
+            return Err(DecodeError::field(
+                "segment",
+                format!("unknown symbol {other}"),
+            ));
+        }
     };
     Ok(SegmentImpedance {
         segment,
@@ -166,11 +171,20 @@ pub(crate) fn to_value(reading: &RawReading<'_>) -> Result<Value, EncodeError> {
     Ok(record(vec![
         ("reading_id", Value::String(reading.reading_id.to_string())),
         ("device_id", Value::String(reading.device_id.to_string())),
-        ("device_model", Value::String(reading.device_model.to_string())),
+        (
+            "device_model",
+            Value::String(reading.device_model.to_string()),
+        ),
         ("device_kind", enum_value(&DEVICE_KINDS, kind_index)),
         ("patient_id", Value::String(reading.patient_id.to_string())),
-        ("measured_at", Value::TimestampMillis(reading.measured_at_ms)),
-        ("received_at", Value::TimestampMillis(reading.received_at_ms)),
+        (
+            "measured_at",
+            Value::TimestampMillis(reading.measured_at_ms),
+        ),
+        (
+            "received_at",
+            Value::TimestampMillis(reading.received_at_ms),
+        ),
         ("attribution", enum_value(&ATTRIBUTIONS, attribution_index)),
         ("measurement", measurement_value(&reading.measurement)?),
     ]))
@@ -192,7 +206,10 @@ fn measurement_value(m: &Measurement) -> Result<Value, EncodeError> {
             (
                 0,
                 record(vec![
-                    ("weight_kg", decimal_value(s.weight_kg, WEIGHT, "weight_kg")?),
+                    (
+                        "weight_kg",
+                        decimal_value(s.weight_kg, WEIGHT, "weight_kg")?,
+                    ),
                     (
                         "resistance_ohm",
                         decimal_value(s.resistance_ohm, IMPEDANCE, "resistance_ohm")?,

@@ -58,7 +58,9 @@ fn every_kind() -> Vec<Measurement> {
             pulse_bpm: None,
         }),
         Measurement::SpO2 { pct: d("97.5") },
-        Measurement::Temperature { celsius: d("38.25") },
+        Measurement::Temperature {
+            celsius: d("38.25"),
+        },
         Measurement::Ecg(EcgResult {
             classification: EcgClassification::Afib,
             heart_rate_bpm: 112,
@@ -85,7 +87,10 @@ fn enriched_reading_round_trips() {
     for m in every_kind() {
         let e = EnrichedReading {
             reading: reading(m),
-            quality_flags: vec![QualityFlag::AmbiguousAttribution, QualityFlag::DelayedDelivery],
+            quality_flags: vec![
+                QualityFlag::AmbiguousAttribution,
+                QualityFlag::DelayedDelivery,
+            ],
             loinc_code: Some("29463-7"),
             bp_category: Some(BpCategory::Stage1),
             body_composition: Some(BodyComposition {
@@ -123,10 +128,16 @@ fn bad_payloads_are_errors_never_panics() {
     codec
         .encode_raw(&reading(every_kind().remove(0)), &mut good)
         .expect("encodes");
-    assert_eq!(codec.decode_raw(&good[..3]), Err(DecodeError::TooShort { len: 3 }));
+    assert_eq!(
+        codec.decode_raw(&good[..3]),
+        Err(DecodeError::TooShort { len: 3 })
+    );
     let mut other_id = good.clone();
     other_id[4] = 9;
-    assert_eq!(codec.decode_raw(&other_id), Err(DecodeError::UnknownSchema(9)));
+    assert_eq!(
+        codec.decode_raw(&other_id),
+        Err(DecodeError::UnknownSchema(9))
+    );
     // No truncation panics or yields a different reading. (apache-avro reads
     // end-of-input where an array's closing zero block count belongs as the
     // end of the array, so that one truncation decodes to the same reading.)
@@ -138,7 +149,10 @@ fn bad_payloads_are_errors_never_panics() {
     }
     let mut trailing = good.clone();
     trailing.push(0);
-    assert_eq!(codec.decode_raw(&trailing), Err(DecodeError::TrailingBytes(1)));
+    assert_eq!(
+        codec.decode_raw(&trailing),
+        Err(DecodeError::TrailingBytes(1))
+    );
     // A huge array length must not allocate unboundedly.
     let mut huge = good[..5].to_vec();
     huge.extend_from_slice(&[0x02, b'r', 0xFE, 0xFF, 0xFF, 0xFF, 0x0F]);

@@ -16,7 +16,10 @@ impl<'v> Fields<'v> {
     pub(crate) fn of(value: &'v Value, what: &'static str) -> Result<Self, DecodeError> {
         match value {
             Value::Record(fields) => Ok(Self(fields)),
-            other => Err(DecodeError::field(what, format!("expected a record, got {other:?}"))),
+            other => Err(DecodeError::field(
+                what,
+                format!("expected a record, got {other:?}"),
+            )),
         }
     }
 

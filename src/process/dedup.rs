@@ -70,7 +70,10 @@ impl DedupStore {
 
     /// Checks `reading_id` of `patient_id` measured at `event_ms` and remembers it if new.
     pub fn check(&mut self, patient_id: &str, reading_id: &str, event_ms: i64) -> DedupOutcome {
-        let key = (xxh3_64(patient_id.as_bytes()), xxh3_64(reading_id.as_bytes()));
+        let key = (
+            xxh3_64(patient_id.as_bytes()),
+            xxh3_64(reading_id.as_bytes()),
+        );
         if self.seen.contains_key(&key) {
             return DedupOutcome::Duplicate;
         }
@@ -122,7 +125,10 @@ mod tests {
         s.check("p", "a", 0);
         s.check("p", "b", 2 * H);
         assert_eq!(s.len(), 1);
-        assert_eq!(s.check("p", "a", 0), DedupOutcome::TooOld { covered_from_ms: H });
+        assert_eq!(
+            s.check("p", "a", 0),
+            DedupOutcome::TooOld { covered_from_ms: H }
+        );
     }
 
     #[test]

@@ -80,7 +80,8 @@ mod tests {
 
         let mut g = InvalidRatioGuard::new(10, 0.5);
         for i in 0..100 {
-            g.record(i % 2 == 0).expect("exactly half is within the limit");
+            g.record(i % 2 == 0)
+                .expect("exactly half is within the limit");
         }
     }
 

@@ -7,8 +7,7 @@ use super::{DedupOutcome, DedupStore, Disposition, DlqReason, Rejection, validat
 use crate::codec::Codec;
 use crate::config::ValidationConfig;
 use crate::model::{
-    Attribution, EnrichedReading, Measurement, MeasurementKind, Provenance, QualityFlag,
-    RawReading,
+    Attribution, EnrichedReading, Measurement, MeasurementKind, Provenance, QualityFlag, RawReading,
 };
 
 /// One input record as the processor sees it: coordinates, key and value bytes.
@@ -74,11 +73,14 @@ impl Processor {
             ));
         }
         validate(&reading, &self.cfg, now_ms)?;
-        let store = self
-            .dedup
-            .entry(record.partition)
-            .or_insert_with(|| DedupStore::new(self.cfg.dedup_horizon_ms, self.cfg.dedup_max_entries));
-        match store.check(&reading.patient_id, &reading.reading_id, reading.measured_at_ms) {
+        let store = self.dedup.entry(record.partition).or_insert_with(|| {
+            DedupStore::new(self.cfg.dedup_horizon_ms, self.cfg.dedup_max_entries)
+        });
+        match store.check(
+            &reading.patient_id,
+            &reading.reading_id,
+            reading.measured_at_ms,
+        ) {
             DedupOutcome::New => {}
             DedupOutcome::Duplicate => return Ok(None),
             DedupOutcome::TooOld { covered_from_ms } => {
@@ -106,7 +108,10 @@ impl Processor {
             Attribution::Manual => quality_flags.push(QualityFlag::ManualEntry),
             Attribution::Device => {}
         }
-        if reading.received_at_ms.saturating_sub(reading.measured_at_ms) > self.cfg.delayed_delivery_ms
+        if reading
+            .received_at_ms
+            .saturating_sub(reading.measured_at_ms)
+            > self.cfg.delayed_delivery_ms
         {
             quality_flags.push(QualityFlag::DelayedDelivery);
         }

@@ -36,8 +36,16 @@ pub fn validate(
             for seg in &scan.segments {
                 // Segmental impedances are a fraction of the whole-body value;
                 // only their sign and an upper bound are checked here.
-                check_positive("segments.resistance_ohm", seg.resistance_ohm, r.resistance_ohm.max)?;
-                check_positive("segments.reactance_ohm", seg.reactance_ohm, r.reactance_ohm.max)?;
+                check_positive(
+                    "segments.resistance_ohm",
+                    seg.resistance_ohm,
+                    r.resistance_ohm.max,
+                )?;
+                check_positive(
+                    "segments.reactance_ohm",
+                    seg.reactance_ohm,
+                    r.reactance_ohm.max,
+                )?;
             }
         }
         Measurement::HeartRhythm(rhythm) => {
@@ -45,7 +53,10 @@ pub fn validate(
             if n == 0 || n > cfg.max_rr_intervals {
                 return Err(Rejection::new(
                     DlqReason::OutOfRange,
-                    format!("rr_intervals_ms has {n} values, allowed 1..={}", cfg.max_rr_intervals),
+                    format!(
+                        "rr_intervals_ms has {n} values, allowed 1..={}",
+                        cfg.max_rr_intervals
+                    ),
                 ));
             }
             for &rr in &rhythm.rr_intervals_ms {
@@ -54,7 +65,11 @@ pub fn validate(
         }
         Measurement::BloodPressure(bp) => {
             check("systolic_mmhg", bp.systolic_mmhg.into(), &r.systolic_mmhg)?;
-            check("diastolic_mmhg", bp.diastolic_mmhg.into(), &r.diastolic_mmhg)?;
+            check(
+                "diastolic_mmhg",
+                bp.diastolic_mmhg.into(),
+                &r.diastolic_mmhg,
+            )?;
             if bp.diastolic_mmhg >= bp.systolic_mmhg {
                 return Err(Rejection::new(
                     DlqReason::OutOfRange,
@@ -71,7 +86,11 @@ pub fn validate(
         Measurement::SpO2 { pct } => check("spo2_pct", *pct, &r.spo2_pct)?,
         Measurement::Temperature { celsius } => check("temperature_c", *celsius, &r.temperature_c)?,
         Measurement::Ecg(ecg) => {
-            check("heart_rate_bpm", ecg.heart_rate_bpm.into(), &r.heart_rate_bpm)?;
+            check(
+                "heart_rate_bpm",
+                ecg.heart_rate_bpm.into(),
+                &r.heart_rate_bpm,
+            )?;
         }
     }
     Ok(())
@@ -127,7 +146,11 @@ mod tests {
         let cfg = ValidationConfig::default();
         let err = validate(&bp(320, 80, 0), &cfg, 0).expect_err("systolic too high");
         assert_eq!(err.reason, DlqReason::OutOfRange);
-        assert!(err.detail.starts_with("systolic_mmhg=320"), "{}", err.detail);
+        assert!(
+            err.detail.starts_with("systolic_mmhg=320"),
+            "{}",
+            err.detail
+        );
         validate(&bp(120, 80, 0), &cfg, 0).expect("plausible");
     }
 

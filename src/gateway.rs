@@ -1,0 +1,395 @@
+//! A simulated device-ingest gateway: patients with scales, watches and BP
+//! monitors, plus a configurable share of duplicates, malformed and
+//! out-of-range readings. Used by `vitalstream demo` and `vitalstream loadgen`.
+//!
+//! Every record it sends is classified, so a run can check that the
+//! pipeline's counts add up: valid + out-of-range + malformed + duplicates = sent.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rust_decimal::Decimal;
+use tokio::time::Instant;
+
+use crate::codec::{Codec, EncodeError};
+use crate::model::{
+    Attribution, BloodPressure, BodyScan, DeviceKind, EcgClassification, EcgResult, HeartRhythm,
+    Measurement, MeasurementKind, RawReading, RhythmSource,
+};
+
+/// What the simulated gateway sends.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Number of simulated patients.
+    pub patients: usize,
+    /// Share of records that re-send an earlier reading (gateway retry).
+    pub duplicate_ratio: f64,
+    /// Share of records with undecodable bytes.
+    pub malformed_ratio: f64,
+    /// Share of well-formed readings with an implausible value.
+    pub out_of_range_ratio: f64,
+    /// RNG seed, for reproducible runs.
+    pub seed: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            patients: 200,
+            duplicate_ratio: 0.03,
+            malformed_ratio: 0.01,
+            out_of_range_ratio: 0.02,
+            seed: 7,
+        }
+    }
+}
+
+/// How a simulated record is expected to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// Valid and new: enriched output.
+    Valid(MeasurementKind),
+    /// A re-send of an earlier valid reading: dropped as duplicate.
+    Duplicate,
+    /// Undecodable: DLQ `malformed`.
+    Malformed,
+    /// Implausible value: DLQ `out_of_range`.
+    OutOfRange,
+}
+
+/// One record ready to produce.
+#[derive(Debug, Clone)]
+pub struct SimRecord {
+    /// Kafka key (patient id).
+    pub key: String,
+    /// Framed Avro payload (or garbage, for malformed records).
+    pub payload: Vec<u8>,
+    /// Expected outcome.
+    pub expected: Expected,
+}
+
+/// Totals of what the gateway sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GatewayReport {
+    /// Records sent.
+    pub sent: u64,
+    /// Valid unique readings, per measurement kind.
+    pub valid: [u64; MeasurementKind::ALL.len()],
+    /// Re-sent readings.
+    pub duplicates: u64,
+    /// Undecodable records.
+    pub malformed: u64,
+    /// Implausible readings.
+    pub out_of_range: u64,
+}
+
+impl GatewayReport {
+    /// Valid unique readings of all kinds.
+    pub fn valid_total(&self) -> u64 {
+        self.valid.iter().sum()
+    }
+
+    fn count(&mut self, expected: Expected) {
+        self.sent += 1;
+        match expected {
+            Expected::Valid(kind) => self.valid[kind as usize] += 1,
+            Expected::Duplicate => self.duplicates += 1,
+            Expected::Malformed => self.malformed += 1,
+            Expected::OutOfRange => self.out_of_range += 1,
+        }
+    }
+}
+
+struct SimPatient {
+    id: String,
+    weight_kg: Decimal,
+    resting_rr_ms: i32,
+    systolic: i32,
+}
+
+/// Generates simulated gateway records.
+pub struct Gateway {
+    codec: Codec,
+    cfg: GatewayConfig,
+    rng: SmallRng,
+    patients: Vec<SimPatient>,
+    recent: VecDeque<(String, Vec<u8>)>,
+    seq: u64,
+}
+
+impl Gateway {
+    /// A gateway writing with `codec`'s schema ids.
+    pub fn new(codec: Codec, cfg: GatewayConfig) -> Self {
+        let mut rng = SmallRng::seed_from_u64(cfg.seed);
+        let patients = (0..cfg.patients.max(1))
+            .map(|i| SimPatient {
+                id: format!("patient-{i:05}"),
+                weight_kg: Decimal::new(rng.random_range(55_000..110_000), 3),
+                resting_rr_ms: rng.random_range(700..1100),
+                systolic: rng.random_range(105..150),
+            })
+            .collect();
+        Self {
+            codec,
+            cfg,
+            rng,
+            patients,
+            recent: VecDeque::with_capacity(256),
+            seq: 0,
+        }
+    }
+
+    /// The next record, measured at about `now_ms`.
+    ///
+    /// # Errors
+    /// Only if a generated value does not fit its schema (a defect).
+    pub fn next_record(&mut self, now_ms: i64) -> Result<SimRecord, EncodeError> {
+        let roll: f64 = self.rng.random();
+        let c = &self.cfg;
+        if roll < c.duplicate_ratio && !self.recent.is_empty() {
+            let i = self.rng.random_range(0..self.recent.len());
+            let (key, payload) = self.recent[i].clone();
+            return Ok(SimRecord {
+                key,
+                payload,
+                expected: Expected::Duplicate,
+            });
+        }
+        if roll < c.duplicate_ratio + c.malformed_ratio {
+            return Ok(self.malformed());
+        }
+        let out_of_range = roll < c.duplicate_ratio + c.malformed_ratio + c.out_of_range_ratio;
+        let reading = self.reading(now_ms, out_of_range);
+        let mut payload = Vec::with_capacity(128);
+        self.codec.encode_raw(&reading, &mut payload)?;
+        let key = reading.patient_id.into_owned();
+        let expected = if out_of_range {
+            Expected::OutOfRange
+        } else {
+            if self.recent.len() == self.recent.capacity() {
+                self.recent.pop_front();
+            }
+            self.recent.push_back((key.clone(), payload.clone()));
+            Expected::Valid(reading.measurement.kind())
+        };
+        Ok(SimRecord {
+            key,
+            payload,
+            expected,
+        })
+    }
+
+    fn malformed(&mut self) -> SimRecord {
+        let p = &self.patients[self.rng.random_range(0..self.patients.len())];
+        let len = self.rng.random_range(0..40);
+        let mut payload: Vec<u8> = (0..len).map(|_| self.rng.random()).collect();
+        if let Some(first) = payload.first_mut() {
+            // Keep the magic byte valid half of the time so decoding gets past the header.
+            if self.rng.random_bool(0.5) {
+                *first = 0;
+            }
+        }
+        if payload.len() >= 5 && payload[0] == 0 {
+            // Known schema id, garbage datum.
+            payload[1..5].copy_from_slice(&self.codec.ids().raw_reading.to_be_bytes());
+        }
+        SimRecord {
+            key: p.id.clone(),
+            payload,
+            expected: Expected::Malformed,
+        }
+    }
+
+    fn reading(&mut self, now_ms: i64, out_of_range: bool) -> RawReading<'static> {
+        self.seq += 1;
+        let pi = self.rng.random_range(0..self.patients.len());
+        let kind_roll: f64 = self.rng.random();
+        let p = &self.patients[pi];
+        let jitter = |rng: &mut SmallRng, spread: i32| rng.random_range(-spread..=spread);
+        let (device_kind, measurement) = if kind_roll < 0.20 {
+            let weight = if out_of_range {
+                Decimal::new(512_000, 3)
+            } else {
+                p.weight_kg + Decimal::new(i64::from(jitter(&mut self.rng, 400)), 3)
+            };
+            let body = BodyScan {
+                weight_kg: weight,
+                resistance_ohm: Decimal::new(i64::from(self.rng.random_range(40_000..60_000)), 2),
+                reactance_ohm: Decimal::new(i64::from(self.rng.random_range(4_500..7_000)), 2),
+                segments: Vec::new(),
+            };
+            (DeviceKind::Scale, Measurement::BodyScan(body))
+        } else if kind_roll < 0.50 {
+            let mut rr: Vec<i32> = (0..60)
+                .map(|_| p.resting_rr_ms + jitter(&mut self.rng, 40))
+                .collect();
+            if out_of_range {
+                rr[30] = 0;
+            }
+            (
+                DeviceKind::Watch,
+                Measurement::HeartRhythm(HeartRhythm {
+                    rr_intervals_ms: rr,
+                    source: RhythmSource::Ppg,
+                }),
+            )
+        } else if kind_roll < 0.70 {
+            let systolic = if out_of_range {
+                320
+            } else {
+                p.systolic + jitter(&mut self.rng, 8)
+            };
+            let bp = BloodPressure {
+                systolic_mmhg: systolic,
+                diastolic_mmhg: 70 + jitter(&mut self.rng, 8),
+                pulse_bpm: Some(60_000 / p.resting_rr_ms),
+            };
+            (DeviceKind::BpMonitor, Measurement::BloodPressure(bp))
+        } else if kind_roll < 0.85 {
+            let pct = if out_of_range {
+                Decimal::new(1200, 1)
+            } else {
+                Decimal::new(i64::from(self.rng.random_range(930..=995)), 1)
+            };
+            (DeviceKind::Watch, Measurement::SpO2 { pct })
+        } else if kind_roll < 0.95 {
+            let celsius = if out_of_range {
+                Decimal::new(2510, 2)
+            } else {
+                Decimal::new(i64::from(self.rng.random_range(3600..3760)), 2)
+            };
+            (
+                DeviceKind::Thermometer,
+                Measurement::Temperature { celsius },
+            )
+        } else {
+            let classification = if self.rng.random_bool(0.1) {
+                EcgClassification::Afib
+            } else {
+                EcgClassification::SinusRhythm
+            };
+            let ecg = EcgResult {
+                classification,
+                heart_rate_bpm: if out_of_range {
+                    400
+                } else {
+                    60_000 / p.resting_rr_ms
+                },
+            };
+            (DeviceKind::Watch, Measurement::Ecg(ecg))
+        };
+        let delay = i64::from(self.rng.random_range(0..2_000));
+        RawReading {
+            reading_id: Cow::Owned(format!("rd-{}-{:010}", self.cfg.seed, self.seq)),
+            device_id: Cow::Owned(format!("dev-{pi:05}-{}", device_kind as u8)),
+            device_model: Cow::Borrowed(match device_kind {
+                DeviceKind::Scale => "Body Scan",
+                DeviceKind::BpMonitor => "BPM Connect",
+                DeviceKind::Thermometer => "Thermo",
+                _ => "ScanWatch",
+            }),
+            device_kind,
+            patient_id: Cow::Owned(p.id.clone()),
+            measured_at_ms: now_ms - delay,
+            received_at_ms: now_ms,
+            attribution: if self.rng.random_bool(0.02) {
+                Attribution::Ambiguous
+            } else {
+                Attribution::Device
+            },
+            measurement,
+        }
+    }
+}
+
+/// Produces `count` records (or until `duration` passes) at `rate_per_s` to
+/// `topic`, waits until all are delivered and returns what was sent.
+///
+/// # Errors
+/// A producer creation or delivery error.
+pub async fn produce(
+    client: &ClientConfig,
+    topic: &str,
+    gateway: &mut Gateway,
+    rate_per_s: u64,
+    count: Option<u64>,
+    duration: Option<Duration>,
+    on_progress: impl Fn(&GatewayReport),
+) -> Result<GatewayReport, KafkaError> {
+    let producer: FutureProducer = client.clone().set("enable.idempotence", "true").create()?;
+    let mut report = GatewayReport::default();
+    let start = Instant::now();
+    let tick = Duration::from_millis(10);
+    let per_tick = (rate_per_s.max(1) as f64 / 100.0).max(0.01);
+    let mut allowance = 0.0f64;
+    let mut pending: VecDeque<DeliveryFuture> = VecDeque::new();
+    let mut interval = tokio::time::interval(tick);
+    let mut last_progress = Instant::now();
+    loop {
+        let done_count = count.is_some_and(|c| report.sent >= c);
+        let done_time = duration.is_some_and(|d| start.elapsed() >= d);
+        if done_count || done_time {
+            break;
+        }
+        interval.tick().await;
+        allowance += per_tick;
+        while allowance >= 1.0 && !count.is_some_and(|c| report.sent >= c) {
+            allowance -= 1.0;
+            let rec = gateway
+                .next_record(crate::pipeline::now_ms())
+                .map_err(|_| KafkaError::MessageProduction(RDKafkaErrorCode::InvalidMessage))?;
+            let mut out = FutureRecord::to(topic)
+                .key(rec.key.as_bytes())
+                .payload(&rec.payload[..]);
+            loop {
+                match producer.send_result(out) {
+                    Ok(f) => {
+                        pending.push_back(f);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        out = back;
+                        if let Some(f) = pending.pop_front() {
+                            check(f.await)?;
+                        }
+                    }
+                    Err((e, _)) => return Err(e),
+                }
+            }
+            report.count(rec.expected);
+        }
+        while pending.front().is_some_and(|_| pending.len() > 10_000) {
+            if let Some(f) = pending.pop_front() {
+                check(f.await)?;
+            }
+        }
+        if last_progress.elapsed() >= Duration::from_secs(1) {
+            on_progress(&report);
+            last_progress = Instant::now();
+        }
+    }
+    for f in pending {
+        check(f.await)?;
+    }
+    producer.flush(Duration::from_secs(30))?;
+    Ok(report)
+}
+
+fn check(
+    result: Result<
+        rdkafka::producer::future_producer::OwnedDeliveryResult,
+        futures::channel::oneshot::Canceled,
+    >,
+) -> Result<(), KafkaError> {
+    match result {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _))) => Err(e),
+        Err(_) => Err(KafkaError::Canceled),
+    }
+}

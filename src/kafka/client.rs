@@ -1,0 +1,50 @@
+//! librdkafka client configuration: vitalstream's defaults, then the
+//! operator's passthrough map (so an operator can override any default).
+
+use rdkafka::ClientConfig;
+
+use crate::config::KafkaConfig;
+
+fn base(cfg: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &cfg.brokers)
+        .set("client.id", &cfg.client_id);
+    c
+}
+
+fn apply_passthrough(c: &mut ClientConfig, cfg: &KafkaConfig) {
+    for (k, v) in &cfg.librdkafka {
+        c.set(k, v);
+    }
+}
+
+/// Consumer settings: offsets are stored by the pipeline only after every
+/// output of a record is delivered, and committed by librdkafka's timer and
+/// synchronously at shutdown.
+pub fn consumer_config(cfg: &KafkaConfig, commit_interval_ms: u64) -> ClientConfig {
+    let mut c = base(cfg);
+    c.set("group.id", &cfg.group_id)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", commit_interval_ms.to_string())
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("session.timeout.ms", cfg.session_timeout_ms.to_string())
+        .set("enable.partition.eof", "false")
+        // Bounded prefetch: memory stays flat when the input has a backlog.
+        .set("queued.max.messages.kbytes", "16384");
+    apply_passthrough(&mut c, cfg);
+    c
+}
+
+/// Idempotent producer settings: no duplicates or reordering from retries.
+pub fn producer_config(cfg: &KafkaConfig) -> ClientConfig {
+    let mut c = base(cfg);
+    c.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", cfg.message_timeout_ms.to_string())
+        .set("queue.buffering.max.messages", "100000");
+    apply_passthrough(&mut c, cfg);
+    c
+}

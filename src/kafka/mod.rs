@@ -1,0 +1,12 @@
+//! The Kafka edge: client configuration, rebalance handling and topic set-up.
+//!
+//! Everything librdkafka-specific lives here so the pipeline reads as
+//! poll → process → produce → commit.
+
+mod admin;
+mod client;
+mod context;
+
+pub use admin::{TopicSpec, ensure_topics};
+pub use client::{consumer_config, producer_config};
+pub use context::{PipelineContext, RebalanceEvents};

@@ -1,0 +1,347 @@
+//! Wiring: poll → process → produce → deliver → store offsets → commit.
+//!
+//! At-least-once: a batch's input offsets are stored only after every output
+//! record of the batch is acknowledged by the broker. If a delivery fails the
+//! run stops with an error and nothing of that batch is committed, so a
+//! restart re-reads it. Every input record ends in exactly one place:
+//! enriched topic, DLQ (original bytes plus reason headers) or the duplicate
+//! counter.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::future::try_join_all;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use thiserror::Error;
+use tokio::time::Instant;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::codec::Codec;
+use crate::config::Config;
+use crate::kafka::{PipelineContext, consumer_config, producer_config};
+use crate::process::{Disposition, InvalidRatioExceeded, InvalidRatioGuard, Processor};
+use crate::telemetry::{BatchCounts, Metrics, Stats};
+
+/// Why a pipeline run stopped with an error. All are fatal: the process
+/// exits non-zero without committing the failed batch.
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    /// Creating or configuring a Kafka client failed.
+    #[error("kafka client set-up: {0}")]
+    Setup(#[source] KafkaError),
+    /// The consumer reported an unrecoverable error.
+    #[error("consuming from the raw topic failed: {0}")]
+    Consume(#[source] KafkaError),
+    /// An output record could not be delivered within `kafka.message_timeout_ms`.
+    #[error(
+        "delivering an output record failed: {0}; the batch was not committed and will be re-read after restart"
+    )]
+    Delivery(#[source] KafkaError),
+    /// Storing or committing offsets failed.
+    #[error("committing offsets failed: {0}")]
+    Commit(#[source] KafkaError),
+    /// Too much invalid input.
+    #[error(transparent)]
+    InvalidRatio(#[from] InvalidRatioExceeded),
+    /// The embedded schemas failed to load (a build defect).
+    #[error("schemas: {0}")]
+    Schema(String),
+}
+
+impl PipelineError {
+    /// Process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::InvalidRatio(_) => 3,
+            _ => 2,
+        }
+    }
+}
+
+/// Runs the pipeline until `shutdown` resolves, then finishes the batch in
+/// flight, commits and returns.
+///
+/// # Errors
+/// [`PipelineError`] on a fatal condition; the failed batch is not committed.
+pub async fn run(
+    config: Config,
+    stats: Arc<Stats>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), PipelineError> {
+    let codec =
+        Arc::new(Codec::new(config.schemas).map_err(|e| PipelineError::Schema(e.to_string()))?);
+    let context = PipelineContext::default();
+    let consumer: StreamConsumer<PipelineContext> =
+        consumer_config(&config.kafka, config.processing.commit_interval_ms)
+            .create_with_context(context.clone())
+            .map_err(PipelineError::Setup)?;
+    let producer: FutureProducer = producer_config(&config.kafka)
+        .create()
+        .map_err(PipelineError::Setup)?;
+    consumer
+        .subscribe(&[&config.topics.raw])
+        .map_err(PipelineError::Setup)?;
+    info!(topic = %config.topics.raw, group = %config.kafka.group_id, "pipeline started");
+
+    let mut pipeline = Pipeline {
+        processor: Processor::new(codec.clone(), config.validation.clone()),
+        guard: InvalidRatioGuard::new(
+            config.validation.invalid_ratio_window,
+            config.validation.max_invalid_ratio,
+        ),
+        codec,
+        metrics: Metrics::new(),
+        stats,
+        producer,
+        context,
+        config,
+        buf: Vec::with_capacity(1024),
+    };
+    let result = pipeline.run_loop(&consumer, shutdown).await;
+    // Whatever happened, stored offsets are those of fully delivered batches.
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => warn!(error = %e, "final offset commit failed"),
+    }
+    info!("pipeline stopped");
+    result
+}
+
+struct Pipeline {
+    processor: Processor,
+    guard: InvalidRatioGuard,
+    codec: Arc<Codec>,
+    metrics: Metrics,
+    stats: Arc<Stats>,
+    producer: FutureProducer,
+    context: PipelineContext,
+    config: Config,
+    buf: Vec<u8>,
+}
+
+/// Outputs and offsets of one batch.
+#[derive(Default)]
+struct Batch {
+    deliveries: Vec<DeliveryFuture>,
+    offsets: TopicPartitionList,
+    counts: BatchCounts,
+}
+
+impl Pipeline {
+    async fn run_loop(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), PipelineError> {
+        tokio::pin!(shutdown);
+        let max_messages = self.config.processing.batch_max_messages;
+        let max_wait = Duration::from_millis(self.config.processing.batch_max_wait_ms);
+        loop {
+            let mut batch = Batch::default();
+            let mut stopping = false;
+            // Wait for the first record (or shutdown), then fill the batch
+            // until it is full or its time is up.
+            let mut deadline: Option<Instant> = None;
+            while batch.counts.consumed < max_messages as u64 {
+                let timeout = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => { stopping = true; break; }
+                    () = timeout => break,
+                    msg = consumer.recv() => {
+                        let msg = msg.map_err(PipelineError::Consume)?;
+                        deadline.get_or_insert_with(|| Instant::now() + max_wait);
+                        self.handle(&msg, &mut batch).await?;
+                    }
+                }
+            }
+            if batch.counts.consumed > 0 {
+                self.finish(consumer, batch)
+                    .instrument(info_span!("batch"))
+                    .await?;
+            }
+            if stopping {
+                info!("shutdown requested: in-flight batch delivered and stored");
+                return Ok(());
+            }
+        }
+    }
+
+    /// Processes one record and enqueues its output.
+    async fn handle(
+        &mut self,
+        msg: &rdkafka::message::BorrowedMessage<'_>,
+        batch: &mut Batch,
+    ) -> Result<(), PipelineError> {
+        let record = crate::process::InputRecord {
+            topic: msg.topic(),
+            partition: msg.partition(),
+            offset: msg.offset(),
+            key: msg.key(),
+            payload: msg.payload(),
+        };
+        let disposition = self.processor.process(&record, now_ms());
+        batch.counts.consumed += 1;
+        self.guard
+            .record(matches!(disposition, Disposition::Dlq(_)))?;
+        let topics = &self.config.topics;
+        match disposition {
+            Disposition::Duplicate => {
+                batch.counts.duplicates += 1;
+                debug!(
+                    partition = record.partition,
+                    offset = record.offset,
+                    "duplicate dropped"
+                );
+            }
+            Disposition::Enriched(enriched) => {
+                let kind = enriched.reading.measurement.kind();
+                match self.codec.encode_enriched(&enriched, &mut self.buf) {
+                    Ok(()) => {
+                        let out = FutureRecord::to(&topics.enriched)
+                            .key(enriched.reading.patient_id.as_bytes())
+                            .payload(&self.buf[..]);
+                        let fut = send(&self.producer, out).await?;
+                        batch.deliveries.push(fut);
+                        batch.counts.enriched[kind as usize] += 1;
+                    }
+                    Err(e) => {
+                        // A defect, not bad input: keep the reading in the DLQ.
+                        warn!(partition = record.partition, offset = record.offset, error = %e, "enriched reading failed to encode");
+                        let rejection = crate::process::Rejection::new(
+                            crate::process::DlqReason::ProcessingError,
+                            e.to_string(),
+                        );
+                        self.dead_letter(&record, &rejection, batch).await?;
+                    }
+                }
+            }
+            Disposition::Dlq(rejection) => {
+                debug!(
+                    partition = record.partition,
+                    offset = record.offset,
+                    reason = rejection.reason.as_str(),
+                    "reading rejected"
+                );
+                self.dead_letter(&record, &rejection, batch).await?;
+            }
+        }
+        batch
+            .offsets
+            .add_partition_offset(
+                record.topic,
+                record.partition,
+                Offset::Offset(record.offset + 1),
+            )
+            .map_err(PipelineError::Commit)?;
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        record: &crate::process::InputRecord<'_>,
+        rejection: &crate::process::Rejection,
+        batch: &mut Batch,
+    ) -> Result<(), PipelineError> {
+        let partition = record.partition.to_string();
+        let offset = record.offset.to_string();
+        let headers = OwnedHeaders::new_with_capacity(5)
+            .insert(Header {
+                key: "reason",
+                value: Some(rejection.reason.as_str()),
+            })
+            .insert(Header {
+                key: "detail",
+                value: Some(rejection.detail.as_str()),
+            })
+            .insert(Header {
+                key: "source_topic",
+                value: Some(record.topic),
+            })
+            .insert(Header {
+                key: "source_partition",
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: "source_offset",
+                value: Some(offset.as_str()),
+            });
+        let mut out: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(&self.config.topics.dlq).headers(headers);
+        if let Some(key) = record.key {
+            out = out.key(key);
+        }
+        if let Some(payload) = record.payload {
+            out = out.payload(payload);
+        }
+        let fut = send(&self.producer, out).await?;
+        batch.deliveries.push(fut);
+        batch.counts.dlq[rejection.reason as usize] += 1;
+        Ok(())
+    }
+
+    /// Waits for every delivery of the batch, then stores its offsets.
+    async fn finish(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+        batch: Batch,
+    ) -> Result<(), PipelineError> {
+        let delivered = try_join_all(batch.deliveries.into_iter().map(|f| async move {
+            match f.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err((e, _))) => Err(PipelineError::Delivery(e)),
+                Err(_) => Err(PipelineError::Delivery(KafkaError::Canceled)),
+            }
+        }))
+        .await;
+        delivered?;
+        if let Err(e) = consumer.store_offsets(&batch.offsets) {
+            // Partitions revoked mid-batch can no longer be stored; their new
+            // owner re-reads those records (at-least-once).
+            warn!(error = %e, "storing offsets failed; records may be re-read by the next owner");
+        }
+        let revoked = self.context.events.take_revoked();
+        if !revoked.is_empty() {
+            self.processor.revoke(&revoked);
+        }
+        self.metrics
+            .publish(&batch.counts, &self.stats, self.processor.dedup_entries());
+        Ok(())
+    }
+}
+
+/// Enqueues `record`, waiting for queue space when the producer queue is full
+/// (backpressure instead of unbounded memory).
+async fn send(
+    producer: &FutureProducer,
+    mut record: FutureRecord<'_, [u8], [u8]>,
+) -> Result<DeliveryFuture, PipelineError> {
+    loop {
+        match producer.send_result(record) {
+            Ok(fut) => return Ok(fut),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err((e, _)) => return Err(PipelineError::Delivery(e)),
+        }
+    }
+}
+
+/// Processor wall clock, ms since the epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
