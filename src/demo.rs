@@ -148,14 +148,20 @@ impl std::fmt::Display for DemoSummary {
 /// Broker set-up or delivery failures, or a pipeline error.
 pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     let mut config = Config::default();
+    let topic_names = [&config.topics.raw, &config.topics.enriched, &config.topics.dlq];
     // The mock cluster lives as long as this function.
-    let _mock;
+    let mut mock = None;
     let brokers = match &opts.brokers {
         Some(b) => b.clone(),
         None => {
-            let mock = MockCluster::new(1).context("starting the in-process Kafka")?;
-            let b = mock.bootstrap_servers();
-            _mock = mock;
+            let cluster = MockCluster::new(1).context("starting the in-process Kafka")?;
+            for name in topic_names {
+                cluster
+                    .create_topic(name, opts.partitions, 1)
+                    .context("creating topics on the in-process Kafka")?;
+            }
+            let b = cluster.bootstrap_servers();
+            mock = Some(cluster);
             b
         }
     };
@@ -172,17 +178,15 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     config.kafka.session_timeout_ms = 6000;
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &brokers);
-    let topics: Vec<TopicSpec> = [
-        &config.topics.raw,
-        &config.topics.enriched,
-        &config.topics.dlq,
-    ]
-    .into_iter()
-    .map(|t| TopicSpec::new(t, opts.partitions))
-    .collect();
-    ensure_topics(&client, &topics)
-        .await
-        .context("creating topics")?;
+    if mock.is_none() {
+        let topics: Vec<TopicSpec> = topic_names
+            .into_iter()
+            .map(|t| TopicSpec::new(t, opts.partitions))
+            .collect();
+        ensure_topics(&client, &topics)
+            .await
+            .context("creating topics")?;
+    }
 
     let stats = Arc::new(Stats::default());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -227,6 +231,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
         stats.dlq_total(),
     )
     .await?;
+    drop(mock);
     Ok(DemoSummary {
         consumed: Stats::get(&stats.consumed),
         enriched: Stats::get(&stats.enriched),

@@ -4,9 +4,11 @@
 //! these types and back; the processing core works only on them.
 
 mod enriched;
+mod hrv;
 mod reading;
 
 pub use enriched::{BodyComposition, BpCategory, EnrichedReading, Provenance, QualityFlag};
+pub use hrv::{ArtifactFilter, HrvQuality, HrvWindow};
 pub use reading::{
     Attribution, BloodPressure, BodyScan, BodySegment, DeviceKind, EcgClassification, EcgResult,
     HeartRhythm, Measurement, MeasurementKind, RawReading, RhythmSource, SegmentImpedance,
