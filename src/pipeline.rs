@@ -7,6 +7,7 @@
 //! enriched topic, DLQ (original bytes plus reason headers) or the duplicate
 //! counter.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -105,7 +106,10 @@ pub async fn run(
     let result = pipeline.run_loop(&consumer, shutdown).await;
     // Whatever happened, stored offsets are those of fully delivered batches.
     match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Ok(()) => info!("final offsets committed"),
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
+            info!("no new offsets to commit")
+        }
         Err(e) => warn!(error = %e, "final offset commit failed"),
     }
     info!("pipeline stopped");
@@ -128,7 +132,8 @@ struct Pipeline {
 #[derive(Default)]
 struct Batch {
     deliveries: Vec<DeliveryFuture>,
-    offsets: TopicPartitionList,
+    /// Next offset to consume per input partition (last offset + 1).
+    next_offsets: BTreeMap<i32, i64>,
     counts: BatchCounts,
 }
 
@@ -236,14 +241,7 @@ impl Pipeline {
                 self.dead_letter(&record, &rejection, batch).await?;
             }
         }
-        batch
-            .offsets
-            .add_partition_offset(
-                record.topic,
-                record.partition,
-                Offset::Offset(record.offset + 1),
-            )
-            .map_err(PipelineError::Commit)?;
+        batch.next_offsets.insert(record.partition, record.offset + 1);
         Ok(())
     }
 
@@ -305,7 +303,13 @@ impl Pipeline {
         }))
         .await;
         delivered?;
-        if let Err(e) = consumer.store_offsets(&batch.offsets) {
+        let mut offsets = TopicPartitionList::with_capacity(batch.next_offsets.len());
+        for (&partition, &next) in &batch.next_offsets {
+            offsets
+                .add_partition_offset(&self.config.topics.raw, partition, Offset::Offset(next))
+                .map_err(PipelineError::Commit)?;
+        }
+        if let Err(e) = consumer.store_offsets(&offsets) {
             // Partitions revoked mid-batch can no longer be stored; their new
             // owner re-reads those records (at-least-once).
             warn!(error = %e, "storing offsets failed; records may be re-read by the next owner");

