@@ -148,7 +148,11 @@ impl std::fmt::Display for DemoSummary {
 /// Broker set-up or delivery failures, or a pipeline error.
 pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     let mut config = Config::default();
-    let topic_names = [&config.topics.raw, &config.topics.enriched, &config.topics.dlq];
+    let topic_names = [
+        &config.topics.raw,
+        &config.topics.enriched,
+        &config.topics.dlq,
+    ];
     // The mock cluster lives as long as this function.
     let mut mock = None;
     let brokers = match &opts.brokers {

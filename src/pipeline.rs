@@ -241,7 +241,9 @@ impl Pipeline {
                 self.dead_letter(&record, &rejection, batch).await?;
             }
         }
-        batch.next_offsets.insert(record.partition, record.offset + 1);
+        batch
+            .next_offsets
+            .insert(record.partition, record.offset + 1);
         Ok(())
     }
 
