@@ -339,7 +339,7 @@ pub async fn produce(
         }
         interval.tick().await;
         allowance += per_tick;
-        while allowance >= 1.0 && !count.is_some_and(|c| report.sent >= c) {
+        while allowance >= 1.0 && count.is_none_or(|c| report.sent < c) {
             allowance -= 1.0;
             let rec = gateway
                 .next_record(crate::pipeline::now_ms())

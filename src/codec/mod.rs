@@ -5,7 +5,7 @@
 //! Confluent header, [`Codec`] maps Avro values to the typed records of
 //! [`crate::model`] and back.
 
-mod codec;
+mod record_codec;
 mod decimal;
 mod enriched;
 mod error;
@@ -14,7 +14,7 @@ mod raw;
 pub mod schemas;
 mod value;
 
-pub use codec::{Codec, SchemaIds};
+pub use record_codec::{Codec, SchemaIds};
 pub use error::{DecodeError, EncodeError};
 
 #[cfg(test)]
