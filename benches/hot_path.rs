@@ -32,8 +32,12 @@ fn measurement(kind: MeasurementKind) -> Measurement {
             diastolic_mmhg: 79,
             pulse_bpm: Some(70),
         }),
-        MeasurementKind::SpO2 => Measurement::SpO2 { pct: Decimal::new(975, 1) },
-        MeasurementKind::Temperature => Measurement::Temperature { celsius: Decimal::new(3_680, 2) },
+        MeasurementKind::SpO2 => Measurement::SpO2 {
+            pct: Decimal::new(975, 1),
+        },
+        MeasurementKind::Temperature => Measurement::Temperature {
+            celsius: Decimal::new(3_680, 2),
+        },
         MeasurementKind::Ecg => Measurement::Ecg(EcgResult {
             classification: EcgClassification::SinusRhythm,
             heart_rate_bpm: 72,

@@ -5,17 +5,17 @@
 //! Confluent header, [`Codec`] maps Avro values to the typed records of
 //! [`crate::model`] and back.
 
-mod record_codec;
 mod decimal;
 mod enriched;
 mod error;
 pub mod framing;
 mod raw;
+mod record_codec;
 pub mod schemas;
 mod value;
 
-pub use record_codec::{Codec, SchemaIds};
 pub use error::{DecodeError, EncodeError};
+pub use record_codec::{Codec, SchemaIds};
 
 #[cfg(test)]
 mod tests;
