@@ -128,6 +128,14 @@ async fn valid_readings_arrive_enriched_with_provenance() {
             "provenance = source coordinates"
         );
         assert!(e.loinc_code.is_some(), "every kind here has a LOINC code");
+        let expected_category = match &e.reading.measurement {
+            Measurement::BloodPressure(_) => Some(BpCategory::Elevated), // 128/78
+            _ => None,
+        };
+        assert_eq!(
+            e.bp_category, expected_category,
+            "ACC/AHA category on BP readings only"
+        );
     }
     let dlq = read_topic(&broker, &cfg.topics.dlq, 0, Duration::from_secs(1)).await;
     assert!(dlq.is_empty(), "nothing dead-lettered");

@@ -64,7 +64,10 @@ impl HrvQuality {
 }
 
 /// RR artifact filter applied before the metrics (DESIGN.md §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum ArtifactFilter {
     /// Range 300–2000 ms, then the Malik 20 % rule against the last accepted beat.
     #[default]

@@ -5,14 +5,24 @@
 //! [`Disposition`]: where the reading ends. The async shell in
 //! [`crate::pipeline`] only carries out that decision.
 
+mod age;
+mod body_composition;
+mod bp;
 mod dedup;
 mod disposition;
 mod guard;
+mod hrv;
 mod processor;
+mod segments;
 mod validate;
 
+pub use age::age_years;
+pub use body_composition::{BodyCompError, BodyInput, Sex, body_composition};
+pub use bp::bp_category;
 pub use dedup::{DedupOutcome, DedupStore};
 pub use disposition::{Disposition, DlqReason, Rejection};
 pub use guard::{InvalidRatioExceeded, InvalidRatioGuard};
+pub use hrv::{AddOutcome, HrvConfig, HrvConfigError, HrvWindows};
 pub use processor::{InputRecord, Processor};
+pub use segments::{SEGMENT_TOLERANCE, segments_consistent};
 pub use validate::validate;

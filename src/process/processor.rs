@@ -115,11 +115,17 @@ impl Processor {
         {
             quality_flags.push(QualityFlag::DelayedDelivery);
         }
+        let bp_category = match &reading.measurement {
+            Measurement::BloodPressure(bp) => {
+                Some(super::bp_category(bp.systolic_mmhg, bp.diastolic_mmhg))
+            }
+            _ => None,
+        };
         EnrichedReading {
             loinc_code: loinc_code(&reading.measurement),
             reading,
             quality_flags,
-            bp_category: None,
+            bp_category,
             body_composition: None,
             provenance: Provenance {
                 topic: record.topic.to_owned(),
