@@ -364,7 +364,7 @@ pub async fn produce(
             }
             report.count(rec.expected);
         }
-        while pending.front().is_some_and(|_| pending.len() > 10_000) {
+        while pending.len() > 10_000 {
             if let Some(f) = pending.pop_front() {
                 check(f.await)?;
             }

@@ -32,9 +32,6 @@ pub enum DecodeError {
         /// What is wrong with it.
         problem: String,
     },
-    /// A record with no value (tombstone) where a value is required.
-    #[error("record has no value")]
-    Empty,
 }
 
 impl DecodeError {
