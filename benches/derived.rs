@@ -6,7 +6,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rust_decimal::Decimal;
-use vitalstream::process::{BodyInput, HrvConfig, HrvWindows, Sex, body_composition};
+use vitalstream::model::Sex;
+use vitalstream::process::{BodyInput, HrvConfig, HrvWindows, body_composition};
 
 const N_READINGS: usize = 1_000;
 const PATIENTS: usize = 20;

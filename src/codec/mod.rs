@@ -9,6 +9,8 @@ mod decimal;
 mod enriched;
 mod error;
 pub mod framing;
+mod hrv;
+mod profile;
 mod raw;
 mod record_codec;
 pub mod schemas;

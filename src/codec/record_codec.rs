@@ -5,8 +5,8 @@ use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use serde::{Deserialize, Serialize};
 
-use super::{DecodeError, EncodeError, enriched, framing, raw, schemas};
-use crate::model::{EnrichedReading, RawReading};
+use super::{DecodeError, EncodeError, enriched, framing, hrv, profile, raw, schemas};
+use crate::model::{EnrichedReading, HrvWindow, PatientProfile, RawReading};
 
 /// Confluent schema ids under which each record type is written and accepted.
 ///
@@ -46,10 +46,40 @@ impl Default for SchemaIds {
 /// message then costs one Avro decode plus the mapping to the typed record.
 pub struct Codec {
     ids: SchemaIds,
-    raw_reader: GenericDatumReader<'static>,
-    raw_writer: GenericDatumWriter<'static>,
-    enriched_reader: GenericDatumReader<'static>,
-    enriched_writer: GenericDatumWriter<'static>,
+    raw: Slot,
+    enriched: Slot,
+    profile: Slot,
+    hrv: Slot,
+}
+
+/// Reader and writer of one record type under its schema id.
+struct Slot {
+    id: u32,
+    reader: GenericDatumReader<'static>,
+    writer: GenericDatumWriter<'static>,
+}
+
+impl Slot {
+    fn new(id: u32, schema: &'static apache_avro::Schema) -> Result<Self, apache_avro::Error> {
+        let set = schemas::get();
+        Ok(Self {
+            id,
+            reader: GenericDatumReader::builder(schema)
+                .writer_schemata(set.refs())?
+                .build()?,
+            writer: GenericDatumWriter::builder(schema)
+                .schemata(set.refs())?
+                .build()?,
+        })
+    }
+
+    fn decode(&self, payload: &[u8]) -> Result<Value, DecodeError> {
+        read_framed(&self.reader, &self.writer, self.id, payload)
+    }
+
+    fn encode(&self, value: &Value, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+        write_framed(&self.writer, self.id, value, buf)
+    }
 }
 
 impl std::fmt::Debug for Codec {
@@ -68,14 +98,12 @@ impl Codec {
     /// unit tests rule out.
     pub fn new(ids: SchemaIds) -> Result<Self, apache_avro::Error> {
         let set = schemas::get();
-        let reader = |schema| GenericDatumReader::builder(schema).writer_schemata(set.refs());
-        let writer = |schema| GenericDatumWriter::builder(schema).schemata(set.refs());
         Ok(Self {
             ids,
-            raw_reader: reader(set.raw_reading())?.build()?,
-            raw_writer: writer(set.raw_reading())?.build()?,
-            enriched_reader: reader(set.enriched_reading())?.build()?,
-            enriched_writer: writer(set.enriched_reading())?.build()?,
+            raw: Slot::new(ids.raw_reading, set.raw_reading())?,
+            enriched: Slot::new(ids.enriched_reading, set.enriched_reading())?,
+            profile: Slot::new(ids.patient_profile, set.patient_profile())?,
+            hrv: Slot::new(ids.hrv_window, set.hrv_window())?,
         })
     }
 
@@ -89,13 +117,7 @@ impl Codec {
     /// # Errors
     /// A [`DecodeError`] naming what is wrong; never panics on any input.
     pub fn decode_raw(&self, payload: &[u8]) -> Result<RawReading<'static>, DecodeError> {
-        let value = read_framed(
-            &self.raw_reader,
-            &self.raw_writer,
-            self.ids.raw_reading,
-            payload,
-        )?;
-        raw::from_value(&value)
+        raw::from_value(&self.raw.decode(payload)?)
     }
 
     /// Encodes a `RawReading` into `buf` (cleared first).
@@ -107,8 +129,7 @@ impl Codec {
         reading: &RawReading<'_>,
         buf: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
-        let value = raw::to_value(reading)?;
-        write_framed(&self.raw_writer, self.ids.raw_reading, &value, buf)
+        self.raw.encode(&raw::to_value(reading)?, buf)
     }
 
     /// Decodes a framed `EnrichedReading`.
@@ -116,13 +137,7 @@ impl Codec {
     /// # Errors
     /// A [`DecodeError`] naming what is wrong.
     pub fn decode_enriched(&self, payload: &[u8]) -> Result<EnrichedReading<'static>, DecodeError> {
-        let value = read_framed(
-            &self.enriched_reader,
-            &self.enriched_writer,
-            self.ids.enriched_reading,
-            payload,
-        )?;
-        enriched::from_value(&value)
+        enriched::from_value(&self.enriched.decode(payload)?)
     }
 
     /// Encodes an `EnrichedReading` into `buf` (cleared first).
@@ -134,13 +149,47 @@ impl Codec {
         reading: &EnrichedReading<'_>,
         buf: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
-        let value = enriched::to_value(reading)?;
-        write_framed(
-            &self.enriched_writer,
-            self.ids.enriched_reading,
-            &value,
-            buf,
-        )
+        self.enriched.encode(&enriched::to_value(reading)?, buf)
+    }
+
+    /// Decodes a framed `PatientProfile`.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] naming what is wrong.
+    pub fn decode_profile(&self, payload: &[u8]) -> Result<PatientProfile, DecodeError> {
+        profile::from_value(&self.profile.decode(payload)?)
+    }
+
+    /// Encodes a `PatientProfile` into `buf` (cleared first).
+    ///
+    /// # Errors
+    /// [`EncodeError`] if a decimal does not fit its schema exactly.
+    pub fn encode_profile(
+        &self,
+        profile: &PatientProfile,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        self.profile.encode(&profile::to_value(profile)?, buf)
+    }
+
+    /// Decodes a framed `HrvWindow`.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] naming what is wrong.
+    pub fn decode_hrv_window(&self, payload: &[u8]) -> Result<HrvWindow, DecodeError> {
+        hrv::from_value(&self.hrv.decode(payload)?)
+    }
+
+    /// Encodes an `HrvWindow` into `buf` (cleared first).
+    ///
+    /// # Errors
+    /// [`EncodeError`] if a metric does not fit its schema exactly.
+    pub fn encode_hrv_window(
+        &self,
+        window: &HrvWindow,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        self.hrv.encode(&hrv::to_value(window)?, buf)
     }
 }
 

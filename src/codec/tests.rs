@@ -158,3 +158,97 @@ fn bad_payloads_are_errors_never_panics() {
     huge.extend_from_slice(&[0x02, b'r', 0xFE, 0xFF, 0xFF, 0xFF, 0x0F]);
     assert!(codec.decode_raw(&huge).is_err());
 }
+
+fn profile() -> PatientProfile {
+    PatientProfile {
+        patient_id: "p-1".into(),
+        birth_date_days: 5_000,
+        sex: Sex::Male,
+        height_cm: d("180.5"),
+        rpm_enrolled: true,
+        consent_clinician_sharing: true,
+        care_team: vec!["team-a".into(), "dr-b".into()],
+        threshold_overrides: vec![ThresholdOverride {
+            rule: "spo2_low".into(),
+            threshold: d("88"),
+        }],
+        dry_weight_kg: Some(d("78.4")),
+    }
+}
+
+#[test]
+fn profile_round_trips() {
+    let codec = Codec::new(SchemaIds::default()).expect("codec");
+    let mut buf = Vec::new();
+    for p in [
+        profile(),
+        PatientProfile {
+            sex: Sex::Unspecified,
+            care_team: vec![],
+            threshold_overrides: vec![],
+            dry_weight_kg: None,
+            ..profile()
+        },
+    ] {
+        codec.encode_profile(&p, &mut buf).expect("encode");
+        assert_eq!(codec.decode_profile(&buf).expect("decode"), p);
+    }
+}
+
+#[test]
+fn profile_height_beyond_schema_scale_is_refused() {
+    let codec = Codec::new(SchemaIds::default()).expect("codec");
+    let p = PatientProfile {
+        height_cm: d("180.25"),
+        ..profile()
+    };
+    assert!(codec.encode_profile(&p, &mut Vec::new()).is_err());
+}
+
+#[test]
+fn hrv_window_round_trips_with_and_without_metrics() {
+    let codec = Codec::new(SchemaIds::default()).expect("codec");
+    let ok = HrvWindow {
+        patient_id: "p-1".into(),
+        window_start_ms: 1_700_000_100_000,
+        window_end_ms: 1_700_000_400_000,
+        artifact_filter: ArtifactFilter::Malik,
+        quality: HrvQuality::Ok,
+        n_beats: 312,
+        n_rejected: 4,
+        n_late: 2,
+        mean_nn_ms: Some(d("812.345")),
+        sdnn_ms: Some(d("41.002")),
+        rmssd_ms: Some(d("28.5")),
+        pnn50_pct: Some(d("7.353")),
+        mean_hr_bpm: Some(d("73.860")),
+        reading_ids: vec!["r-1".into(), "r-2".into()],
+    };
+    let insufficient = HrvWindow {
+        artifact_filter: ArtifactFilter::None,
+        quality: HrvQuality::Insufficient,
+        n_beats: 20,
+        mean_nn_ms: None,
+        sdnn_ms: None,
+        rmssd_ms: None,
+        pnn50_pct: None,
+        mean_hr_bpm: None,
+        ..ok.clone()
+    };
+    let mut buf = Vec::new();
+    for w in [ok, insufficient] {
+        codec.encode_hrv_window(&w, &mut buf).expect("encode");
+        assert_eq!(codec.decode_hrv_window(&buf).expect("decode"), w);
+    }
+}
+
+#[test]
+fn a_profile_is_not_accepted_as_a_raw_reading() {
+    let codec = Codec::new(SchemaIds::default()).expect("codec");
+    let mut buf = Vec::new();
+    codec.encode_profile(&profile(), &mut buf).expect("encode");
+    assert!(matches!(
+        codec.decode_raw(&buf),
+        Err(DecodeError::UnknownSchema(2))
+    ));
+}

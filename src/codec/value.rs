@@ -57,6 +57,43 @@ impl<'v> Fields<'v> {
         }
     }
 
+    pub(crate) fn boolean(&self, name: &'static str) -> Result<bool, DecodeError> {
+        match self.get(name)? {
+            Value::Boolean(b) => Ok(*b),
+            other => Err(wrong(name, "boolean", other)),
+        }
+    }
+
+    /// An Avro `date` (days since the epoch).
+    pub(crate) fn date(&self, name: &'static str) -> Result<i32, DecodeError> {
+        match self.get(name)? {
+            Value::Date(d) | Value::Int(d) => Ok(*d),
+            other => Err(wrong(name, "date", other)),
+        }
+    }
+
+    pub(crate) fn opt_decimal(
+        &self,
+        name: &'static str,
+        spec: DecimalSpec,
+    ) -> Result<Option<Decimal>, DecodeError> {
+        match self.get(name)? {
+            Value::Null => Ok(None),
+            v => as_decimal(v, spec, name).map(Some),
+        }
+    }
+
+    /// An array of strings.
+    pub(crate) fn strings(&self, name: &'static str) -> Result<Vec<String>, DecodeError> {
+        self.array(name)?
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.clone()),
+                other => Err(wrong(name, "string items", other)),
+            })
+            .collect()
+    }
+
     pub(crate) fn symbol(&self, name: &'static str) -> Result<&'v str, DecodeError> {
         match self.get(name)? {
             Value::Enum(_, s) => Ok(s),
@@ -128,6 +165,7 @@ fn kind_of(value: &Value) -> &'static str {
         Value::Record(_) => "record",
         Value::Array(_) => "array",
         Value::Enum(..) => "enum",
+        Value::Date(_) => "date",
         Value::Union(..) => "union",
         _ => "other",
     }

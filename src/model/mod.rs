@@ -5,10 +5,12 @@
 
 mod enriched;
 mod hrv;
+mod profile;
 mod reading;
 
 pub use enriched::{BodyComposition, BpCategory, EnrichedReading, Provenance, QualityFlag};
 pub use hrv::{ArtifactFilter, HrvQuality, HrvWindow};
+pub use profile::{PatientProfile, Sex, ThresholdOverride};
 pub use reading::{
     Attribution, BloodPressure, BodyScan, BodySegment, DeviceKind, EcgClassification, EcgResult,
     HeartRhythm, Measurement, MeasurementKind, RawReading, RhythmSource, SegmentImpedance,

@@ -16,18 +16,7 @@
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::model::{BodyComposition, BodyScan, QualityFlag};
-
-/// Biological sex as the equations need it (profile enum `Sex`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Sex {
-    /// Female (`sex = 0` in the equations).
-    Female,
-    /// Male (`sex = 1` in the equations).
-    Male,
-    /// Not given: the sex-dependent equations cannot be applied.
-    Unspecified,
-}
+use crate::model::{BodyComposition, BodyScan, QualityFlag, Sex};
 
 /// Inputs of the body-composition equations: the scan plus profile data.
 #[derive(Debug, Clone, PartialEq)]

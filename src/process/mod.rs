@@ -17,7 +17,7 @@ mod segments;
 mod validate;
 
 pub use age::age_years;
-pub use body_composition::{BodyCompError, BodyInput, Sex, body_composition};
+pub use body_composition::{BodyCompError, BodyInput, body_composition};
 pub use bp::bp_category;
 pub use dedup::{DedupOutcome, DedupStore};
 pub use disposition::{Disposition, DlqReason, Rejection};
