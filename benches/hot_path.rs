@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use vitalstream::codec::{Codec, SchemaIds};
 use vitalstream::config::ValidationConfig;
 use vitalstream::model::*;
-use vitalstream::process::{Disposition, InputRecord, Processor};
+use vitalstream::process::{Disposition, HrvConfig, InputRecord, Processor, ProfileTable};
 
 const N: usize = 1_000;
 const NOW: i64 = 1_763_900_000_000;
@@ -67,8 +67,28 @@ fn payloads(codec: &Codec, kind: MeasurementKind) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// Profiles of the bench's 100 patients.
+fn profiles() -> Arc<ProfileTable> {
+    let table = ProfileTable::new();
+    for i in 0..100 {
+        table.upsert(PatientProfile {
+            patient_id: format!("patient-{i:05}"),
+            birth_date_days: 4_000,
+            sex: if i % 2 == 0 { Sex::Male } else { Sex::Female },
+            height_cm: Decimal::new(1_750, 1),
+            rpm_enrolled: true,
+            consent_clinician_sharing: true,
+            care_team: vec!["team-1".into()],
+            threshold_overrides: vec![],
+            dry_weight_kg: None,
+        });
+    }
+    Arc::new(table)
+}
+
 fn hot_path(c: &mut Criterion) {
     let codec = Arc::new(Codec::new(SchemaIds::default()).expect("codec"));
+    let table = profiles();
     let mut group = c.benchmark_group("hot_path");
     group.throughput(Throughput::Elements(N as u64));
     for kind in MeasurementKind::ALL {
@@ -77,7 +97,13 @@ fn hot_path(c: &mut Criterion) {
             let mut out = Vec::with_capacity(512);
             b.iter(|| {
                 // Fresh dedup state each iteration so every reading is new.
-                let mut processor = Processor::new(codec.clone(), ValidationConfig::default());
+                let mut processor = Processor::new(
+                    codec.clone(),
+                    ValidationConfig::default(),
+                    HrvConfig::default(),
+                    table.clone(),
+                )
+                .expect("processor");
                 for (offset, (key, payload)) in inputs.iter().enumerate() {
                     let rec = InputRecord {
                         topic: "vitals.readings.raw",

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::codec::SchemaIds;
+use crate::process::{HrvConfig, HrvConfigError};
 
 /// Errors loading or validating the configuration. All are fatal at start-up.
 #[derive(Debug, Error)]
@@ -29,6 +30,9 @@ pub enum ConfigError {
         /// What is wrong.
         problem: String,
     },
+    /// An `[hrv]` setting is out of range.
+    #[error("configuration: {0}")]
+    Hrv(#[from] HrvConfigError),
 }
 
 /// The whole configuration.
@@ -45,6 +49,8 @@ pub struct Config {
     pub processing: ProcessingConfig,
     /// Validation, plausibility ranges and dedup.
     pub validation: ValidationConfig,
+    /// HRV windows.
+    pub hrv: HrvConfig,
     /// Logging.
     pub telemetry: TelemetryConfig,
 }
@@ -324,6 +330,7 @@ impl Config {
         if self.processing.commit_interval_ms == 0 {
             return invalid("processing.commit_interval_ms", "must be at least 1");
         }
+        self.hrv.validate()?;
         let v = &self.validation;
         if v.dedup_horizon_ms <= 0 {
             return invalid("validation.dedup_horizon_ms", "must be positive");

@@ -18,9 +18,9 @@ use tokio::time::Instant;
 
 use crate::codec::Codec;
 use crate::config::Config;
-use crate::gateway::{Gateway, GatewayConfig, GatewayReport, produce};
+use crate::gateway::{Gateway, GatewayConfig, GatewayReport, produce, publish_profiles};
 use crate::kafka::{TopicSpec, ensure_topics};
-use crate::model::MeasurementKind;
+use crate::model::{HrvQuality, MeasurementKind};
 use crate::pipeline;
 use crate::process::DlqReason;
 use crate::telemetry::Stats;
@@ -59,6 +59,19 @@ pub struct DemoSummary {
     pub enriched_on_topic: u64,
     /// Records found on the DLQ topic when read back, by reason header.
     pub dlq_on_topic: BTreeMap<String, u64>,
+    /// Enriched body scans with body composition.
+    pub body_compositions: u64,
+    /// Enriched blood-pressure readings with a BP category.
+    pub bp_categories: u64,
+    /// HRV windows published, by quality.
+    pub hrv_windows: BTreeMap<&'static str, u64>,
+    /// HRV windows found on the windows topic when read back.
+    pub hrv_windows_on_topic: u64,
+    /// HRV windows still open when the demo stopped (their watermark had
+    /// not passed yet).
+    pub hrv_open_windows: u64,
+    /// Beats that arrived after their window closed.
+    pub late_beats: u64,
     /// Wall time from first send to last reading processed.
     pub elapsed: Duration,
 }
@@ -75,6 +88,13 @@ impl DemoSummary {
             && dlq_topic == dlq
             && self.enriched == self.sent.valid_total()
             && self.duplicates == self.sent.duplicates
+            && self
+                .dlq
+                .get(&DlqReason::UnknownPatient)
+                .copied()
+                .unwrap_or(0)
+                == self.sent.unknown_patient
+            && self.hrv_windows_on_topic == self.hrv_windows.values().sum::<u64>()
     }
 }
 
@@ -85,12 +105,13 @@ impl std::fmt::Display for DemoSummary {
         writeln!(f, "vitalstream demo summary")?;
         writeln!(
             f,
-            "  gateway sent        {:>8}  ({} valid, {} duplicates, {} malformed, {} out of range)",
+            "  gateway sent        {:>8}  ({} valid, {} duplicates, {} malformed, {} out of range, {} unknown patient)",
             self.sent.sent,
             self.sent.valid_total(),
             self.sent.duplicates,
             self.sent.malformed,
-            self.sent.out_of_range
+            self.sent.out_of_range,
+            self.sent.unknown_patient
         )?;
         writeln!(f, "  readings in         {:>8}", self.consumed)?;
         let kinds: Vec<String> = self
@@ -117,11 +138,30 @@ impl std::fmt::Display for DemoSummary {
             dlq,
             reasons.join(", ")
         )?;
+        writeln!(
+            f,
+            "  derived             body composition {}, BP category {}",
+            self.body_compositions, self.bp_categories
+        )?;
+        let windows: u64 = self.hrv_windows.values().sum();
+        let by_quality: Vec<String> = self
+            .hrv_windows
+            .iter()
+            .map(|(q, n)| format!("{q} {n}"))
+            .collect();
+        writeln!(
+            f,
+            "  HRV windows         {:>8}  ({}; {} late beats; {} still open at stop)",
+            windows,
+            by_quality.join(", "),
+            self.late_beats,
+            self.hrv_open_windows
+        )?;
         let dlq_topic: u64 = self.dlq_on_topic.values().sum();
         writeln!(
             f,
-            "  read back           enriched topic {}, DLQ topic {}",
-            self.enriched_on_topic, dlq_topic
+            "  read back           enriched topic {}, DLQ topic {}, HRV topic {}",
+            self.enriched_on_topic, dlq_topic, self.hrv_windows_on_topic
         )?;
         writeln!(
             f,
@@ -148,20 +188,16 @@ impl std::fmt::Display for DemoSummary {
 /// Broker set-up or delivery failures, or a pipeline error.
 pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     let mut config = Config::default();
-    let topic_names = [
-        &config.topics.raw,
-        &config.topics.enriched,
-        &config.topics.dlq,
-    ];
+    let specs = TopicSpec::all(&config.topics, opts.partitions);
     // The mock cluster lives as long as this function.
     let mut mock = None;
     let brokers = match &opts.brokers {
         Some(b) => b.clone(),
         None => {
             let cluster = MockCluster::new(1).context("starting the in-process Kafka")?;
-            for name in topic_names {
+            for spec in &specs {
                 cluster
-                    .create_topic(name, opts.partitions, 1)
+                    .create_topic(&spec.name, spec.partitions, 1)
                     .context("creating topics on the in-process Kafka")?;
             }
             let b = cluster.bootstrap_servers();
@@ -183,14 +219,19 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &brokers);
     if mock.is_none() {
-        let topics: Vec<TopicSpec> = topic_names
-            .into_iter()
-            .map(|t| TopicSpec::new(t, opts.partitions))
-            .collect();
-        ensure_topics(&client, &topics)
+        ensure_topics(&client, &specs)
             .await
             .context("creating topics")?;
     }
+    let codec = Codec::new(config.schemas)?;
+    let mut gateway = Gateway::new(codec, opts.gateway.clone());
+    let profiles = publish_profiles(&client, &config.topics.patients, &gateway)
+        .await
+        .context("publishing patient profiles")?;
+    println!(
+        "patients: {profiles} profiles on {}",
+        config.topics.patients
+    );
 
     let stats = Arc::new(Stats::default());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -198,8 +239,6 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
         let _ = stop_rx.await;
     }));
 
-    let codec = Codec::new(config.schemas)?;
-    let mut gateway = Gateway::new(codec, opts.gateway.clone());
     let start = Instant::now();
     let progress_stats = stats.clone();
     let progress = move |r: &GatewayReport| print_progress(r.sent, &progress_stats);
@@ -228,11 +267,16 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     let _ = stop_tx.send(());
     pipeline_task.await.context("pipeline task")??;
 
-    let (enriched_on_topic, dlq_on_topic) = read_back(
+    let hrv_windows: BTreeMap<&'static str, u64> = [HrvQuality::Ok, HrvQuality::Insufficient]
+        .into_iter()
+        .map(|q| (q.label(), stats.hrv_windows(q)))
+        .collect();
+    let read = read_back(
         &brokers,
         &config,
         Stats::get(&stats.enriched),
         stats.dlq_total(),
+        hrv_windows.values().sum(),
     )
     .await?;
     drop(mock);
@@ -246,8 +290,14 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
             .map(|k| (*k, stats.enriched_of(*k)))
             .collect(),
         sent,
-        enriched_on_topic,
-        dlq_on_topic,
+        enriched_on_topic: read.enriched,
+        dlq_on_topic: read.dlq,
+        body_compositions: Stats::get(&stats.body_compositions),
+        bp_categories: Stats::get(&stats.bp_categories),
+        hrv_windows,
+        hrv_windows_on_topic: read.hrv_windows,
+        hrv_open_windows: Stats::get(&stats.hrv_open_windows),
+        late_beats: Stats::get(&stats.late_beats),
         elapsed,
     })
 }
@@ -263,14 +313,23 @@ fn print_progress(sent: u64, stats: &Stats) {
     );
 }
 
-/// Reads the enriched and DLQ topics from the start until the expected
-/// counts are seen or nothing arrives for a while.
+/// What reading the output topics back found.
+#[derive(Debug, Default)]
+struct ReadBack {
+    enriched: u64,
+    dlq: BTreeMap<String, u64>,
+    hrv_windows: u64,
+}
+
+/// Reads the output topics from the start until the expected counts are
+/// seen or nothing arrives for a while.
 async fn read_back(
     brokers: &str,
     config: &Config,
     expect_enriched: u64,
     expect_dlq: u64,
-) -> anyhow::Result<(u64, BTreeMap<String, u64>)> {
+    expect_windows: u64,
+) -> anyhow::Result<ReadBack> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set(
@@ -282,31 +341,36 @@ async fn read_back(
         .set("isolation.level", "read_committed")
         .set("session.timeout.ms", "6000")
         .create()?;
-    consumer.subscribe(&[&config.topics.enriched, &config.topics.dlq])?;
-    let mut enriched = 0u64;
-    let mut dlq: BTreeMap<String, u64> = BTreeMap::new();
+    let t = &config.topics;
+    consumer.subscribe(&[&t.enriched, &t.dlq, &t.hrv_windows])?;
+    let mut read = ReadBack::default();
     let idle = Duration::from_secs(10);
     loop {
-        let total_dlq: u64 = dlq.values().sum();
-        if enriched >= expect_enriched && total_dlq >= expect_dlq {
+        let total_dlq: u64 = read.dlq.values().sum();
+        if read.enriched >= expect_enriched
+            && total_dlq >= expect_dlq
+            && read.hrv_windows >= expect_windows
+        {
             break;
         }
         match tokio::time::timeout(idle, consumer.recv()).await {
             Err(_) => break,
             Ok(Err(e)) => bail!("reading the output topics back: {e}"),
             Ok(Ok(msg)) => {
-                if msg.topic() == config.topics.enriched {
-                    enriched += 1;
+                if msg.topic() == t.enriched {
+                    read.enriched += 1;
+                } else if msg.topic() == t.hrv_windows {
+                    read.hrv_windows += 1;
                 } else {
                     let reason = msg
                         .headers()
                         .and_then(|h| h.iter().find(|h| h.key == "reason").and_then(|h| h.value))
                         .map(|v| String::from_utf8_lossy(v).into_owned())
                         .unwrap_or_else(|| "missing".into());
-                    *dlq.entry(reason).or_default() += 1;
+                    *read.dlq.entry(reason).or_default() += 1;
                 }
             }
         }
     }
-    Ok((enriched, dlq))
+    Ok(read)
 }

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use crate::codec::{Codec, EncodeError};
 use crate::model::{
     Attribution, BloodPressure, BodyScan, DeviceKind, EcgClassification, EcgResult, HeartRhythm,
-    Measurement, MeasurementKind, RawReading, RhythmSource,
+    Measurement, MeasurementKind, PatientProfile, RawReading, RhythmSource, Sex,
 };
 
 /// What the simulated gateway sends.
@@ -34,6 +34,13 @@ pub struct GatewayConfig {
     pub malformed_ratio: f64,
     /// Share of well-formed readings with an implausible value.
     pub out_of_range_ratio: f64,
+    /// Share of readings from patients the gateway knows but who have no
+    /// profile on the patients topic (DLQ `unknown_patient`).
+    pub unknown_patient_ratio: f64,
+    /// How far back in event time the watches' RR history starts. Watches
+    /// sync consecutive 60-beat chunks from there towards the present, so
+    /// HRV windows close during a short run.
+    pub rr_history_ms: i64,
     /// RNG seed, for reproducible runs.
     pub seed: u64,
 }
@@ -45,6 +52,8 @@ impl Default for GatewayConfig {
             duplicate_ratio: 0.03,
             malformed_ratio: 0.01,
             out_of_range_ratio: 0.02,
+            unknown_patient_ratio: 0.005,
+            rr_history_ms: 3 * 60 * 60 * 1000,
             seed: 7,
         }
     }
@@ -61,6 +70,8 @@ pub enum Expected {
     Malformed,
     /// Implausible value: DLQ `out_of_range`.
     OutOfRange,
+    /// A patient without a profile: DLQ `unknown_patient`.
+    UnknownPatient,
 }
 
 /// One record ready to produce.
@@ -87,6 +98,8 @@ pub struct GatewayReport {
     pub malformed: u64,
     /// Implausible readings.
     pub out_of_range: u64,
+    /// Readings of patients without a profile.
+    pub unknown_patient: u64,
 }
 
 impl GatewayReport {
@@ -102,6 +115,7 @@ impl GatewayReport {
             Expected::Duplicate => self.duplicates += 1,
             Expected::Malformed => self.malformed += 1,
             Expected::OutOfRange => self.out_of_range += 1,
+            Expected::UnknownPatient => self.unknown_patient += 1,
         }
     }
 }
@@ -111,6 +125,12 @@ struct SimPatient {
     weight_kg: Decimal,
     resting_rr_ms: i32,
     systolic: i32,
+    sex: Sex,
+    height_cm: Decimal,
+    birth_date_days: i32,
+    /// Event time where the patient's watch RR history continues; set on
+    /// the first heart-rhythm reading.
+    beat_clock_ms: Option<i64>,
 }
 
 /// Generates simulated gateway records.
@@ -133,6 +153,17 @@ impl Gateway {
                 weight_kg: Decimal::new(rng.random_range(55_000..110_000), 3),
                 resting_rr_ms: rng.random_range(700..1100),
                 systolic: rng.random_range(105..150),
+                // A few profiles leave sex unspecified: body composition is
+                // then flagged unavailable, never guessed.
+                sex: match rng.random_range(0..100) {
+                    0..=2 => Sex::Unspecified,
+                    3..=51 => Sex::Female,
+                    _ => Sex::Male,
+                },
+                height_cm: Decimal::new(rng.random_range(1_550..1_950), 1),
+                // Born 1940–2000.
+                birth_date_days: rng.random_range(-10_957..10_957),
+                beat_clock_ms: None,
             })
             .collect();
         Self {
@@ -143,6 +174,33 @@ impl Gateway {
             recent: VecDeque::with_capacity(256),
             seq: 0,
         }
+    }
+
+    /// Profiles of the simulated patients, encoded for the patients topic as
+    /// `(key, value)`.
+    ///
+    /// # Errors
+    /// Only if a generated value does not fit its schema (a defect).
+    pub fn profiles(&self) -> Result<Vec<(String, Vec<u8>)>, EncodeError> {
+        self.patients
+            .iter()
+            .map(|p| {
+                let profile = PatientProfile {
+                    patient_id: p.id.clone(),
+                    birth_date_days: p.birth_date_days,
+                    sex: p.sex,
+                    height_cm: p.height_cm,
+                    rpm_enrolled: true,
+                    consent_clinician_sharing: true,
+                    care_team: vec!["care-team-1".into()],
+                    threshold_overrides: Vec::new(),
+                    dry_weight_kg: None,
+                };
+                let mut buf = Vec::with_capacity(96);
+                self.codec.encode_profile(&profile, &mut buf)?;
+                Ok((p.id.clone(), buf))
+            })
+            .collect()
     }
 
     /// The next record, measured at about `now_ms`.
@@ -165,12 +223,24 @@ impl Gateway {
             return Ok(self.malformed());
         }
         let out_of_range = roll < c.duplicate_ratio + c.malformed_ratio + c.out_of_range_ratio;
-        let reading = self.reading(now_ms, out_of_range);
+        let unregistered = !out_of_range
+            && roll
+                < c.duplicate_ratio
+                    + c.malformed_ratio
+                    + c.out_of_range_ratio
+                    + c.unknown_patient_ratio;
+        let mut reading = self.reading(now_ms, out_of_range);
+        if unregistered {
+            let n = self.rng.random_range(0..20);
+            reading.patient_id = Cow::Owned(format!("unregistered-{n:03}"));
+        }
         let mut payload = Vec::with_capacity(128);
         self.codec.encode_raw(&reading, &mut payload)?;
         let key = reading.patient_id.into_owned();
         let expected = if out_of_range {
             Expected::OutOfRange
+        } else if unregistered {
+            Expected::UnknownPatient
         } else {
             if self.recent.len() == self.recent.capacity() {
                 self.recent.pop_front();
@@ -208,11 +278,16 @@ impl Gateway {
 
     fn reading(&mut self, now_ms: i64, out_of_range: bool) -> RawReading<'static> {
         self.seq += 1;
-        let pi = self.rng.random_range(0..self.patients.len());
         let kind_roll: f64 = self.rng.random();
+        if (0.20..0.50).contains(&kind_roll)
+            && let Some(reading) = self.heart_rhythm(now_ms, out_of_range)
+        {
+            return reading;
+        }
+        let pi = self.rng.random_range(0..self.patients.len());
         let p = &self.patients[pi];
         let jitter = |rng: &mut SmallRng, spread: i32| rng.random_range(-spread..=spread);
-        let (device_kind, measurement) = if kind_roll < 0.20 {
+        let (device_kind, measurement) = if kind_roll < 0.50 {
             let weight = if out_of_range {
                 Decimal::new(512_000, 3)
             } else {
@@ -225,20 +300,6 @@ impl Gateway {
                 segments: Vec::new(),
             };
             (DeviceKind::Scale, Measurement::BodyScan(body))
-        } else if kind_roll < 0.50 {
-            let mut rr: Vec<i32> = (0..60)
-                .map(|_| p.resting_rr_ms + jitter(&mut self.rng, 40))
-                .collect();
-            if out_of_range {
-                rr[30] = 0;
-            }
-            (
-                DeviceKind::Watch,
-                Measurement::HeartRhythm(HeartRhythm {
-                    rr_intervals_ms: rr,
-                    source: RhythmSource::Ppg,
-                }),
-            )
         } else if kind_roll < 0.70 {
             let systolic = if out_of_range {
                 320
@@ -285,6 +346,60 @@ impl Gateway {
             (DeviceKind::Watch, Measurement::Ecg(ecg))
         };
         let delay = i64::from(self.rng.random_range(0..2_000));
+        self.raw(pi, device_kind, now_ms - delay, now_ms, measurement)
+    }
+
+    /// The next 60-beat RR chunk of the watch furthest behind, so all
+    /// watches advance together through their history and a partition's
+    /// watermark never leaves one behind. `None` once every watch has caught
+    /// up with `now_ms` (the caller then sends another kind).
+    fn heart_rhythm(&mut self, now_ms: i64, out_of_range: bool) -> Option<RawReading<'static>> {
+        const CHUNK: usize = 60;
+        let history_start = now_ms - self.cfg.rr_history_ms;
+        for p in &mut self.patients {
+            if p.beat_clock_ms.is_none() {
+                p.beat_clock_ms = Some(history_start + self.rng.random_range(0..60_000));
+            }
+        }
+        let (pi, clock) = self
+            .patients
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.beat_clock_ms.map(|c| (i, c)))
+            .min_by_key(|&(_, c)| c)?;
+        let base = self.patients[pi].resting_rr_ms;
+        // Slow breathing-like modulation plus beat-to-beat noise.
+        let mut rr: Vec<i32> = (0..CHUNK)
+            .map(|i| {
+                let wave = [0, 12, 20, 12, 0, -12, -20, -12][i % 8];
+                base + wave + self.rng.random_range(-15..=15)
+            })
+            .collect();
+        let span: i64 = rr.iter().map(|&v| i64::from(v)).sum();
+        if clock + span > now_ms {
+            return None;
+        }
+        if out_of_range {
+            rr[30] = 0;
+        }
+        self.patients[pi].beat_clock_ms = Some(clock + span);
+        let received = clock + span + i64::from(self.rng.random_range(0..2_000));
+        let measurement = Measurement::HeartRhythm(HeartRhythm {
+            rr_intervals_ms: rr,
+            source: RhythmSource::Ppg,
+        });
+        Some(self.raw(pi, DeviceKind::Watch, clock, received, measurement))
+    }
+
+    fn raw(
+        &mut self,
+        pi: usize,
+        device_kind: DeviceKind,
+        measured_at_ms: i64,
+        received_at_ms: i64,
+        measurement: Measurement,
+    ) -> RawReading<'static> {
+        let p = &self.patients[pi];
         RawReading {
             reading_id: Cow::Owned(format!("rd-{}-{:010}", self.cfg.seed, self.seq)),
             device_id: Cow::Owned(format!("dev-{pi:05}-{}", device_kind as u8)),
@@ -296,8 +411,8 @@ impl Gateway {
             }),
             device_kind,
             patient_id: Cow::Owned(p.id.clone()),
-            measured_at_ms: now_ms - delay,
-            received_at_ms: now_ms,
+            measured_at_ms,
+            received_at_ms,
             attribution: if self.rng.random_bool(0.02) {
                 Attribution::Ambiguous
             } else {
@@ -306,6 +421,33 @@ impl Gateway {
             measurement,
         }
     }
+}
+
+/// Writes the profiles of `gateway`'s patients to the patients topic and
+/// waits until all are delivered. Returns how many were written.
+///
+/// # Errors
+/// A producer creation or delivery error.
+pub async fn publish_profiles(
+    client: &ClientConfig,
+    topic: &str,
+    gateway: &Gateway,
+) -> Result<u64, KafkaError> {
+    let producer: FutureProducer = client.clone().set("enable.idempotence", "true").create()?;
+    let profiles = gateway
+        .profiles()
+        .map_err(|_| KafkaError::MessageProduction(RDKafkaErrorCode::InvalidMessage))?;
+    let mut deliveries = Vec::with_capacity(profiles.len());
+    for (key, value) in &profiles {
+        let record = FutureRecord::to(topic)
+            .key(key.as_bytes())
+            .payload(&value[..]);
+        deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
+    }
+    for d in deliveries {
+        check(d.await)?;
+    }
+    Ok(profiles.len() as u64)
 }
 
 /// Produces `count` records (or until `duration` passes) at `rate_per_s` to

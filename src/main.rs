@@ -75,6 +75,9 @@ enum Command {
         /// Raw readings topic.
         #[arg(long, default_value = "vitals.readings.raw")]
         topic: String,
+        /// Patients topic the simulated patients' profiles are written to first.
+        #[arg(long, default_value = "vitals.patients")]
+        patients_topic: String,
         /// Simulated patients.
         #[arg(long, default_value_t = 200)]
         patients: usize,
@@ -87,6 +90,9 @@ enum Command {
         /// Share of implausible readings.
         #[arg(long, default_value_t = 0.02)]
         out_of_range_ratio: f64,
+        /// Share of readings from patients without a profile.
+        #[arg(long, default_value_t = 0.005)]
+        unknown_patient_ratio: f64,
         /// RNG seed (reading ids include it: use distinct seeds for distinct runs).
         #[arg(long, default_value_t = 7)]
         seed: u64,
@@ -128,12 +134,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 for (k, v) in &config.kafka.librdkafka {
                     client.set(k, v);
                 }
-                let t = &config.topics;
-                let specs: Vec<TopicSpec> =
-                    [&t.raw, &t.enriched, &t.dlq, &t.hrv_windows, &t.alerts]
-                        .into_iter()
-                        .map(|name| TopicSpec::new(name, partitions))
-                        .collect();
+                let specs = TopicSpec::all(&config.topics, partitions);
                 ensure_topics(&client, &specs)
                     .await
                     .context("creating topics")?;
@@ -183,10 +184,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             duration,
             count,
             topic,
+            patients_topic,
             patients,
             duplicate_ratio,
             malformed_ratio,
             out_of_range_ratio,
+            unknown_patient_ratio,
             seed,
         } => {
             telemetry::init_logging(&TelemetryConfig::default());
@@ -200,9 +203,13 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     duplicate_ratio,
                     malformed_ratio,
                     out_of_range_ratio,
+                    unknown_patient_ratio,
                     seed,
+                    ..GatewayConfig::default()
                 },
             );
+            let profiles = gateway::publish_profiles(&client, &patients_topic, &gw).await?;
+            println!("published {profiles} patient profiles to {patients_topic}");
             let report =
                 gateway::produce(&client, &topic, &mut gw, rate, count, Some(duration), |r| {
                     println!("sent {}", r.sent);

@@ -19,14 +19,20 @@ use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use thiserror::Error;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::codec::Codec;
 use crate::config::Config;
-use crate::kafka::{PipelineContext, consumer_config, producer_config};
-use crate::process::{Disposition, InvalidRatioExceeded, InvalidRatioGuard, Processor};
-use crate::telemetry::{BatchCounts, Metrics, Stats};
+use crate::kafka::{
+    PipelineContext, ProfileLoadError, consumer_config, follow_profiles, producer_config,
+};
+use crate::model::HrvWindow;
+use crate::process::{
+    Disposition, InvalidRatioExceeded, InvalidRatioGuard, Processor, ProfileTable,
+};
+use crate::telemetry::{BatchCounts, Metrics, StateSizes, Stats};
 
 /// Why a pipeline run stopped with an error. All are fatal: the process
 /// exits non-zero without committing the failed batch.
@@ -52,6 +58,12 @@ pub enum PipelineError {
     /// The embedded schemas failed to load (a build defect).
     #[error("schemas: {0}")]
     Schema(String),
+    /// A setting the processor checks at start-up is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The patient profile table cannot be loaded or followed.
+    #[error(transparent)]
+    Profiles(#[from] ProfileLoadError),
 }
 
 impl PipelineError {
@@ -74,8 +86,79 @@ pub async fn run(
     stats: Arc<Stats>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), PipelineError> {
+    tokio::pin!(shutdown);
     let codec =
         Arc::new(Codec::new(config.schemas).map_err(|e| PipelineError::Schema(e.to_string()))?);
+    let profiles = Arc::new(ProfileTable::new());
+    let mut loader = tokio::spawn({
+        let (config, codec, profiles) = (config.clone(), codec.clone(), profiles.clone());
+        async move { follow_profiles(&config, codec, profiles).await }
+    });
+    let result = async {
+        if !wait_for_profiles(&profiles, &mut loader, shutdown.as_mut()).await? {
+            info!("shutdown requested before the profile table caught up");
+            return Ok(());
+        }
+        run_consumer(
+            config,
+            codec,
+            profiles.clone(),
+            stats,
+            &mut loader,
+            shutdown,
+        )
+        .await
+    }
+    .await;
+    loader.abort();
+    result
+}
+
+/// Waits until the profile table has caught up with the patients topic.
+/// `Ok(false)` when shutdown came first.
+async fn wait_for_profiles(
+    profiles: &ProfileTable,
+    loader: &mut JoinHandle<Result<(), ProfileLoadError>>,
+    mut shutdown: impl Future<Output = ()> + Unpin,
+) -> Result<bool, PipelineError> {
+    let started = Instant::now();
+    let mut next_log = started + Duration::from_secs(10);
+    while !profiles.is_caught_up() {
+        tokio::select! {
+            () = &mut shutdown => return Ok(false),
+            res = &mut *loader => return Err(loader_stopped(res)),
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+        if Instant::now() >= next_log {
+            info!(
+                waited_s = started.elapsed().as_secs(),
+                profiles = profiles.len(),
+                "waiting for the patient profile table to catch up"
+            );
+            next_log += Duration::from_secs(10);
+        }
+    }
+    Ok(true)
+}
+
+fn loader_stopped(
+    res: Result<Result<(), ProfileLoadError>, tokio::task::JoinError>,
+) -> PipelineError {
+    match res {
+        Ok(Err(e)) => PipelineError::Profiles(e),
+        Ok(Ok(())) => PipelineError::Config("profile loader ended unexpectedly".into()),
+        Err(e) => PipelineError::Config(format!("profile loader task failed: {e}")),
+    }
+}
+
+async fn run_consumer(
+    config: Config,
+    codec: Arc<Codec>,
+    profiles: Arc<ProfileTable>,
+    stats: Arc<Stats>,
+    loader: &mut JoinHandle<Result<(), ProfileLoadError>>,
+    shutdown: impl Future<Output = ()> + Unpin,
+) -> Result<(), PipelineError> {
     let context = PipelineContext::default();
     let consumer: StreamConsumer<PipelineContext> =
         consumer_config(&config.kafka, config.processing.commit_interval_ms)
@@ -89,8 +172,15 @@ pub async fn run(
         .map_err(PipelineError::Setup)?;
     info!(topic = %config.topics.raw, group = %config.kafka.group_id, "pipeline started");
 
+    let processor = Processor::new(
+        codec.clone(),
+        config.validation.clone(),
+        config.hrv.clone(),
+        profiles,
+    )
+    .map_err(|e| PipelineError::Config(e.to_string()))?;
     let mut pipeline = Pipeline {
-        processor: Processor::new(codec.clone(), config.validation.clone()),
+        processor,
         guard: InvalidRatioGuard::new(
             config.validation.invalid_ratio_window,
             config.validation.max_invalid_ratio,
@@ -103,7 +193,7 @@ pub async fn run(
         config,
         buf: Vec::with_capacity(1024),
     };
-    let result = pipeline.run_loop(&consumer, shutdown).await;
+    let result = pipeline.run_loop(&consumer, loader, shutdown).await;
     // Whatever happened, stored offsets are those of fully delivered batches.
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Ok(()) => info!("final offsets committed"),
@@ -111,6 +201,14 @@ pub async fn run(
             info!("no new offsets to commit")
         }
         Err(e) => warn!(error = %e, "final offset commit failed"),
+    }
+    let open = pipeline.processor.open_windows();
+    if open > 0 {
+        // Open windows are not yet persisted across restarts.
+        warn!(
+            open_windows = open,
+            "HRV windows still open at shutdown are dropped"
+        );
     }
     info!("pipeline stopped");
     result
@@ -141,12 +239,13 @@ impl Pipeline {
     async fn run_loop(
         &mut self,
         consumer: &StreamConsumer<PipelineContext>,
-        shutdown: impl Future<Output = ()>,
+        loader: &mut JoinHandle<Result<(), ProfileLoadError>>,
+        mut shutdown: impl Future<Output = ()> + Unpin,
     ) -> Result<(), PipelineError> {
-        tokio::pin!(shutdown);
         let max_messages = self.config.processing.batch_max_messages;
         let max_wait = Duration::from_millis(self.config.processing.batch_max_wait_ms);
         loop {
+            self.processor.apply_erasures();
             let mut batch = Batch::default();
             let mut stopping = false;
             // Wait for the first record (or shutdown), then fill the batch
@@ -163,6 +262,7 @@ impl Pipeline {
                     biased;
                     () = &mut shutdown => { stopping = true; break; }
                     () = timeout => break,
+                    res = &mut *loader => return Err(loader_stopped(res)),
                     msg = consumer.recv() => {
                         let msg = msg.map_err(PipelineError::Consume)?;
                         deadline.get_or_insert_with(|| Instant::now() + max_wait);
@@ -171,6 +271,7 @@ impl Pipeline {
                 }
             }
             if batch.counts.consumed > 0 {
+                self.publish_windows(&mut batch).await?;
                 self.finish(consumer, batch)
                     .instrument(info_span!("batch"))
                     .await?;
@@ -201,6 +302,14 @@ impl Pipeline {
             .record(matches!(disposition, Disposition::Dlq(_)))?;
         let topics = &self.config.topics;
         match disposition {
+            Disposition::Erased => {
+                batch.counts.erased += 1;
+                debug!(
+                    partition = record.partition,
+                    offset = record.offset,
+                    "reading of an erased patient dropped"
+                );
+            }
             Disposition::Duplicate => {
                 batch.counts.duplicates += 1;
                 debug!(
@@ -219,6 +328,9 @@ impl Pipeline {
                         let fut = send(&self.producer, out).await?;
                         batch.deliveries.push(fut);
                         batch.counts.enriched[kind as usize] += 1;
+                        batch.counts.body_compositions +=
+                            u64::from(enriched.body_composition.is_some());
+                        batch.counts.bp_categories += u64::from(enriched.bp_category.is_some());
                     }
                     Err(e) => {
                         // A defect, not bad input: keep the reading in the DLQ.
@@ -290,6 +402,35 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Publishes the HRV windows the batch closed.
+    async fn publish_windows(&mut self, batch: &mut Batch) -> Result<(), PipelineError> {
+        let counts = self.processor.take_counts();
+        batch.counts.late_beats += counts.late_beats;
+        for window in self.processor.take_closed_windows() {
+            self.publish_window(&window, batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn publish_window(
+        &mut self,
+        window: &HrvWindow,
+        batch: &mut Batch,
+    ) -> Result<(), PipelineError> {
+        if let Err(e) = self.codec.encode_hrv_window(window, &mut self.buf) {
+            // Metrics are bounded far inside the schema's precision, so this
+            // is a defect; say so loudly rather than stop the stream.
+            tracing::error!(error = %e, "HRV window failed to encode and was not published");
+            return Ok(());
+        }
+        let out = FutureRecord::to(&self.config.topics.hrv_windows)
+            .key(window.patient_id.as_bytes())
+            .payload(&self.buf[..]);
+        batch.deliveries.push(send(&self.producer, out).await?);
+        batch.counts.hrv_windows[window.quality as usize] += 1;
+        Ok(())
+    }
+
     /// Waits for every delivery of the batch, then stores its offsets.
     async fn finish(
         &mut self,
@@ -318,10 +459,20 @@ impl Pipeline {
         }
         let revoked = self.context.events.take_revoked();
         if !revoked.is_empty() {
-            self.processor.revoke(&revoked);
+            let open = self.processor.revoke(&revoked);
+            if open > 0 {
+                warn!(
+                    partitions = ?revoked,
+                    open_windows = open,
+                    "HRV windows of revoked partitions dropped"
+                );
+            }
         }
-        self.metrics
-            .publish(&batch.counts, &self.stats, self.processor.dedup_entries());
+        let sizes = StateSizes {
+            dedup_entries: self.processor.dedup_entries(),
+            hrv_open_windows: self.processor.open_windows(),
+        };
+        self.metrics.publish(&batch.counts, &self.stats, sizes);
         Ok(())
     }
 }

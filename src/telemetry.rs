@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use metrics::Counter;
 
 use crate::config::{LogFormat, TelemetryConfig};
-use crate::model::MeasurementKind;
+use crate::model::{HrvQuality, MeasurementKind};
 use crate::process::DlqReason;
 
 /// Readings consumed from the raw topic.
@@ -22,8 +22,18 @@ pub const READINGS_REJECTED: &str = "vitalstream_readings_rejected_total";
 pub const READINGS_DUPLICATE: &str = "vitalstream_readings_duplicate_total";
 /// Batches completed (all outputs delivered, offsets stored).
 pub const BATCHES: &str = "vitalstream_batches_total";
-/// Reading ids held in dedup state (gauge).
-pub const DEDUP_ENTRIES: &str = "vitalstream_dedup_entries";
+/// Readings of erased patients, dropped and written nowhere.
+pub const READINGS_ERASED: &str = "vitalstream_readings_erased_total";
+/// HRV windows published, label `quality`.
+pub const HRV_WINDOWS: &str = "vitalstream_hrv_windows_total";
+/// Beats that arrived after their window had closed.
+pub const HRV_LATE_BEATS: &str = "vitalstream_hrv_late_beats_total";
+/// Entries of per-partition state (gauge), label `store` (`dedup`, `hrv_windows`).
+pub const STATE_ENTRIES: &str = "vitalstream_state_entries";
+/// Records applied from the patients topic, label `kind` (`upsert`, `tombstone`, `invalid`).
+pub const PROFILE_UPDATES: &str = "vitalstream_profile_updates_total";
+/// Profiles in the table (gauge).
+pub const PROFILES: &str = "vitalstream_profiles";
 
 /// Lock-free totals of one pipeline run.
 #[derive(Debug, Default)]
@@ -36,6 +46,17 @@ pub struct Stats {
     pub duplicates: AtomicU64,
     /// Batches completed.
     pub batches: AtomicU64,
+    /// Readings of erased patients dropped.
+    pub erased: AtomicU64,
+    /// Late HRV beats.
+    pub late_beats: AtomicU64,
+    /// Enriched body scans that carry body composition.
+    pub body_compositions: AtomicU64,
+    /// Enriched blood-pressure readings that carry a BP category.
+    pub bp_categories: AtomicU64,
+    /// HRV windows open after the last batch.
+    pub hrv_open_windows: AtomicU64,
+    hrv_windows: [AtomicU64; 2],
     dlq: [AtomicU64; DlqReason::ALL.len()],
     enriched_by_kind: [AtomicU64; MeasurementKind::ALL.len()],
 }
@@ -56,6 +77,11 @@ impl Stats {
         self.enriched_by_kind[kind as usize].load(Ordering::Relaxed)
     }
 
+    /// HRV windows delivered of `quality`.
+    pub fn hrv_windows(&self, quality: HrvQuality) -> u64 {
+        self.hrv_windows[quality as usize].load(Ordering::Relaxed)
+    }
+
     /// Convenience load of a counter.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
@@ -73,6 +99,25 @@ pub struct BatchCounts {
     pub enriched: [u64; MeasurementKind::ALL.len()],
     /// DLQ per reason.
     pub dlq: [u64; DlqReason::ALL.len()],
+    /// Readings of erased patients dropped.
+    pub erased: u64,
+    /// HRV windows published, by [`HrvQuality`].
+    pub hrv_windows: [u64; 2],
+    /// Late HRV beats.
+    pub late_beats: u64,
+    /// Enriched body scans that carry body composition.
+    pub body_compositions: u64,
+    /// Enriched blood-pressure readings that carry a BP category.
+    pub bp_categories: u64,
+}
+
+/// Sizes of per-partition state after a batch.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StateSizes {
+    /// Reading ids remembered for dedup.
+    pub dedup_entries: usize,
+    /// Open HRV windows.
+    pub hrv_open_windows: usize,
 }
 
 /// Metric handles registered once.
@@ -83,7 +128,11 @@ pub struct Metrics {
     batches: Counter,
     enriched: Vec<Counter>,
     rejected: Vec<Counter>,
+    erased: Counter,
+    hrv_windows: [Counter; 2],
+    late_beats: Counter,
     dedup_entries: metrics::Gauge,
+    hrv_open_windows: metrics::Gauge,
 }
 
 impl Default for Metrics {
@@ -107,12 +156,17 @@ impl Metrics {
                 .iter()
                 .map(|r| metrics::counter!(READINGS_REJECTED, "reason" => r.as_str()))
                 .collect(),
-            dedup_entries: metrics::gauge!(DEDUP_ENTRIES),
+            erased: metrics::counter!(READINGS_ERASED),
+            hrv_windows: [HrvQuality::Ok, HrvQuality::Insufficient]
+                .map(|q| metrics::counter!(HRV_WINDOWS, "quality" => q.label())),
+            late_beats: metrics::counter!(HRV_LATE_BEATS),
+            dedup_entries: metrics::gauge!(STATE_ENTRIES, "store" => "dedup"),
+            hrv_open_windows: metrics::gauge!(STATE_ENTRIES, "store" => "hrv_windows"),
         }
     }
 
     /// Publishes a delivered batch to the metrics and to `stats`.
-    pub fn publish(&self, batch: &BatchCounts, stats: &Stats, dedup_entries: usize) {
+    pub fn publish(&self, batch: &BatchCounts, stats: &Stats, sizes: StateSizes) {
         self.consumed.increment(batch.consumed);
         self.duplicates.increment(batch.duplicates);
         self.batches.increment(1);
@@ -130,9 +184,31 @@ impl Metrics {
             self.rejected[i].increment(n);
             stats.dlq[i].fetch_add(n, Ordering::Relaxed);
         }
+        self.erased.increment(batch.erased);
+        stats.erased.fetch_add(batch.erased, Ordering::Relaxed);
+        self.late_beats.increment(batch.late_beats);
+        stats
+            .late_beats
+            .fetch_add(batch.late_beats, Ordering::Relaxed);
+        stats
+            .body_compositions
+            .fetch_add(batch.body_compositions, Ordering::Relaxed);
+        stats
+            .bp_categories
+            .fetch_add(batch.bp_categories, Ordering::Relaxed);
+        stats
+            .hrv_open_windows
+            .store(sizes.hrv_open_windows as u64, Ordering::Relaxed);
+        for (i, &n) in batch.hrv_windows.iter().enumerate() {
+            self.hrv_windows[i].increment(n);
+            stats.hrv_windows[i].fetch_add(n, Ordering::Relaxed);
+        }
         // Entry counts are far below f64's exact-integer range.
         #[allow(clippy::cast_precision_loss)]
-        self.dedup_entries.set(dedup_entries as f64);
+        {
+            self.dedup_entries.set(sizes.dedup_entries as f64);
+            self.hrv_open_windows.set(sizes.hrv_open_windows as f64);
+        }
     }
 }
 

@@ -78,6 +78,7 @@ async fn valid_readings_arrive_enriched_with_provenance() {
     let broker = start_broker().await;
     let cfg = config(&broker);
     create_topics(&broker, &cfg, 2).await;
+    register_numbered(&broker, &cfg, 10).await;
     let readings: Vec<RawReading<'static>> = every_kind()
         .into_iter()
         .enumerate()
@@ -146,6 +147,7 @@ async fn bad_input_reaches_the_dlq_with_reason_detail_and_original_bytes() {
     let broker = start_broker().await;
     let cfg = config(&broker);
     create_topics(&broker, &cfg, 1).await;
+    register_numbered(&broker, &cfg, 10).await;
 
     let good = encode(&reading("ok-1", "p-1", bp(120, 70)));
     let mut unknown_schema = good.clone();
@@ -198,6 +200,14 @@ async fn bad_input_reaches_the_dlq_with_reason_detail_and_original_bytes() {
             None,
         ),
         (Rec::new("p-1", encode(&future)), "future_timestamp", None),
+        (
+            Rec::new(
+                "p-unregistered",
+                encode(&reading("up-1", "p-unregistered", bp(120, 70))),
+            ),
+            "unknown_patient",
+            None,
+        ),
     ];
     let mut recs: Vec<Rec> = old_and_new.iter().map(|(r, _, _)| r.clone()).collect();
     recs.push(Rec::new("p-1", good));
@@ -264,6 +274,7 @@ async fn duplicates_are_dropped_and_counts_add_up() {
     let broker = start_broker().await;
     let cfg = config(&broker);
     create_topics(&broker, &cfg, 3).await;
+    register_numbered(&broker, &cfg, 10).await;
     let mut recs = Vec::new();
     let mut unique = HashSet::new();
     for i in 0..60 {
@@ -321,6 +332,7 @@ async fn restart_resumes_from_committed_offsets_without_loss() {
     let broker = start_broker().await;
     let cfg = config(&broker);
     create_topics(&broker, &cfg, 2).await;
+    register_numbered(&broker, &cfg, 10).await;
     let batch = |from: usize, to: usize| -> Vec<Rec> {
         (from..to)
             .map(|i| {

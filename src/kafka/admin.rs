@@ -8,6 +8,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
+use crate::config::Topics;
+
 /// A topic to create if missing.
 #[derive(Debug, Clone)]
 pub struct TopicSpec {
@@ -32,6 +34,36 @@ impl TopicSpec {
                 ("retention.bytes".into(), "-1".into()),
             ],
         }
+    }
+
+    /// A compacted topic (latest value per key, tombstones honoured).
+    pub fn compacted(name: &str, partitions: i32) -> Self {
+        Self {
+            name: name.to_owned(),
+            partitions,
+            config: vec![
+                ("cleanup.policy".into(), "compact".into()),
+                ("retention.ms".into(), "-1".into()),
+                ("retention.bytes".into(), "-1".into()),
+            ],
+        }
+    }
+
+    /// Every topic of the contract (DESIGN.md §1): the patients topic
+    /// compacted, the others with `partitions` partitions each.
+    pub fn all(topics: &Topics, partitions: i32) -> Vec<Self> {
+        let mut specs: Vec<Self> = [
+            &topics.raw,
+            &topics.enriched,
+            &topics.hrv_windows,
+            &topics.alerts,
+            &topics.dlq,
+        ]
+        .into_iter()
+        .map(|name| Self::new(name, partitions))
+        .collect();
+        specs.push(Self::compacted(&topics.patients, partitions));
+        specs
     }
 }
 

@@ -37,6 +37,20 @@ pub fn consumer_config(cfg: &KafkaConfig, commit_interval_ms: u64) -> ClientConf
     c
 }
 
+/// Profile-loader settings: manual assignment of every partition, no group
+/// membership or commits, end-of-partition events to detect catching up.
+pub fn profile_consumer_config(cfg: &KafkaConfig) -> ClientConfig {
+    let mut c = base(cfg);
+    // librdkafka wants a group id even for assign(); nothing is committed under it.
+    c.set("group.id", format!("{}.profiles", cfg.group_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true");
+    apply_passthrough(&mut c, cfg);
+    c
+}
+
 /// Idempotent producer settings: no duplicates or reordering from retries.
 pub fn producer_config(cfg: &KafkaConfig) -> ClientConfig {
     let mut c = base(cfg);

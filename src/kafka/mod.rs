@@ -6,7 +6,9 @@
 mod admin;
 mod client;
 mod context;
+mod profiles;
 
 pub use admin::{TopicSpec, ensure_topics};
-pub use client::{consumer_config, producer_config};
+pub use client::{consumer_config, producer_config, profile_consumer_config};
 pub use context::{PipelineContext, RebalanceEvents};
+pub use profiles::{ProfileLoadError, follow_profiles};

@@ -61,6 +61,14 @@ impl HrvQuality {
             Self::Insufficient => "INSUFFICIENT",
         }
     }
+
+    /// Metric label value and summary name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Insufficient => "insufficient",
+        }
+    }
 }
 
 /// RR artifact filter applied before the metrics (DESIGN.md §4).

@@ -88,6 +88,16 @@ impl DedupStore {
         DedupOutcome::New
     }
 
+    /// Forgets every reading id of `patient_id` (erasure). Returns how many
+    /// entries were removed. Linear in the store size; erasures are rare.
+    pub fn purge_patient(&mut self, patient_id: &str) -> usize {
+        let patient = xxh3_64(patient_id.as_bytes());
+        let before = self.seen.len();
+        self.seen.retain(|key, _| key.0 != patient);
+        self.by_time.retain(|(_, key)| key.0 != patient);
+        before - self.seen.len()
+    }
+
     fn expire(&mut self) {
         let horizon_start = self.max_event_ms.saturating_sub(self.horizon_ms);
         while let Some(&(t, key)) = self.by_time.first() {
@@ -110,6 +120,18 @@ mod tests {
     use proptest::prelude::*;
 
     const H: i64 = 1_000;
+
+    #[test]
+    fn purge_forgets_only_that_patient() {
+        let mut s = DedupStore::new(H, 100);
+        s.check("p", "r1", 10);
+        s.check("p", "r2", 11);
+        s.check("q", "r1", 12);
+        assert_eq!(s.purge_patient("p"), 2);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.check("q", "r1", 13), DedupOutcome::Duplicate);
+        assert_eq!(s.check("p", "r1", 13), DedupOutcome::New);
+    }
 
     #[test]
     fn second_sighting_is_a_duplicate() {

@@ -85,4 +85,7 @@ pub enum Disposition {
     Dlq(Rejection),
     /// A reading id already seen within the dedup horizon: count and drop.
     Duplicate,
+    /// A reading of a deleted (tombstoned) patient: count and drop, write
+    /// nowhere, not even the DLQ (erased data must not be retained).
+    Erased,
 }

@@ -1,14 +1,23 @@
 //! [`Processor`]: bytes in, [`Disposition`] out, per-partition state inside.
+//!
+//! Order of checks for one record, each ending the record's path when it
+//! fails: erased patient (by key, before anything else, so nothing of an
+//! erased patient reaches any topic) → decode → key matches patient →
+//! plausibility → profile known → dedup → enrichment. Heart-rhythm readings
+//! also feed the partition's HRV windows; closed windows are collected per
+//! batch with [`Processor::take_closed_windows`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{DedupOutcome, DedupStore, Disposition, DlqReason, Rejection, validate};
+use super::enrich::enrich;
+use super::{
+    DedupOutcome, DedupStore, Disposition, DlqReason, HrvConfig, HrvConfigError, HrvWindows,
+    Lookup, ProfileTable, Rejection, validate,
+};
 use crate::codec::Codec;
 use crate::config::ValidationConfig;
-use crate::model::{
-    Attribution, EnrichedReading, Measurement, MeasurementKind, Provenance, QualityFlag, RawReading,
-};
+use crate::model::{EnrichedReading, HrvWindow, Measurement, Provenance};
 
 /// One input record as the processor sees it: coordinates, key and value bytes.
 #[derive(Debug, Clone, Copy)]
@@ -25,40 +34,81 @@ pub struct InputRecord<'a> {
     pub payload: Option<&'a [u8]>,
 }
 
-/// The synchronous processing core. Owns the dedup state of every partition
-/// its task is assigned; one task owns one processor.
+/// State of one input partition.
+#[derive(Debug, Clone)]
+struct PartitionState {
+    dedup: DedupStore,
+    hrv: HrvWindows,
+}
+
+/// Tallies of derived-metric events since the last [`Processor::take_counts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcessorCounts {
+    /// Beats that arrived after their window closed (reported on the
+    /// patient's next window as `n_late`).
+    pub late_beats: u64,
+    /// Dedup entries and buffered beats dropped by erasure purges.
+    pub purged_entries: u64,
+}
+
+/// The synchronous processing core. Owns the state of every partition its
+/// task is assigned; one task owns one processor.
 #[derive(Debug)]
 pub struct Processor {
     codec: Arc<Codec>,
     cfg: ValidationConfig,
-    dedup: HashMap<i32, DedupStore>,
+    profiles: Arc<ProfileTable>,
+    partitions: HashMap<i32, PartitionState>,
+    /// Empty state a newly seen partition starts from.
+    fresh: PartitionState,
+    counts: ProcessorCounts,
 }
 
 impl Processor {
     /// A processor with empty state.
-    pub fn new(codec: Arc<Codec>, cfg: ValidationConfig) -> Self {
-        Self {
+    ///
+    /// # Errors
+    /// [`HrvConfigError`] when the HRV settings do not validate.
+    pub fn new(
+        codec: Arc<Codec>,
+        cfg: ValidationConfig,
+        hrv: HrvConfig,
+        profiles: Arc<ProfileTable>,
+    ) -> Result<Self, HrvConfigError> {
+        let fresh = PartitionState {
+            dedup: DedupStore::new(cfg.dedup_horizon_ms, cfg.dedup_max_entries),
+            hrv: HrvWindows::new(hrv)?,
+        };
+        Ok(Self {
             codec,
             cfg,
-            dedup: HashMap::new(),
-        }
+            profiles,
+            partitions: HashMap::new(),
+            fresh,
+            counts: ProcessorCounts::default(),
+        })
     }
 
     /// Decides where `record` ends, at processor wall-clock time `now_ms`.
     /// Never panics on any input.
     pub fn process(&mut self, record: &InputRecord<'_>, now_ms: i64) -> Disposition {
+        if record.key.is_some_and(|k| self.profiles.is_erased_key(k)) {
+            return Disposition::Erased;
+        }
         match self.accept(record, now_ms) {
             Ok(Some(enriched)) => Disposition::Enriched(Box::new(enriched)),
             Ok(None) => Disposition::Duplicate,
-            Err(rejection) => Disposition::Dlq(rejection),
+            Err(Some(rejection)) => Disposition::Dlq(rejection),
+            Err(None) => Disposition::Erased,
         }
     }
 
+    /// `Ok(None)`: duplicate; `Err(None)`: erased patient.
     fn accept(
         &mut self,
         record: &InputRecord<'_>,
         now_ms: i64,
-    ) -> Result<Option<EnrichedReading<'static>>, Rejection> {
+    ) -> Result<Option<EnrichedReading<'static>>, Option<Rejection>> {
         let payload = record
             .payload
             .ok_or_else(|| Rejection::new(DlqReason::Malformed, "record has no value"))?;
@@ -67,16 +117,27 @@ impl Processor {
             .decode_raw(payload)
             .map_err(|e| Rejection::new(e.dlq_reason(), e.to_string()))?;
         if record.key != Some(reading.patient_id.as_bytes()) {
-            return Err(Rejection::new(
+            return Err(Some(Rejection::new(
                 DlqReason::KeyMismatch,
                 "Kafka key differs from the reading's patient_id",
-            ));
+            )));
         }
         validate(&reading, &self.cfg, now_ms)?;
-        let store = self.dedup.entry(record.partition).or_insert_with(|| {
-            DedupStore::new(self.cfg.dedup_horizon_ms, self.cfg.dedup_max_entries)
-        });
-        match store.check(
+        let profile = match self.profiles.lookup(&reading.patient_id) {
+            Lookup::Known(p) => p,
+            Lookup::Erased => return Err(None),
+            Lookup::Unknown => {
+                return Err(Some(Rejection::new(
+                    DlqReason::UnknownPatient,
+                    "no profile for this patient on the patients topic",
+                )));
+            }
+        };
+        let state = self
+            .partitions
+            .entry(record.partition)
+            .or_insert_with(|| self.fresh.clone());
+        match state.dedup.check(
             &reading.patient_id,
             &reading.reading_id,
             reading.measured_at_ms,
@@ -84,78 +145,79 @@ impl Processor {
             DedupOutcome::New => {}
             DedupOutcome::Duplicate => return Ok(None),
             DedupOutcome::TooOld { covered_from_ms } => {
-                return Err(Rejection::new(
+                return Err(Some(Rejection::new(
                     DlqReason::TooOld,
                     format!(
                         "measured_at is {} ms before the dedup horizon of this partition",
                         covered_from_ms.saturating_sub(reading.measured_at_ms)
                     ),
-                ));
+                )));
             }
         }
-        Ok(Some(self.enrich(reading, record, now_ms)))
-    }
-
-    fn enrich(
-        &self,
-        reading: RawReading<'static>,
-        record: &InputRecord<'_>,
-        now_ms: i64,
-    ) -> EnrichedReading<'static> {
-        let mut quality_flags = Vec::new();
-        match reading.attribution {
-            Attribution::Ambiguous => quality_flags.push(QualityFlag::AmbiguousAttribution),
-            Attribution::Manual => quality_flags.push(QualityFlag::ManualEntry),
-            Attribution::Device => {}
+        if let Measurement::HeartRhythm(rhythm) = &reading.measurement {
+            let added = state.hrv.add_reading(
+                &reading.patient_id,
+                &reading.reading_id,
+                reading.measured_at_ms,
+                &rhythm.rr_intervals_ms,
+            );
+            self.counts.late_beats += u64::from(added.late);
         }
-        if reading
-            .received_at_ms
-            .saturating_sub(reading.measured_at_ms)
-            > self.cfg.delayed_delivery_ms
-        {
-            quality_flags.push(QualityFlag::DelayedDelivery);
-        }
-        let bp_category = match &reading.measurement {
-            Measurement::BloodPressure(bp) => {
-                Some(super::bp_category(bp.systolic_mmhg, bp.diastolic_mmhg))
-            }
-            _ => None,
+        let provenance = Provenance {
+            topic: record.topic.to_owned(),
+            partition: record.partition,
+            offset: record.offset,
         };
-        EnrichedReading {
-            loinc_code: loinc_code(&reading.measurement),
-            reading,
-            quality_flags,
-            bp_category,
-            body_composition: None,
-            provenance: Provenance {
-                topic: record.topic.to_owned(),
-                partition: record.partition,
-                offset: record.offset,
-            },
-            processed_at_ms: now_ms,
+        Ok(Some(enrich(
+            reading, &profile, &self.cfg, provenance, now_ms,
+        )))
+    }
+
+    /// Windows whose end the partition watermark has passed, across all
+    /// owned partitions, ready to publish.
+    pub fn take_closed_windows(&mut self) -> Vec<HrvWindow> {
+        let mut closed = Vec::new();
+        for state in self.partitions.values_mut() {
+            closed.extend(state.hrv.advance());
+        }
+        closed
+    }
+
+    /// Purges the state of patients erased since the last call (dedup keys,
+    /// open HRV windows). Call before each batch.
+    pub fn apply_erasures(&mut self) {
+        for patient in self.profiles.take_purges() {
+            for state in self.partitions.values_mut() {
+                let dropped =
+                    state.dedup.purge_patient(&patient) + state.hrv.purge_patient(&patient);
+                self.counts.purged_entries += dropped as u64;
+            }
         }
     }
 
-    /// Drops the state of partitions this processor no longer owns.
-    pub fn revoke(&mut self, partitions: &[i32]) {
-        for p in partitions {
-            self.dedup.remove(p);
-        }
+    /// Tallies since the last call.
+    pub fn take_counts(&mut self) -> ProcessorCounts {
+        std::mem::take(&mut self.counts)
+    }
+
+    /// Drops the state of partitions this processor no longer owns. Returns
+    /// the HRV windows that were still open in them, for the caller to
+    /// account for.
+    pub fn revoke(&mut self, partitions: &[i32]) -> usize {
+        partitions
+            .iter()
+            .filter_map(|p| self.partitions.remove(p))
+            .map(|s| s.hrv.open_windows())
+            .sum()
     }
 
     /// Reading ids remembered across all owned partitions.
     pub fn dedup_entries(&self) -> usize {
-        self.dedup.values().map(DedupStore::len).sum()
+        self.partitions.values().map(|s| s.dedup.len()).sum()
     }
-}
 
-/// LOINC code of the primary observation (DESIGN.md §2).
-fn loinc_code(m: &Measurement) -> Option<&'static str> {
-    Some(match m.kind() {
-        MeasurementKind::BodyScan => "29463-7",
-        MeasurementKind::HeartRhythm | MeasurementKind::Ecg => "8867-4",
-        MeasurementKind::BloodPressure => "85354-9",
-        MeasurementKind::SpO2 => "59408-5",
-        MeasurementKind::Temperature => "8310-5",
-    })
+    /// HRV windows open across all owned partitions.
+    pub fn open_windows(&self) -> usize {
+        self.partitions.values().map(|s| s.hrv.open_windows()).sum()
+    }
 }

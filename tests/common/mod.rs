@@ -13,10 +13,13 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rust_decimal::Decimal;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use vitalstream::codec::Codec;
 use vitalstream::config::Config;
 use vitalstream::kafka::{TopicSpec, ensure_topics};
+use vitalstream::model::{PatientProfile, Sex};
 use vitalstream::pipeline::{self, PipelineError};
 use vitalstream::telemetry::Stats;
 
@@ -121,15 +124,66 @@ pub fn config(broker: &Broker) -> Config {
     cfg
 }
 
-/// Creates the raw, enriched and DLQ topics of `cfg`.
+/// Creates every topic of `cfg` (patients compacted).
 pub async fn create_topics(broker: &Broker, cfg: &Config, partitions: i32) {
-    let specs: Vec<TopicSpec> = [&cfg.topics.raw, &cfg.topics.enriched, &cfg.topics.dlq]
-        .into_iter()
-        .map(|t| TopicSpec::new(t, partitions))
-        .collect();
-    ensure_topics(&client(broker), &specs)
+    ensure_topics(&client(broker), &TopicSpec::all(&cfg.topics, partitions))
         .await
         .expect("create topics");
+}
+
+/// A profile: male, 180.0 cm, 40 years old (plus ~100 days) today,
+/// RPM-enrolled with consent.
+pub fn profile(patient_id: &str) -> PatientProfile {
+    let today = pipeline::now_ms().div_euclid(86_400_000);
+    let days = i32::try_from(today).expect("date fits") - (40 * 365 + 10 + 100);
+    PatientProfile {
+        patient_id: patient_id.to_owned(),
+        birth_date_days: days,
+        sex: Sex::Male,
+        height_cm: Decimal::new(1800, 1),
+        rpm_enrolled: true,
+        consent_clinician_sharing: true,
+        care_team: vec!["care-team-1".into()],
+        threshold_overrides: vec![],
+        dry_weight_kg: None,
+    }
+}
+
+/// Writes `profiles` to the patients topic, one delivery at a time.
+pub async fn publish_profiles(broker: &Broker, cfg: &Config, profiles: &[PatientProfile]) {
+    let codec = Codec::new(cfg.schemas).expect("codec");
+    let recs: Vec<Rec> = profiles
+        .iter()
+        .map(|p| {
+            let mut buf = Vec::new();
+            codec.encode_profile(p, &mut buf).expect("encode profile");
+            Rec::new(&p.patient_id, buf)
+        })
+        .collect();
+    produce(broker, &cfg.topics.patients, &recs).await;
+}
+
+/// Registers default profiles ([`profile`]) for `ids`.
+pub async fn register_patients(broker: &Broker, cfg: &Config, ids: &[&str]) {
+    let profiles: Vec<PatientProfile> = ids.iter().map(|id| profile(id)).collect();
+    publish_profiles(broker, cfg, &profiles).await;
+}
+
+/// Profiles `p-0` … `p-{n-1}`.
+pub async fn register_numbered(broker: &Broker, cfg: &Config, n: usize) {
+    let ids: Vec<String> = (0..n).map(|i| format!("p-{i}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    register_patients(broker, cfg, &refs).await;
+}
+
+/// Writes a tombstone (account deleted) for `patient_id`.
+pub async fn erase_patient(broker: &Broker, cfg: &Config, patient_id: &str) {
+    let tombstone = Rec {
+        key: Some(patient_id.as_bytes().to_vec()),
+        payload: None,
+        partition: None,
+    };
+    produce(broker, &cfg.topics.patients, &[tombstone]).await;
 }
 
 /// One record to produce.

@@ -41,7 +41,7 @@ pub struct AddOutcome {
 }
 
 /// Beats and readings collected for one open window.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct OpenWindow {
     beats: Vec<Beat>,
     /// Non-positive RR values routed to this window.
@@ -49,7 +49,7 @@ struct OpenWindow {
     reading_ids: Vec<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct PatientState {
     /// Open windows by start.
     windows: BTreeMap<i64, OpenWindow>,
@@ -58,7 +58,7 @@ struct PatientState {
 }
 
 /// HRV window state of one input partition.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct HrvWindows {
     config: HrvConfig,
     patients: HashMap<String, PatientState>,

@@ -1,0 +1,189 @@
+//! The profile loader: reads every partition of the compacted patients topic
+//! from the beginning into the shared [`ProfileTable`], then follows it live.
+//!
+//! It uses its own consumer with manual assignment (no group, no commits):
+//! every instance needs the whole table, not a share of it. The table is
+//! marked caught up once every partition has reported end-of-partition once;
+//! the pipeline starts consuming readings only then, so a restart does not
+//! dead-letter readings of patients whose profile is merely not loaded yet.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::Counter;
+use rdkafka::ClientContext;
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use thiserror::Error;
+use tracing::{debug, info, warn};
+
+use super::client::profile_consumer_config;
+use crate::codec::Codec;
+use crate::config::Config;
+use crate::process::ProfileTable;
+use crate::telemetry::{PROFILE_UPDATES, PROFILES};
+
+/// Why the profile loader stopped. Fatal: readings cannot be joined.
+#[derive(Debug, Error)]
+pub enum ProfileLoadError {
+    /// Creating the consumer or assigning partitions failed.
+    #[error("profile loader set-up: {0}")]
+    Setup(#[source] KafkaError),
+    /// The patients topic has no partitions (missing or not yet created).
+    #[error(
+        "patients topic `{0}` does not exist or has no partitions; create it (compacted) first"
+    )]
+    MissingTopic(String),
+    /// The consumer reported an unrecoverable error.
+    #[error("consuming the patients topic failed: {0}")]
+    Consume(#[source] KafkaError),
+}
+
+/// Client context of the loader: end-of-partition is how it detects
+/// catching up, so it is not an error worth logging.
+struct LoaderContext;
+
+impl ClientContext for LoaderContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let eof = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !eof {
+            warn!(%error, reason, "kafka client error (profile loader)");
+        }
+    }
+}
+
+impl ConsumerContext for LoaderContext {}
+
+struct LoaderMetrics {
+    upserts: Counter,
+    tombstones: Counter,
+    invalid: Counter,
+    profiles: metrics::Gauge,
+}
+
+impl LoaderMetrics {
+    fn new() -> Self {
+        Self {
+            upserts: metrics::counter!(PROFILE_UPDATES, "kind" => "upsert"),
+            tombstones: metrics::counter!(PROFILE_UPDATES, "kind" => "tombstone"),
+            invalid: metrics::counter!(PROFILE_UPDATES, "kind" => "invalid"),
+            profiles: metrics::gauge!(PROFILES),
+        }
+    }
+}
+
+/// Loads the patients topic into `table` and keeps following it until the
+/// returned future is dropped.
+///
+/// # Errors
+/// [`ProfileLoadError`] when the topic is missing or the consumer fails.
+pub async fn follow_profiles(
+    config: &Config,
+    codec: Arc<Codec>,
+    table: Arc<ProfileTable>,
+) -> Result<(), ProfileLoadError> {
+    let topic = config.topics.patients.as_str();
+    let consumer: StreamConsumer<LoaderContext> = profile_consumer_config(&config.kafka)
+        .create_with_context(LoaderContext)
+        .map_err(ProfileLoadError::Setup)?;
+    let partitions = partitions_of(&consumer, topic).await?;
+    let mut assignment = TopicPartitionList::with_capacity(partitions.len());
+    for &p in &partitions {
+        assignment
+            .add_partition_offset(topic, p, Offset::Beginning)
+            .map_err(ProfileLoadError::Setup)?;
+    }
+    consumer
+        .assign(&assignment)
+        .map_err(ProfileLoadError::Setup)?;
+    info!(
+        topic,
+        partitions = partitions.len(),
+        "loading patient profiles"
+    );
+    let metrics = LoaderMetrics::new();
+    let mut pending: BTreeSet<i32> = partitions.into_iter().collect();
+    loop {
+        match consumer.recv().await {
+            Ok(msg) => apply(&msg, &codec, &table, &metrics),
+            Err(KafkaError::PartitionEOF(p)) => {
+                if pending.remove(&p) && pending.is_empty() && !table.is_caught_up() {
+                    table.set_caught_up();
+                    info!(profiles = table.len(), "patient profiles caught up");
+                }
+            }
+            Err(e) => return Err(ProfileLoadError::Consume(e)),
+        }
+        // Entry counts are far below f64's exact-integer range.
+        #[allow(clippy::cast_precision_loss)]
+        metrics.profiles.set(table.len() as f64);
+    }
+}
+
+/// Partition ids of `topic`, retrying briefly while metadata is incomplete.
+async fn partitions_of(
+    consumer: &StreamConsumer<LoaderContext>,
+    topic: &str,
+) -> Result<Vec<i32>, ProfileLoadError> {
+    for attempt in 0..10 {
+        let found = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .map(|md| {
+                md.topics()
+                    .iter()
+                    .filter(|t| t.name() == topic && t.error().is_none())
+                    .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                    .collect::<Vec<_>>()
+            });
+        match found {
+            Ok(ids) if !ids.is_empty() => return Ok(ids),
+            Ok(_) => debug!(attempt, "patients topic not (yet) in metadata"),
+            Err(e) => warn!(error = %e, attempt, "fetching patients topic metadata failed"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(ProfileLoadError::MissingTopic(topic.to_owned()))
+}
+
+/// Applies one record of the patients topic. Bad records are counted and
+/// logged by coordinates, never by content.
+fn apply(msg: &BorrowedMessage<'_>, codec: &Codec, table: &ProfileTable, m: &LoaderMetrics) {
+    let (partition, offset) = (msg.partition(), msg.offset());
+    let Some(key) = msg.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+        m.invalid.increment(1);
+        warn!(
+            partition,
+            offset, "patient record without a UTF-8 key ignored"
+        );
+        return;
+    };
+    let Some(payload) = msg.payload() else {
+        table.erase(key);
+        m.tombstones.increment(1);
+        info!(partition, offset, "patient erased (tombstone)");
+        return;
+    };
+    match codec.decode_profile(payload) {
+        Ok(profile) if profile.patient_id == key => {
+            table.upsert(profile);
+            m.upserts.increment(1);
+        }
+        Ok(_) => {
+            m.invalid.increment(1);
+            warn!(
+                partition,
+                offset, "patient profile ignored: key differs from patient_id"
+            );
+        }
+        Err(e) => {
+            m.invalid.increment(1);
+            warn!(partition, offset, error = %e, "patient profile ignored: does not decode");
+        }
+    }
+}
