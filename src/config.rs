@@ -5,6 +5,7 @@
 //! deployment fails before it touches a broker.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use figment::Figment;
@@ -53,6 +54,30 @@ pub struct Config {
     pub hrv: HrvConfig,
     /// Logging.
     pub telemetry: TelemetryConfig,
+    /// Metrics and health endpoints.
+    pub http: HttpConfig,
+}
+
+/// The `/metrics`, `/healthz`, `/readyz` listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Serve the endpoints at all.
+    pub enabled: bool,
+    /// Listen address; loopback by default (set `0.0.0.0:9464` in a container).
+    pub listen_addr: SocketAddr,
+    /// `/healthz` fails once the pipeline loop has not turned for this long.
+    pub stall_after_ms: i64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            stall_after_ms: 60_000,
+        }
+    }
 }
 
 /// Kafka connection settings.
@@ -331,6 +356,9 @@ impl Config {
             return invalid("processing.commit_interval_ms", "must be at least 1");
         }
         self.hrv.validate()?;
+        if self.http.stall_after_ms < 1_000 {
+            return invalid("http.stall_after_ms", "must be at least 1000");
+        }
         let v = &self.validation;
         if v.dedup_horizon_ms <= 0 {
             return invalid("validation.dedup_horizon_ms", "must be positive");

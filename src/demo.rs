@@ -216,6 +216,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     config.kafka.brokers = brokers.clone();
     config.kafka.group_id = format!("vitalstream-demo-{}", pipeline::now_ms());
     config.kafka.session_timeout_ms = 6000;
+    // The demo is one short process; it serves no endpoints.
+    config.http.enabled = false;
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &brokers);
     if mock.is_none() {

@@ -21,7 +21,8 @@
 //! * [`kafka`] and [`pipeline`]: the thin async shell that polls, produces and
 //!   commits. Every input ends in exactly one place; offsets are stored only
 //!   after all outputs for them are acknowledged (at-least-once).
-//! * [`telemetry`]: metric names, counters and the run summary.
+//! * [`telemetry`]: metric names, the Prometheus recorder, counters, health flags.
+//! * [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! * [`gateway`]: the simulated device-ingest gateway used by `demo` and `loadgen`.
 //!
 //! Health data is sensitive: no payload or patient identifier is logged at
@@ -31,6 +32,7 @@ pub mod codec;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod http;
 pub mod kafka;
 pub mod model;
 pub mod pipeline;

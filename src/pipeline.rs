@@ -16,7 +16,7 @@ use futures::future::try_join_all;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use thiserror::Error;
 use tokio::task::JoinHandle;
@@ -64,6 +64,15 @@ pub enum PipelineError {
     /// The patient profile table cannot be loaded or followed.
     #[error(transparent)]
     Profiles(#[from] ProfileLoadError),
+    /// The metrics/health listener could not bind its address.
+    #[error("binding the HTTP endpoint {addr}: {source}")]
+    Http {
+        /// Configured address.
+        addr: std::net::SocketAddr,
+        /// Bind error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl PipelineError {
@@ -87,6 +96,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), PipelineError> {
     tokio::pin!(shutdown);
+    crate::telemetry::prometheus();
+    // Dropped when this function returns, which stops the HTTP endpoints.
+    let (_http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    if config.http.enabled {
+        let addr = config.http.listen_addr;
+        crate::http::serve(addr, stats.clone(), config.http.stall_after_ms, async {
+            let _ = http_stopped.await;
+        })
+        .await
+        .map_err(|source| PipelineError::Http { addr, source })?;
+    }
     let codec =
         Arc::new(Codec::new(config.schemas).map_err(|e| PipelineError::Schema(e.to_string()))?);
     let profiles = Arc::new(ProfileTable::new());
@@ -99,6 +119,7 @@ pub async fn run(
             info!("shutdown requested before the profile table caught up");
             return Ok(());
         }
+        stats.health.set_profiles_caught_up();
         run_consumer(
             config,
             codec,
@@ -159,7 +180,10 @@ async fn run_consumer(
     loader: &mut JoinHandle<Result<(), ProfileLoadError>>,
     shutdown: impl Future<Output = ()> + Unpin,
 ) -> Result<(), PipelineError> {
-    let context = PipelineContext::default();
+    let context = PipelineContext::new(stats.clone(), &config.topics.raw);
+    // No partition state is restored from a changelog yet: assignment is
+    // immediately usable.
+    stats.health.set_state_restored(true);
     let consumer: StreamConsumer<PipelineContext> =
         consumer_config(&config.kafka, config.processing.commit_interval_ms)
             .create_with_context(context.clone())
@@ -232,6 +256,8 @@ struct Batch {
     deliveries: Vec<DeliveryFuture>,
     /// Next offset to consume per input partition (last offset + 1).
     next_offsets: BTreeMap<i32, i64>,
+    /// When each input record of the batch was consumed (latency metric).
+    consumed_at: Vec<Instant>,
     counts: BatchCounts,
 }
 
@@ -245,6 +271,7 @@ impl Pipeline {
         let max_messages = self.config.processing.batch_max_messages;
         let max_wait = Duration::from_millis(self.config.processing.batch_max_wait_ms);
         loop {
+            self.stats.health.beat(now_ms());
             self.processor.apply_erasures();
             let mut batch = Batch::default();
             let mut stopping = false;
@@ -252,10 +279,12 @@ impl Pipeline {
             // until it is full or its time is up.
             let mut deadline: Option<Instant> = None;
             while batch.counts.consumed < max_messages as u64 {
+                // While idle, wake every second so the liveness heartbeat
+                // keeps beating; an empty batch is simply not finished.
                 let timeout = async {
                     match deadline {
                         Some(d) => tokio::time::sleep_until(d).await,
-                        None => std::future::pending().await,
+                        None => tokio::time::sleep(Duration::from_secs(1)).await,
                     }
                 };
                 tokio::select! {
@@ -296,8 +325,10 @@ impl Pipeline {
             key: msg.key(),
             payload: msg.payload(),
         };
-        let disposition = self.processor.process(&record, now_ms());
+        let now = now_ms();
+        let disposition = self.processor.process(&record, now);
         batch.counts.consumed += 1;
+        batch.consumed_at.push(Instant::now());
         self.guard
             .record(matches!(disposition, Disposition::Dlq(_)))?;
         let topics = &self.config.topics;
@@ -320,6 +351,11 @@ impl Pipeline {
             }
             Disposition::Enriched(enriched) => {
                 let kind = enriched.reading.measurement.kind();
+                // Millisecond differences are far below f64's exact-integer range.
+                #[allow(clippy::cast_precision_loss)]
+                self.metrics
+                    .event_time_lag
+                    .record(now.saturating_sub(enriched.reading.measured_at_ms) as f64 / 1000.0);
                 match self.codec.encode_enriched(&enriched, &mut self.buf) {
                     Ok(()) => {
                         let out = FutureRecord::to(&topics.enriched)
@@ -446,6 +482,19 @@ impl Pipeline {
         }))
         .await;
         delivered?;
+        let acknowledged = Instant::now();
+        for t in &batch.consumed_at {
+            self.metrics
+                .publish_latency
+                .record(acknowledged.duration_since(*t).as_secs_f64());
+        }
+        if let Some(first) = batch.consumed_at.first() {
+            self.metrics
+                .batch_duration
+                .record(acknowledged.duration_since(*first).as_secs_f64());
+        }
+        self.metrics
+            .set_producer_queue(self.producer.in_flight_count());
         let mut offsets = TopicPartitionList::with_capacity(batch.next_offsets.len());
         for (&partition, &next) in &batch.next_offsets {
             offsets

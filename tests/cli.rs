@@ -52,20 +52,30 @@ async fn run_stops_on_sigterm_with_exit_code_zero() {
     let broker = start_broker().await;
     let cfg = config(&broker);
     create_topics(&broker, &cfg, 1).await;
+    let http: std::net::SocketAddr = ([127, 0, 0, 1], free_loopback_port()).into();
     let mut child = Command::new(BIN)
         .args(["run", "--create-topics"])
         .env("VITALSTREAM_KAFKA__BROKERS", &broker.bootstrap)
         .env("VITALSTREAM_KAFKA__SESSION_TIMEOUT_MS", "6000")
+        .env("VITALSTREAM_HTTP__LISTEN_ADDR", http.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start vitalstream run");
-    // Give it time to join the group, then ask it to stop.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert!(
-        child.try_wait().expect("poll child").is_none(),
-        "still running before SIGTERM"
-    );
+    // Ready once it has loaded the (empty) profile table and joined the group.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(
+            child.try_wait().expect("poll child").is_none(),
+            "still running before SIGTERM"
+        );
+        if std::net::TcpStream::connect(http).is_ok() && http_get(http, "/readyz").await.0 == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "/readyz not 200 within 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(http_get(http, "/healthz").await.0, 200);
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

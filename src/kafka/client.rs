@@ -31,6 +31,8 @@ pub fn consumer_config(cfg: &KafkaConfig, commit_interval_ms: u64) -> ClientConf
         .set("isolation.level", "read_committed")
         .set("session.timeout.ms", cfg.session_timeout_ms.to_string())
         .set("enable.partition.eof", "false")
+        // Consumer lag per partition for the metrics (PipelineContext::stats).
+        .set("statistics.interval.ms", "5000")
         // Bounded prefetch: memory stays flat when the input has a backlog.
         .set("queued.max.messages.kbytes", "16384");
     apply_passthrough(&mut c, cfg);

@@ -3,9 +3,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::{ClientContext, Statistics};
 use tracing::{info, warn};
+
+use crate::telemetry::{CONSUMER_LAG, Stats};
 
 /// Partition changes seen by the rebalance callbacks since the last drain.
 #[derive(Debug, Default)]
@@ -24,15 +26,47 @@ impl RebalanceEvents {
 }
 
 /// The pipeline's consumer context.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PipelineContext {
     /// Shared with the pipeline loop.
     pub events: Arc<RebalanceEvents>,
+    stats: Arc<Stats>,
+    raw_topic: Arc<str>,
+}
+
+impl PipelineContext {
+    /// A context reporting assignment to `stats.health` and the consumer lag
+    /// of `raw_topic` from librdkafka statistics.
+    pub fn new(stats: Arc<Stats>, raw_topic: &str) -> Self {
+        Self {
+            events: Arc::default(),
+            stats,
+            raw_topic: raw_topic.into(),
+        }
+    }
 }
 
 impl ClientContext for PipelineContext {
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         warn!(%error, reason, "kafka client error");
+    }
+
+    /// Consumer lag per partition, every `statistics.interval.ms`.
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&*self.raw_topic) else {
+            return;
+        };
+        for (id, p) in &topic.partitions {
+            if *id < 0 {
+                continue; // librdkafka's internal "unassigned" partition
+            }
+            // -1 = unknown or not assigned here: report 0 so sums across
+            // instances stay right after a rebalance.
+            let lag = p.consumer_lag.max(0);
+            // Lags are far below f64's exact-integer range.
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!(CONSUMER_LAG, "partition" => id.to_string()).set(lag as f64);
+        }
     }
 }
 
@@ -49,6 +83,7 @@ impl ConsumerContext for PipelineContext {
             Rebalance::Assign(tpl) => {
                 let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
                 info!(?partitions, "partitions assigned");
+                self.stats.health.set_assigned(partitions.len());
             }
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
         }

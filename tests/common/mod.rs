@@ -3,6 +3,8 @@
 //! pipeline in-process.
 #![allow(dead_code)]
 
+pub mod monitoring;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -121,7 +123,38 @@ pub fn config(broker: &Broker) -> Config {
     cfg.kafka.group_id = "vitalstream-test".into();
     cfg.kafka.session_timeout_ms = 6000;
     cfg.processing.batch_max_wait_ms = 20;
+    // Any free port: tests run side by side.
+    cfg.http.listen_addr = ([127, 0, 0, 1], 0).into();
     cfg
+}
+
+/// `GET http://{addr}{path}` → (status, body). Non-2xx statuses are
+/// returned, not errors.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let url = format!("http://{addr}{path}");
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut resp = agent
+            .get(&url)
+            .call()
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .read_to_string()
+            .unwrap_or_else(|e| panic!("body of {url}: {e}"));
+        (status, body)
+    })
+    .await
+    .expect("http task")
+}
+
+/// A free loopback port (for child processes that need a fixed address).
+pub fn free_loopback_port() -> u16 {
+    free_port()
 }
 
 /// Creates every topic of `cfg` (patients compacted).
@@ -301,6 +334,22 @@ pub fn start_pipeline(cfg: Config) -> RunningPipeline {
     }
 }
 
+/// A test that panics leaves its pipeline running; stop it here, while the
+/// broker (declared earlier, dropped later) is still up, so closing the
+/// consumer cannot hang on a dead broker.
+impl Drop for RunningPipeline {
+    fn drop(&mut self) {
+        if self.handle.is_finished() {
+            return;
+        }
+        self.handle.abort();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !self.handle.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl RunningPipeline {
     /// Waits until `n` records were consumed (or panics after `timeout`).
     pub async fn wait_consumed(&self, n: u64, timeout: Duration) {
@@ -316,16 +365,28 @@ impl RunningPipeline {
         }
     }
 
+    /// The bound address of the pipeline's HTTP endpoints (waits for the bind).
+    pub async fn http_addr(&self) -> std::net::SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(addr) = self.stats.http_addr.get() {
+                return *addr;
+            }
+            assert!(Instant::now() < deadline, "HTTP endpoint bound within 10 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Requests a graceful stop and returns the run's result.
     pub async fn stop(mut self) -> Result<(), PipelineError> {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        self.handle.await.expect("pipeline task")
+        self.join().await
     }
 
     /// Waits for the pipeline to stop by itself.
-    pub async fn join(self) -> Result<(), PipelineError> {
-        self.handle.await.expect("pipeline task")
+    pub async fn join(mut self) -> Result<(), PipelineError> {
+        (&mut self.handle).await.expect("pipeline task")
     }
 }

@@ -1,43 +1,25 @@
-//! Telemetry in one place: metric names, the run counters and log set-up.
-//!
-//! The pipeline counts locally per batch and publishes once per batch into
-//! both the `metrics` facade (for Prometheus) and [`Stats`] (lock-free
-//! counters the demo and tests read). No patient or device id is ever a label.
+//! Run counters: [`BatchCounts`] tallied locally per batch, published once
+//! per batch into both the `metrics` facade (for Prometheus) and [`Stats`]
+//! (lock-free totals the demo, tests and health endpoints read).
 
+use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use metrics::Counter;
+use metrics::{Counter, Gauge, Histogram};
 
-use crate::config::{LogFormat, TelemetryConfig};
+use super::Health;
+use super::names::*;
 use crate::model::{HrvQuality, MeasurementKind};
 use crate::process::DlqReason;
-
-/// Readings consumed from the raw topic.
-pub const READINGS_CONSUMED: &str = "vitalstream_readings_consumed_total";
-/// Readings published enriched, label `kind`.
-pub const READINGS_ENRICHED: &str = "vitalstream_readings_enriched_total";
-/// Readings sent to the DLQ, label `reason`.
-pub const READINGS_REJECTED: &str = "vitalstream_readings_rejected_total";
-/// Duplicate readings dropped.
-pub const READINGS_DUPLICATE: &str = "vitalstream_readings_duplicate_total";
-/// Batches completed (all outputs delivered, offsets stored).
-pub const BATCHES: &str = "vitalstream_batches_total";
-/// Readings of erased patients, dropped and written nowhere.
-pub const READINGS_ERASED: &str = "vitalstream_readings_erased_total";
-/// HRV windows published, label `quality`.
-pub const HRV_WINDOWS: &str = "vitalstream_hrv_windows_total";
-/// Beats that arrived after their window had closed.
-pub const HRV_LATE_BEATS: &str = "vitalstream_hrv_late_beats_total";
-/// Entries of per-partition state (gauge), label `store` (`dedup`, `hrv_windows`).
-pub const STATE_ENTRIES: &str = "vitalstream_state_entries";
-/// Records applied from the patients topic, label `kind` (`upsert`, `tombstone`, `invalid`).
-pub const PROFILE_UPDATES: &str = "vitalstream_profile_updates_total";
-/// Profiles in the table (gauge).
-pub const PROFILES: &str = "vitalstream_profiles";
 
 /// Lock-free totals of one pipeline run.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Liveness and readiness flags.
+    pub health: Health,
+    /// Address the HTTP endpoints listen on, once bound.
+    pub http_addr: OnceLock<SocketAddr>,
     /// Records consumed.
     pub consumed: AtomicU64,
     /// Enriched readings delivered.
@@ -131,8 +113,15 @@ pub struct Metrics {
     erased: Counter,
     hrv_windows: [Counter; 2],
     late_beats: Counter,
-    dedup_entries: metrics::Gauge,
-    hrv_open_windows: metrics::Gauge,
+    dedup_entries: Gauge,
+    hrv_open_windows: Gauge,
+    producer_queue: Gauge,
+    /// Consume → outputs acknowledged, per reading.
+    pub publish_latency: Histogram,
+    /// Processing time − measured_at, per enriched reading.
+    pub event_time_lag: Histogram,
+    /// Wall time per batch.
+    pub batch_duration: Histogram,
 }
 
 impl Default for Metrics {
@@ -143,7 +132,19 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Registers every handle with the installed recorder (a no-op without one).
+    /// Series that other components update (alerts, transactions, restore
+    /// time) are registered here too, so every exported series exists from
+    /// the first scrape on.
     pub fn new() -> Self {
+        for rule in ALERT_RULES {
+            for severity in ALERT_SEVERITIES {
+                metrics::counter!(ALERTS, "rule" => rule, "severity" => severity).increment(0);
+            }
+        }
+        for outcome in ["committed", "aborted"] {
+            metrics::counter!(TRANSACTIONS, "outcome" => outcome).increment(0);
+        }
+        let _ = metrics::histogram!(STATE_RESTORE);
         Self {
             consumed: metrics::counter!(READINGS_CONSUMED),
             duplicates: metrics::counter!(READINGS_DUPLICATE),
@@ -162,7 +163,16 @@ impl Metrics {
             late_beats: metrics::counter!(HRV_LATE_BEATS),
             dedup_entries: metrics::gauge!(STATE_ENTRIES, "store" => "dedup"),
             hrv_open_windows: metrics::gauge!(STATE_ENTRIES, "store" => "hrv_windows"),
+            producer_queue: metrics::gauge!(PRODUCER_QUEUE),
+            publish_latency: metrics::histogram!(PUBLISH_LATENCY),
+            event_time_lag: metrics::histogram!(EVENT_TIME_LAG),
+            batch_duration: metrics::histogram!(BATCH_DURATION),
         }
+    }
+
+    /// Sets the producer queue depth gauge.
+    pub fn set_producer_queue(&self, messages: i32) {
+        self.producer_queue.set(f64::from(messages));
     }
 
     /// Publishes a delivered batch to the metrics and to `stats`.
@@ -210,17 +220,4 @@ impl Metrics {
             self.hrv_open_windows.set(sizes.hrv_open_windows as f64);
         }
     }
-}
-
-/// Installs the global `tracing` subscriber (text or JSON). Safe to call twice.
-pub fn init_logging(cfg: &TelemetryConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match cfg.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
 }

@@ -1,0 +1,142 @@
+//! Metric names (DESIGN.md §7): `vitalstream_*`, counters `_total`,
+//! durations `_seconds`. Labels are bounded enums (kind, reason, quality,
+//! rule, severity, store, outcome, partition), never a patient or device id.
+
+/// Readings consumed from the raw topic.
+pub const READINGS_CONSUMED: &str = "vitalstream_readings_consumed_total";
+/// Readings published enriched, label `kind`.
+pub const READINGS_ENRICHED: &str = "vitalstream_readings_enriched_total";
+/// Readings sent to the DLQ, label `reason`.
+pub const READINGS_REJECTED: &str = "vitalstream_readings_rejected_total";
+/// Duplicate readings dropped.
+pub const READINGS_DUPLICATE: &str = "vitalstream_readings_duplicate_total";
+/// Batches completed (all outputs delivered, offsets stored).
+pub const BATCHES: &str = "vitalstream_batches_total";
+/// Readings of erased patients, dropped and written nowhere.
+pub const READINGS_ERASED: &str = "vitalstream_readings_erased_total";
+/// HRV windows published, label `quality`.
+pub const HRV_WINDOWS: &str = "vitalstream_hrv_windows_total";
+/// Beats that arrived after their window had closed.
+pub const HRV_LATE_BEATS: &str = "vitalstream_hrv_late_beats_total";
+/// Entries of per-partition state (gauge), label `store` (`dedup`, `hrv_windows`).
+pub const STATE_ENTRIES: &str = "vitalstream_state_entries";
+/// Records applied from the patients topic, label `kind` (`upsert`, `tombstone`, `invalid`).
+pub const PROFILE_UPDATES: &str = "vitalstream_profile_updates_total";
+/// Profiles in the table (gauge).
+pub const PROFILES: &str = "vitalstream_profiles";
+
+/// Clinician alerts published, labels `rule` and `severity`.
+pub const ALERTS: &str = "vitalstream_alerts_total";
+/// Transactions ended (exactly-once mode), label `outcome` (`committed`, `aborted`).
+pub const TRANSACTIONS: &str = "vitalstream_transactions_total";
+/// Consumer lag in messages per assigned input partition (gauge), label
+/// `partition`, from librdkafka statistics.
+pub const CONSUMER_LAG: &str = "vitalstream_consumer_lag";
+/// Messages in the producer queue not yet acknowledged (gauge).
+pub const PRODUCER_QUEUE: &str = "vitalstream_producer_queue_messages";
+/// Input partitions assigned to this instance (gauge).
+pub const ASSIGNED_PARTITIONS: &str = "vitalstream_assigned_partitions";
+/// 1 when `/readyz` answers 200 (gauge).
+pub const READY: &str = "vitalstream_ready";
+/// Always 1, label `version` (gauge).
+pub const BUILD_INFO: &str = "vitalstream_build_info";
+/// Consume → all outputs of the record acknowledged, seconds (histogram).
+pub const PUBLISH_LATENCY: &str = "vitalstream_publish_latency_seconds";
+/// Processing time − `measured_at` of enriched readings, seconds (histogram).
+pub const EVENT_TIME_LAG: &str = "vitalstream_event_time_lag_seconds";
+/// Wall time of one batch from first record to offsets stored, seconds (histogram).
+pub const BATCH_DURATION: &str = "vitalstream_batch_duration_seconds";
+/// Time to restore a partition's state on assignment, seconds (histogram).
+pub const STATE_RESTORE: &str = "vitalstream_state_restore_seconds";
+
+/// Alert rules (DESIGN.md §5), the `rule` label values.
+pub const ALERT_RULES: [&str; 11] = [
+    "weight_gain_24h",
+    "weight_gain_7d",
+    "bp_crisis",
+    "bp_stage2_sustained",
+    "hypotension",
+    "spo2_low",
+    "resting_hr_high",
+    "resting_hr_low",
+    "afib",
+    "fever",
+    "rmssd_low",
+];
+/// Alert severities, the `severity` label values.
+pub const ALERT_SEVERITIES: [&str; 4] = ["info", "warning", "urgent", "critical"];
+
+/// Bucket bounds of the latency histograms, seconds: 1 ms … 30 s.
+pub const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// Bucket bounds of the event-time lag histogram, seconds: 100 ms … 1 day
+/// (watches sync hours of history at once).
+pub const EVENT_LAG_BUCKETS: [f64; 12] = [
+    0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14_400.0, 43_200.0, 86_400.0,
+];
+
+/// Every metric name vitalstream exports, with its help text.
+pub const DESCRIBED: [(&str, &str); 22] = [
+    (READINGS_CONSUMED, "Readings consumed from the raw topic."),
+    (
+        READINGS_ENRICHED,
+        "Readings published on the enriched topic, by measurement kind.",
+    ),
+    (READINGS_REJECTED, "Readings sent to the DLQ, by reason."),
+    (READINGS_DUPLICATE, "Duplicate readings dropped."),
+    (
+        READINGS_ERASED,
+        "Readings of erased patients dropped and written nowhere.",
+    ),
+    (
+        BATCHES,
+        "Batches completed: outputs delivered and offsets stored.",
+    ),
+    (HRV_WINDOWS, "HRV windows published, by quality."),
+    (
+        HRV_LATE_BEATS,
+        "Heart beats that arrived after their HRV window closed.",
+    ),
+    (STATE_ENTRIES, "Entries of per-partition state, by store."),
+    (
+        PROFILE_UPDATES,
+        "Records applied from the patients topic, by kind.",
+    ),
+    (PROFILES, "Patient profiles held in the table."),
+    (ALERTS, "Clinician alerts published, by rule and severity."),
+    (
+        TRANSACTIONS,
+        "Producer transactions ended, by outcome (exactly_once mode).",
+    ),
+    (
+        CONSUMER_LAG,
+        "Messages behind the end of each assigned input partition.",
+    ),
+    (
+        PRODUCER_QUEUE,
+        "Messages in the producer queue not yet acknowledged.",
+    ),
+    (
+        ASSIGNED_PARTITIONS,
+        "Input partitions assigned to this instance.",
+    ),
+    (READY, "1 when the instance is ready (see /readyz)."),
+    (BUILD_INFO, "Build information; always 1."),
+    (
+        PUBLISH_LATENCY,
+        "Seconds from consuming a reading to all its outputs acknowledged.",
+    ),
+    (
+        EVENT_TIME_LAG,
+        "Seconds from a reading's measured_at to its processing.",
+    ),
+    (
+        BATCH_DURATION,
+        "Seconds per batch from first record to offsets stored.",
+    ),
+    (
+        STATE_RESTORE,
+        "Seconds to restore a partition's state on assignment.",
+    ),
+];
