@@ -3,12 +3,15 @@
 //! # Architecture
 //!
 //! ```text
+//! vitals.patients ──▶ kafka::follow_profiles ──▶ process::ProfileTable (DashMap, shared)
+//!                                                        │ lookup / erased?
 //! vitals.readings.raw ──▶ kafka::consumer ──▶ pipeline (batch loop)
 //!                                               │  codec::Codec::decode_raw      (Confluent + Avro)
 //!                                               │  process::Processor::process   (pure, synchronous)
-//!                                               │     validate → dedup → derive
+//!                                               │     erased? → validate → profile → dedup
+//!                                               │     → enrich (BP, body composition) + HRV windows
 //!                                               ▼
-//!                            kafka::producer ──▶ vitals.readings.enriched | vitals.readings.dlq
+//!        kafka::producer ──▶ vitals.readings.enriched | vitals.hrv.windows | vitals.readings.dlq
 //!                                               │
 //!                              offsets stored only after every output is delivered
 //! ```
@@ -17,7 +20,8 @@
 //! * [`codec`]: Confluent framing and Avro, schemas embedded from `schemas/`.
 //! * [`process`]: the pure core. No async, no Kafka types: it takes a decoded
 //!   reading plus its coordinates and returns a [`process::Disposition`] saying
-//!   where the reading ends: enriched output, DLQ, or counted duplicate.
+//!   where the reading ends: enriched output, DLQ, counted duplicate, or
+//!   counted erasure drop. Closed HRV windows are collected per batch.
 //! * [`kafka`] and [`pipeline`]: the thin async shell that polls, produces and
 //!   commits. Every input ends in exactly one place; offsets are stored only
 //!   after all outputs for them are acknowledged (at-least-once).
