@@ -355,9 +355,14 @@ impl Gateway {
     /// up with `now_ms` (the caller then sends another kind).
     fn heart_rhythm(&mut self, now_ms: i64, out_of_range: bool) -> Option<RawReading<'static>> {
         const CHUNK: usize = 60;
-        let history_start = now_ms - self.cfg.rr_history_ms;
-        for p in &mut self.patients {
-            if p.beat_clock_ms.is_none() {
+        // All watches start together, once: within a minute of the history start.
+        if self
+            .patients
+            .first()
+            .is_some_and(|p| p.beat_clock_ms.is_none())
+        {
+            let history_start = now_ms - self.cfg.rr_history_ms;
+            for p in &mut self.patients {
                 p.beat_clock_ms = Some(history_start + self.rng.random_range(0..60_000));
             }
         }

@@ -272,7 +272,10 @@ impl Pipeline {
         let max_wait = Duration::from_millis(self.config.processing.batch_max_wait_ms);
         loop {
             self.stats.health.beat(now_ms());
-            self.processor.apply_erasures();
+            let purged = self.processor.apply_erasures();
+            if purged > 0 {
+                info!(entries = purged, "erased patients' state purged");
+            }
             let mut batch = Batch::default();
             let mut stopping = false;
             // Wait for the first record (or shutdown), then fill the batch

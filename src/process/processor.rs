@@ -47,8 +47,6 @@ pub struct ProcessorCounts {
     /// Beats that arrived after their window closed (reported on the
     /// patient's next window as `n_late`).
     pub late_beats: u64,
-    /// Dedup entries and buffered beats dropped by erasure purges.
-    pub purged_entries: u64,
 }
 
 /// The synchronous processing core. Owns the state of every partition its
@@ -184,15 +182,16 @@ impl Processor {
     }
 
     /// Purges the state of patients erased since the last call (dedup keys,
-    /// open HRV windows). Call before each batch.
-    pub fn apply_erasures(&mut self) {
+    /// buffered HRV beats). Call before each batch. Returns the number of
+    /// entries dropped.
+    pub fn apply_erasures(&mut self) -> usize {
+        let mut dropped = 0;
         for patient in self.profiles.take_purges() {
             for state in self.partitions.values_mut() {
-                let dropped =
-                    state.dedup.purge_patient(&patient) + state.hrv.purge_patient(&patient);
-                self.counts.purged_entries += dropped as u64;
+                dropped += state.dedup.purge_patient(&patient) + state.hrv.purge_patient(&patient);
             }
         }
+        dropped
     }
 
     /// Tallies since the last call.
