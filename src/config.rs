@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::codec::SchemaIds;
-use crate::process::{HrvConfig, HrvConfigError};
+use crate::process::{AlertsConfig, HrvConfig, HrvConfigError};
 
 /// Errors loading or validating the configuration. All are fatal at start-up.
 #[derive(Debug, Error)]
@@ -52,6 +52,8 @@ pub struct Config {
     pub validation: ValidationConfig,
     /// HRV windows.
     pub hrv: HrvConfig,
+    /// Clinician alerts.
+    pub alerts: AlertsConfig,
     /// Logging.
     pub telemetry: TelemetryConfig,
     /// Metrics and health endpoints.
@@ -356,6 +358,12 @@ impl Config {
             return invalid("processing.commit_interval_ms", "must be at least 1");
         }
         self.hrv.validate()?;
+        if self.alerts.cooldown_ms < 0 {
+            return invalid("alerts.cooldown_ms", "must not be negative");
+        }
+        if self.alerts.confirm_wait_ms <= 0 {
+            return invalid("alerts.confirm_wait_ms", "must be positive");
+        }
         if self.http.stall_after_ms < 1_000 {
             return invalid("http.stall_after_ms", "must be at least 1000");
         }

@@ -5,6 +5,7 @@
 //! Confluent header, [`Codec`] maps Avro values to the typed records of
 //! [`crate::model`] and back.
 
+mod alert;
 mod decimal;
 mod enriched;
 mod error;

@@ -5,8 +5,8 @@ use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use serde::{Deserialize, Serialize};
 
-use super::{DecodeError, EncodeError, enriched, framing, hrv, profile, raw, schemas};
-use crate::model::{EnrichedReading, HrvWindow, PatientProfile, RawReading};
+use super::{DecodeError, EncodeError, alert, enriched, framing, hrv, profile, raw, schemas};
+use crate::model::{ClinicianAlert, EnrichedReading, HrvWindow, PatientProfile, RawReading};
 
 /// Confluent schema ids under which each record type is written and accepted.
 ///
@@ -50,6 +50,7 @@ pub struct Codec {
     enriched: Slot,
     profile: Slot,
     hrv: Slot,
+    alert: Slot,
 }
 
 /// Reader and writer of one record type under its schema id.
@@ -104,6 +105,7 @@ impl Codec {
             enriched: Slot::new(ids.enriched_reading, set.enriched_reading())?,
             profile: Slot::new(ids.patient_profile, set.patient_profile())?,
             hrv: Slot::new(ids.hrv_window, set.hrv_window())?,
+            alert: Slot::new(ids.clinician_alert, set.clinician_alert())?,
         })
     }
 
@@ -190,6 +192,26 @@ impl Codec {
         buf: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
         self.hrv.encode(&hrv::to_value(window)?, buf)
+    }
+
+    /// Decodes a framed `ClinicianAlert`.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] naming what is wrong.
+    pub fn decode_alert(&self, payload: &[u8]) -> Result<ClinicianAlert, DecodeError> {
+        alert::from_value(&self.alert.decode(payload)?)
+    }
+
+    /// Encodes a `ClinicianAlert` into `buf` (cleared first).
+    ///
+    /// # Errors
+    /// [`EncodeError`] if a value does not fit its schema exactly.
+    pub fn encode_alert(
+        &self,
+        alert: &ClinicianAlert,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        self.alert.encode(&alert::to_value(alert)?, buf)
     }
 }
 

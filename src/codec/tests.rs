@@ -252,3 +252,40 @@ fn a_profile_is_not_accepted_as_a_raw_reading() {
         Err(DecodeError::UnknownSchema(2))
     ));
 }
+
+#[test]
+fn clinician_alert_round_trips_with_every_rule_and_severity() {
+    let codec = Codec::new(SchemaIds::default()).expect("codec");
+    let mut buf = Vec::new();
+    for (i, rule) in AlertRule::ALL.into_iter().enumerate() {
+        let alert = ClinicianAlert {
+            alert_id: format!("{i:032x}"),
+            patient_id: "p-1".into(),
+            care_team: vec!["team-a".into(), "team-b".into()],
+            rule,
+            severity: Severity::ALL[i % 4],
+            observed: d("185.5"),
+            threshold: d("0.125"),
+            unit: "mmHg".into(),
+            evidence_reading_ids: vec!["r-1".into(), "r-2".into()],
+            event_time_ms: 1_700_000_000_000,
+            note: SCREENING_NOTE.into(),
+        };
+        codec.encode_alert(&alert, &mut buf).expect("encode");
+        assert_eq!(codec.decode_alert(&buf).expect("decode"), alert);
+    }
+    let too_precise = ClinicianAlert {
+        alert_id: "x".into(),
+        patient_id: "p-1".into(),
+        care_team: vec![],
+        rule: AlertRule::Fever,
+        severity: Severity::Warning,
+        observed: d("38.1234"),
+        threshold: d("38.0"),
+        unit: "Cel".into(),
+        evidence_reading_ids: vec![],
+        event_time_ms: 0,
+        note: SCREENING_NOTE.into(),
+    };
+    assert!(codec.encode_alert(&too_precise, &mut buf).is_err());
+}

@@ -3,11 +3,13 @@
 //! These are plain data: no Kafka, no Avro. The codec turns wire bytes into
 //! these types and back; the processing core works only on them.
 
+mod alert;
 mod enriched;
 mod hrv;
 mod profile;
 mod reading;
 
+pub use alert::{AlertRule, ClinicianAlert, SCREENING_NOTE, Severity};
 pub use enriched::{BodyComposition, BpCategory, EnrichedReading, Provenance, QualityFlag};
 pub use hrv::{ArtifactFilter, HrvQuality, HrvWindow};
 pub use profile::{PatientProfile, Sex, ThresholdOverride};

@@ -1,4 +1,4 @@
-//! The pure processing core: validation, dedup and enrichment.
+//! The pure processing core: validation, dedup, enrichment and alert rules.
 //!
 //! Nothing here awaits or knows about Kafka. [`Processor::process`] takes one
 //! input record (bytes plus coordinates) and the processor clock and returns a
@@ -6,6 +6,7 @@
 //! [`crate::pipeline`] only carries out that decision.
 
 mod age;
+mod alerts;
 mod body_composition;
 mod bp;
 mod dedup;
@@ -19,6 +20,7 @@ mod segments;
 mod validate;
 
 pub use age::age_years;
+pub use alerts::{AlertEngine, AlertsConfig, Direction, RULES, RuleDef, Signal, Trigger, alert_id};
 pub use body_composition::{BodyCompError, BodyInput, body_composition};
 pub use bp::bp_category;
 pub use dedup::{DedupOutcome, DedupStore};

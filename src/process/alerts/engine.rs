@@ -1,0 +1,440 @@
+//! [`AlertEngine`]: runs the rule table over one partition's accepted
+//! readings and closed HRV windows and collects [`ClinicianAlert`]s.
+//!
+//! Consent first: a patient who is not RPM-enrolled with consent to
+//! clinician sharing is not evaluated and nothing is remembered for them
+//! (what was remembered is forgotten). Then every observation of a reading
+//! goes through every rule of its signal; candidate alerts pass the
+//! per-(patient, rule) cool-down and get a deterministic id.
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+use xxhash_rust::xxh3::Xxh3;
+
+use super::AlertsConfig;
+use super::history::{PatientHistory, Retention, Sample};
+use super::observe::{Evidence, Observation, observations};
+use super::rules::{RULES, RuleDef, Signal, Trigger, history_ms, recent_needed};
+use crate::model::{
+    AlertRule, ClinicianAlert, HrvQuality, HrvWindow, PatientProfile, RawReading, SCREENING_NOTE,
+    Severity,
+};
+
+/// A reading beyond a [`Trigger::Confirmed`] rule, waiting for its repeat.
+#[derive(Debug, Clone)]
+struct Pending {
+    first: Sample,
+    observed: Decimal,
+    threshold: Decimal,
+    care_team: Vec<String>,
+    /// Processing clock when it started waiting.
+    since_ms: i64,
+}
+
+/// An alert before cool-down and id.
+struct Candidate {
+    def: &'static RuleDef,
+    severity: Severity,
+    observed: Decimal,
+    threshold: Decimal,
+    evidence: Vec<String>,
+    t_ms: i64,
+}
+
+/// Alert state and output of one input partition.
+#[derive(Debug, Clone)]
+pub struct AlertEngine {
+    cfg: AlertsConfig,
+    patients: HashMap<String, PatientHistory>,
+    pending: HashMap<(String, AlertRule), Pending>,
+    retention: [Retention; Signal::COUNT],
+    out: Vec<ClinicianAlert>,
+    suppressed: [u64; AlertRule::ALL.len()],
+}
+
+impl AlertEngine {
+    /// An engine with no history.
+    pub fn new(cfg: AlertsConfig) -> Self {
+        let mut retention = [Retention::default(); Signal::COUNT];
+        for def in &RULES {
+            retention[def.signal as usize] = Retention {
+                span_ms: history_ms(def.signal),
+                keep_last: recent_needed(def.signal),
+            };
+        }
+        Self {
+            cfg,
+            patients: HashMap::new(),
+            pending: HashMap::new(),
+            retention,
+            out: Vec::new(),
+            suppressed: [0; AlertRule::ALL.len()],
+        }
+    }
+
+    /// Runs the rules over an accepted reading of `profile`'s patient.
+    /// `now_ms` is the processing clock (for the confirmation wait only).
+    pub fn observe_reading(
+        &mut self,
+        reading: &RawReading<'_>,
+        profile: &PatientProfile,
+        now_ms: i64,
+    ) {
+        if !self.admit(profile) {
+            return;
+        }
+        for obs in observations(reading).into_iter().flatten() {
+            self.observe(&obs, profile, now_ms);
+        }
+    }
+
+    /// Runs the rules over a closed HRV window of `profile`'s patient.
+    pub fn observe_window(&mut self, window: &HrvWindow, profile: &PatientProfile, now_ms: i64) {
+        if !self.admit(profile) || window.quality != HrvQuality::Ok {
+            return;
+        }
+        if let Some(rmssd) = window.rmssd_ms {
+            let obs = Observation {
+                signal: Signal::Rmssd,
+                t_ms: window.window_end_ms,
+                value: rmssd,
+                secondary: None,
+                evidence: Evidence::Many(&window.reading_ids),
+            };
+            self.observe(&obs, profile, now_ms);
+        }
+    }
+
+    /// Publishes, unconfirmed, every waiting reading whose confirmation wait
+    /// on the processing clock is over.
+    pub fn expire(&mut self, now_ms: i64) {
+        let due: Vec<(String, AlertRule)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now_ms.saturating_sub(p.since_ms) >= self.cfg.confirm_wait_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.resolve_unconfirmed(&key);
+        }
+    }
+
+    /// Publishes every waiting reading unconfirmed (the partition is being
+    /// given up, or the process stops): an alert is never lost for want of
+    /// its repeat.
+    pub fn flush(&mut self) {
+        let all: Vec<(String, AlertRule)> = self.pending.keys().cloned().collect();
+        for key in all {
+            self.resolve_unconfirmed(&key);
+        }
+    }
+
+    /// Alerts produced since the last call.
+    pub fn take_alerts(&mut self) -> Vec<ClinicianAlert> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Alerts held back by a cool-down since the last call, per rule.
+    pub fn take_suppressed(&mut self) -> [u64; AlertRule::ALL.len()] {
+        std::mem::take(&mut self.suppressed)
+    }
+
+    /// Forgets everything held for `patient_id` (erasure, consent withdrawn),
+    /// including readings waiting for confirmation. Returns the entries dropped.
+    pub fn purge_patient(&mut self, patient_id: &str) -> usize {
+        let history = self.patients.remove(patient_id).map_or(0, |h| h.entries());
+        let before = self.pending.len();
+        self.pending.retain(|(p, _), _| p != patient_id);
+        history + (before - self.pending.len())
+    }
+
+    /// Patients with alert history.
+    pub fn patients(&self) -> usize {
+        self.patients.len()
+    }
+
+    /// Readings waiting for a confirming repeat.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn admit(&mut self, profile: &PatientProfile) -> bool {
+        let consented = profile.rpm_enrolled && profile.consent_clinician_sharing;
+        if !self.cfg.enabled || !consented {
+            if self.patients.contains_key(&profile.patient_id) {
+                self.purge_patient(&profile.patient_id);
+            }
+            return false;
+        }
+        true
+    }
+
+    fn observe(&mut self, obs: &Observation<'_>, profile: &PatientProfile, now_ms: i64) {
+        let patient = profile.patient_id.as_str();
+        self.settle_passed(patient, obs.t_ms);
+        if !self.patients.contains_key(patient) {
+            self.patients
+                .insert(patient.to_owned(), PatientHistory::default());
+        }
+        let mut candidates = Vec::new();
+        for def in RULES.iter().filter(|d| d.signal == obs.signal) {
+            let threshold = def.threshold_with(profile.threshold_for(def.rule.as_str()));
+            if let Trigger::Confirmed {
+                within_ms,
+                confirmed,
+            } = def.trigger
+            {
+                candidates.extend(
+                    self.confirm(def, threshold, obs, profile, now_ms, within_ms, confirmed),
+                );
+            } else if let Some(history) = self.patients.get(patient) {
+                candidates.extend(evaluate(def, threshold, obs, history));
+            }
+        }
+        let keep = self.retention[obs.signal as usize];
+        if let Some(history) = self.patients.get_mut(patient) {
+            if !is_baseline(obs.signal) && (keep.keep_last > 0 || keep.span_ms > 0) {
+                history.record(obs.signal, obs.sample(), keep);
+            }
+            if is_baseline(obs.signal) {
+                history.add_to_baseline(obs.signal, obs.t_ms, obs.value, keep.span_ms);
+            }
+        }
+        for c in candidates {
+            self.emit(patient, &profile.care_team, c);
+        }
+    }
+
+    /// The [`Trigger::Confirmed`] step: confirm a waiting reading, settle it
+    /// unconfirmed, or start waiting.
+    #[allow(clippy::too_many_arguments)]
+    fn confirm(
+        &mut self,
+        def: &'static RuleDef,
+        threshold: Decimal,
+        obs: &Observation<'_>,
+        profile: &PatientProfile,
+        now_ms: i64,
+        within_ms: i64,
+        confirmed: Severity,
+    ) -> Option<Candidate> {
+        let key = (profile.patient_id.clone(), def.rule);
+        let tripped = tripped(def, threshold, obs.value, obs.secondary);
+        if let Some(p) = self.pending.get(&key) {
+            let close = obs.t_ms.abs_diff(p.first.t_ms) <= within_ms.unsigned_abs();
+            if let (true, Some((observed, threshold))) = (close, tripped) {
+                let p = self.pending.remove(&key)?;
+                let (first, second) = if p.first.t_ms <= obs.t_ms {
+                    (p.first.reading_id.to_string(), obs.last_id().to_owned())
+                } else {
+                    (obs.last_id().to_owned(), p.first.reading_id.to_string())
+                };
+                return Some(Candidate {
+                    def,
+                    severity: confirmed,
+                    observed,
+                    threshold,
+                    evidence: vec![first, second],
+                    t_ms: obs.t_ms.max(p.first.t_ms),
+                });
+            }
+            // A repeat that is not beyond, or one too far apart: the
+            // waiting reading stays unconfirmed.
+            self.resolve_unconfirmed(&key);
+        }
+        if let Some((observed, threshold)) = tripped {
+            self.pending.insert(
+                key,
+                Pending {
+                    first: obs.sample(),
+                    observed,
+                    threshold,
+                    care_team: profile.care_team.clone(),
+                    since_ms: now_ms,
+                },
+            );
+        }
+        None
+    }
+
+    /// Settles, unconfirmed, the patient's waiting readings whose repeat
+    /// window a newer observation (at `t_ms`) has left behind.
+    fn settle_passed(&mut self, patient: &str, t_ms: i64) {
+        let passed: Vec<(String, AlertRule)> = self
+            .pending
+            .iter()
+            .filter(|((p, rule), pending)| {
+                p == patient
+                    && match RULES[*rule as usize].trigger {
+                        Trigger::Confirmed { within_ms, .. } => {
+                            t_ms > pending.first.t_ms.saturating_add(within_ms)
+                        }
+                        _ => true,
+                    }
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in passed {
+            self.resolve_unconfirmed(&key);
+        }
+    }
+
+    fn resolve_unconfirmed(&mut self, key: &(String, AlertRule)) {
+        let Some(p) = self.pending.remove(key) else {
+            return;
+        };
+        let def = &RULES[key.1 as usize];
+        let candidate = Candidate {
+            def,
+            severity: def.severity,
+            observed: p.observed,
+            threshold: p.threshold,
+            evidence: vec![p.first.reading_id.to_string()],
+            t_ms: p.first.t_ms,
+        };
+        self.emit(&key.0, &p.care_team, candidate);
+    }
+
+    fn emit(&mut self, patient: &str, care_team: &[String], c: Candidate) {
+        let rule = c.def.rule;
+        let history = match self.patients.get_mut(patient) {
+            Some(h) => h,
+            None => self
+                .patients
+                .entry(patient.to_owned())
+                .or_insert_with(PatientHistory::default),
+        };
+        if history.cooling_down(rule, c.t_ms, c.severity, self.cfg.cooldown_ms) {
+            self.suppressed[rule as usize] += 1;
+            return;
+        }
+        history.start_cooldown(rule, c.t_ms, c.severity);
+        self.out.push(ClinicianAlert {
+            alert_id: alert_id(patient, rule, c.severity, &c.evidence),
+            patient_id: patient.to_owned(),
+            care_team: care_team.to_vec(),
+            rule,
+            severity: c.severity,
+            observed: c.observed.round_dp(3),
+            threshold: c.threshold.round_dp(3),
+            unit: c.def.unit.to_owned(),
+            evidence_reading_ids: c.evidence,
+            event_time_ms: c.t_ms,
+            note: SCREENING_NOTE.to_owned(),
+        });
+    }
+}
+
+/// Whether `signal` feeds a [`Trigger::BelowBaseline`] rule (kept as hourly
+/// sums, not samples).
+fn is_baseline(signal: Signal) -> bool {
+    RULES
+        .iter()
+        .any(|r| r.signal == signal && matches!(r.trigger, Trigger::BelowBaseline { .. }))
+}
+
+/// `(observed, threshold)` of whichever value is beyond its limit, the
+/// primary (systolic) first.
+fn tripped(
+    def: &RuleDef,
+    threshold: Decimal,
+    value: Decimal,
+    secondary: Option<Decimal>,
+) -> Option<(Decimal, Decimal)> {
+    if def.direction.beyond(value, threshold) {
+        return Some((value, threshold));
+    }
+    match (secondary, def.secondary) {
+        (Some(v), Some(t)) if def.direction.beyond(v, t) => Some((v, t)),
+        _ => None,
+    }
+}
+
+/// Evaluates the history-based triggers against `history` (which does not
+/// hold `obs` yet).
+fn evaluate(
+    def: &'static RuleDef,
+    threshold: Decimal,
+    obs: &Observation<'_>,
+    history: &PatientHistory,
+) -> Option<Candidate> {
+    let candidate = |observed, threshold, evidence| Candidate {
+        def,
+        severity: def.severity,
+        observed,
+        threshold,
+        evidence,
+        t_ms: obs.t_ms,
+    };
+    match def.trigger {
+        Trigger::Single => tripped(def, threshold, obs.value, obs.secondary)
+            .map(|(o, t)| candidate(o, t, obs.evidence.to_vec())),
+        Trigger::Sustained {
+            readings,
+            within_ms,
+        } => {
+            let (observed, limit) = tripped(def, threshold, obs.value, obs.secondary)?;
+            let samples = history.samples(def.signal);
+            // A late observation does not re-decide what newer ones decided.
+            if samples.back().is_some_and(|s| s.t_ms > obs.t_ms) {
+                return None;
+            }
+            let earlier: Vec<&Sample> = samples.iter().rev().take(readings - 1).collect();
+            let all_beyond = earlier.len() == readings - 1
+                && earlier.iter().all(|s| {
+                    tripped(def, threshold, s.value, s.secondary).is_some()
+                        && obs.t_ms - s.t_ms <= within_ms
+                });
+            all_beyond.then(|| {
+                let mut evidence: Vec<String> = earlier
+                    .iter()
+                    .rev()
+                    .map(|s| s.reading_id.to_string())
+                    .collect();
+                evidence.push(obs.last_id().to_owned());
+                candidate(observed, limit, evidence)
+            })
+        }
+        Trigger::RiseOver { window_ms } => {
+            let low = history.lowest_before(def.signal, obs.t_ms, window_ms)?;
+            let rise = obs.value - low.value;
+            def.direction.beyond(rise, threshold).then(|| {
+                candidate(
+                    rise,
+                    threshold,
+                    vec![low.reading_id.to_string(), obs.last_id().to_owned()],
+                )
+            })
+        }
+        Trigger::BelowBaseline {
+            window_ms,
+            min_samples,
+        } => {
+            let (mean, count) = history.baseline(def.signal, obs.t_ms, window_ms)?;
+            let limit = (threshold * mean).round_dp(3);
+            (count >= min_samples && def.direction.beyond(obs.value, limit))
+                .then(|| candidate(obs.value, limit, obs.evidence.to_vec()))
+        }
+        // Handled with the waiting state in `AlertEngine::confirm`.
+        Trigger::Confirmed { .. } => None,
+    }
+}
+
+/// Deterministic alert id: a 128-bit hash of patient, rule, severity and the
+/// sorted evidence ids, as 32 hex digits. A replay of the same readings
+/// yields the same id, so consumers can drop a repeated alert.
+pub fn alert_id(patient: &str, rule: AlertRule, severity: Severity, evidence: &[String]) -> String {
+    let mut sorted: Vec<&str> = evidence.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    let mut h = Xxh3::new();
+    // Field separators keep ("ab","c") and ("a","bc") apart.
+    for part in [patient, rule.as_str(), severity.as_str()]
+        .into_iter()
+        .chain(sorted)
+    {
+        h.update(part.as_bytes());
+        h.update(&[0x1f]);
+    }
+    format!("{:032x}", h.digest128())
+}

@@ -1,0 +1,20 @@
+//! Clinician alerts (DESIGN.md §5): a data-driven rule table evaluated over
+//! each partition's accepted readings and closed HRV windows.
+//!
+//! * [`rules`]: the rule table (signal, threshold, unit, severity, trigger).
+//! * [`observe`]: readings → signal observations.
+//! * [`history`]: what is remembered per patient (samples, baselines, cool-downs).
+//! * [`engine`]: consent, evaluation, confirmation, cool-down, alert ids.
+
+mod config;
+mod engine;
+mod history;
+mod observe;
+mod rules;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::AlertsConfig;
+pub use engine::{AlertEngine, alert_id};
+pub use rules::{Direction, RULES, RuleDef, Signal, Trigger};
