@@ -10,7 +10,9 @@ use rust_decimal::Decimal;
 use vitalstream::codec::{Codec, SchemaIds};
 use vitalstream::config::ValidationConfig;
 use vitalstream::model::*;
-use vitalstream::process::{Disposition, HrvConfig, InputRecord, Processor, ProfileTable};
+use vitalstream::process::{
+    AlertsConfig, Disposition, HrvConfig, InputRecord, Processor, ProfileTable,
+};
 
 const N: usize = 1_000;
 const NOW: i64 = 1_763_900_000_000;
@@ -101,6 +103,7 @@ fn hot_path(c: &mut Criterion) {
                     codec.clone(),
                     ValidationConfig::default(),
                     HrvConfig::default(),
+                    AlertsConfig::default(),
                     table.clone(),
                 )
                 .expect("processor");

@@ -16,11 +16,17 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
 use tokio::time::Instant;
 
+mod alerts;
+mod summary;
+
+use alerts::AlertWatcher;
+pub use summary::{DemoSummary, ScenarioOutcome};
+
 use crate::codec::Codec;
 use crate::config::Config;
 use crate::gateway::{Gateway, GatewayConfig, GatewayReport, produce, publish_profiles};
 use crate::kafka::{TopicSpec, ensure_topics};
-use crate::model::{HrvQuality, MeasurementKind};
+use crate::model::{AlertRule, HrvQuality, MeasurementKind, Severity};
 use crate::pipeline;
 use crate::process::DlqReason;
 use crate::telemetry::Stats;
@@ -38,148 +44,6 @@ pub struct DemoOptions {
     pub partitions: i32,
     /// Gateway simulation settings.
     pub gateway: GatewayConfig,
-}
-
-/// What a demo run observed.
-#[derive(Debug, Clone)]
-pub struct DemoSummary {
-    /// What the gateway sent.
-    pub sent: GatewayReport,
-    /// Pipeline counters.
-    pub consumed: u64,
-    /// Enriched readings the pipeline delivered.
-    pub enriched: u64,
-    /// Duplicates dropped.
-    pub duplicates: u64,
-    /// DLQ records by reason, as counted by the pipeline.
-    pub dlq: BTreeMap<DlqReason, u64>,
-    /// Enriched readings per kind.
-    pub enriched_by_kind: BTreeMap<MeasurementKind, u64>,
-    /// Records found on the enriched topic when read back.
-    pub enriched_on_topic: u64,
-    /// Records found on the DLQ topic when read back, by reason header.
-    pub dlq_on_topic: BTreeMap<String, u64>,
-    /// Enriched body scans with body composition.
-    pub body_compositions: u64,
-    /// Enriched blood-pressure readings with a BP category.
-    pub bp_categories: u64,
-    /// HRV windows published, by quality.
-    pub hrv_windows: BTreeMap<&'static str, u64>,
-    /// HRV windows found on the windows topic when read back.
-    pub hrv_windows_on_topic: u64,
-    /// HRV windows still open when the demo stopped (their watermark had
-    /// not passed yet).
-    pub hrv_open_windows: u64,
-    /// Beats that arrived after their window closed.
-    pub late_beats: u64,
-    /// Wall time from first send to last reading processed.
-    pub elapsed: Duration,
-}
-
-impl DemoSummary {
-    /// Whether every reading ended in exactly one place, on both the
-    /// pipeline's counters and the output topics.
-    pub fn adds_up(&self) -> bool {
-        let dlq: u64 = self.dlq.values().sum();
-        let dlq_topic: u64 = self.dlq_on_topic.values().sum();
-        self.consumed == self.sent.sent
-            && self.enriched + self.duplicates + dlq == self.consumed
-            && self.enriched_on_topic == self.enriched
-            && dlq_topic == dlq
-            && self.enriched == self.sent.valid_total()
-            && self.duplicates == self.sent.duplicates
-            && self
-                .dlq
-                .get(&DlqReason::UnknownPatient)
-                .copied()
-                .unwrap_or(0)
-                == self.sent.unknown_patient
-            && self.hrv_windows_on_topic == self.hrv_windows.values().sum::<u64>()
-    }
-}
-
-impl std::fmt::Display for DemoSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let dlq: u64 = self.dlq.values().sum();
-        let secs = self.elapsed.as_secs_f64().max(1e-3);
-        writeln!(f, "vitalstream demo summary")?;
-        writeln!(
-            f,
-            "  gateway sent        {:>8}  ({} valid, {} duplicates, {} malformed, {} out of range, {} unknown patient)",
-            self.sent.sent,
-            self.sent.valid_total(),
-            self.sent.duplicates,
-            self.sent.malformed,
-            self.sent.out_of_range,
-            self.sent.unknown_patient
-        )?;
-        writeln!(f, "  readings in         {:>8}", self.consumed)?;
-        let kinds: Vec<String> = self
-            .enriched_by_kind
-            .iter()
-            .map(|(k, n)| format!("{} {n}", k.as_str()))
-            .collect();
-        writeln!(
-            f,
-            "  enriched            {:>8}  ({})",
-            self.enriched,
-            kinds.join(", ")
-        )?;
-        writeln!(f, "  duplicates dropped  {:>8}", self.duplicates)?;
-        let reasons: Vec<String> = self
-            .dlq
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(r, n)| format!("{} {n}", r.as_str()))
-            .collect();
-        writeln!(
-            f,
-            "  dead-lettered       {:>8}  ({})",
-            dlq,
-            reasons.join(", ")
-        )?;
-        writeln!(
-            f,
-            "  derived             body composition {}, BP category {}",
-            self.body_compositions, self.bp_categories
-        )?;
-        let windows: u64 = self.hrv_windows.values().sum();
-        let by_quality: Vec<String> = self
-            .hrv_windows
-            .iter()
-            .map(|(q, n)| format!("{q} {n}"))
-            .collect();
-        writeln!(
-            f,
-            "  HRV windows         {:>8}  ({}; {} late beats; {} still open at stop)",
-            windows,
-            by_quality.join(", "),
-            self.late_beats,
-            self.hrv_open_windows
-        )?;
-        let dlq_topic: u64 = self.dlq_on_topic.values().sum();
-        writeln!(
-            f,
-            "  read back           enriched topic {}, DLQ topic {}, HRV topic {}",
-            self.enriched_on_topic, dlq_topic, self.hrv_windows_on_topic
-        )?;
-        writeln!(
-            f,
-            "  throughput          {:>8.0} readings/s over {:.1} s",
-            self.consumed as f64 / secs,
-            secs
-        )?;
-        let verdict = if self.adds_up() { "yes" } else { "NO" };
-        write!(
-            f,
-            "  counts add up       {verdict}: enriched {} + duplicates {} + DLQ {} = {} of {} sent",
-            self.enriched,
-            self.duplicates,
-            dlq,
-            self.enriched + self.duplicates + dlq,
-            self.sent.sent
-        )
-    }
 }
 
 /// Runs the demo and returns its summary.
@@ -227,6 +91,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     }
     let codec = Codec::new(config.schemas)?;
     let mut gateway = Gateway::new(codec, opts.gateway.clone());
+    let scenarios = gateway.scenarios().to_vec();
+    let watcher = AlertWatcher::start(&brokers, &config.topics.alerts, Codec::new(config.schemas)?)
+        .context("following the alerts topic")?;
     let profiles = publish_profiles(&client, &config.topics.patients, &gateway)
         .await
         .context("publishing patient profiles")?;
@@ -281,7 +148,28 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
         hrv_windows.values().sum(),
     )
     .await?;
+    let alerts_seen = watcher
+        .finish(stats.alerts_total(), Duration::from_secs(15))
+        .await;
     drop(mock);
+    let scenarios = scenarios
+        .iter()
+        .map(|s| {
+            let mut seen: Vec<(AlertRule, Severity)> = alerts_seen
+                .iter()
+                .filter(|a| a.patient_id == s.profile.patient_id)
+                .map(|a| (a.rule, a.severity))
+                .collect();
+            seen.sort_unstable();
+            let mut expected = s.expected.clone();
+            expected.sort_unstable();
+            ScenarioOutcome {
+                name: s.name,
+                expected,
+                seen,
+            }
+        })
+        .collect();
     Ok(DemoSummary {
         consumed: Stats::get(&stats.consumed),
         enriched: Stats::get(&stats.enriched),
@@ -300,18 +188,27 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
         hrv_windows_on_topic: read.hrv_windows,
         hrv_open_windows: Stats::get(&stats.hrv_open_windows),
         late_beats: Stats::get(&stats.late_beats),
+        alerts: AlertRule::ALL
+            .iter()
+            .map(|r| (*r, stats.alerts_of(*r)))
+            .filter(|(_, n)| *n > 0)
+            .collect(),
+        alerts_suppressed: Stats::get(&stats.alerts_suppressed),
+        alerts_on_topic: alerts_seen.len() as u64,
+        scenarios,
         elapsed,
     })
 }
 
 fn print_progress(sent: u64, stats: &Stats) {
     println!(
-        "sent {:>8} | in {:>8} | enriched {:>8} | duplicates {:>6} | dlq {:>6}",
+        "sent {:>8} | in {:>8} | enriched {:>8} | duplicates {:>6} | dlq {:>6} | alerts {:>4}",
         sent,
         Stats::get(&stats.consumed),
         Stats::get(&stats.enriched),
         Stats::get(&stats.duplicates),
-        stats.dlq_total()
+        stats.dlq_total(),
+        stats.alerts_total()
     );
 }
 

@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::kafka::{
     PipelineContext, ProfileLoadError, consumer_config, follow_profiles, producer_config,
 };
-use crate::model::HrvWindow;
+use crate::model::{ClinicianAlert, HrvWindow};
 use crate::process::{
     Disposition, InvalidRatioExceeded, InvalidRatioGuard, Processor, ProfileTable,
 };
@@ -58,6 +58,10 @@ pub enum PipelineError {
     /// The embedded schemas failed to load (a build defect).
     #[error("schemas: {0}")]
     Schema(String),
+    /// A clinician alert could not be encoded (a defect); the batch is not
+    /// committed, so the alert is raised again after a restart.
+    #[error("encoding a clinician alert failed: {0}; the batch was not committed")]
+    AlertEncode(#[source] crate::codec::EncodeError),
     /// A setting the processor checks at start-up is invalid.
     #[error("configuration: {0}")]
     Config(String),
@@ -200,6 +204,7 @@ async fn run_consumer(
         codec.clone(),
         config.validation.clone(),
         config.hrv.clone(),
+        config.alerts.clone(),
         profiles,
     )
     .map_err(|e| PipelineError::Config(e.to_string()))?;
@@ -302,8 +307,13 @@ impl Pipeline {
                     }
                 }
             }
-            if batch.counts.consumed > 0 {
-                self.publish_windows(&mut batch).await?;
+            if stopping {
+                // Readings still waiting for a confirming repeat go out as
+                // unconfirmed alerts with this last batch.
+                self.processor.flush_alerts();
+            }
+            self.publish_derived(&mut batch).await?;
+            if batch.counts.consumed > 0 || !batch.deliveries.is_empty() {
                 self.finish(consumer, batch)
                     .instrument(info_span!("batch"))
                     .await?;
@@ -441,13 +451,43 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Publishes the HRV windows the batch closed.
-    async fn publish_windows(&mut self, batch: &mut Batch) -> Result<(), PipelineError> {
-        let counts = self.processor.take_counts();
-        batch.counts.late_beats += counts.late_beats;
-        for window in self.processor.take_closed_windows() {
+    /// Publishes the HRV windows the batch closed and the alerts it raised
+    /// (including those whose confirmation wait ran out while idle).
+    async fn publish_derived(&mut self, batch: &mut Batch) -> Result<(), PipelineError> {
+        let now = now_ms();
+        for window in self.processor.take_closed_windows(now) {
             self.publish_window(&window, batch).await?;
         }
+        for alert in self.processor.take_alerts(now) {
+            self.publish_alert(&alert, batch).await?;
+        }
+        let counts = self.processor.take_counts();
+        batch.counts.late_beats += counts.late_beats;
+        batch.counts.alerts_suppressed = counts.alerts_suppressed;
+        Ok(())
+    }
+
+    async fn publish_alert(
+        &mut self,
+        alert: &ClinicianAlert,
+        batch: &mut Batch,
+    ) -> Result<(), PipelineError> {
+        // Values are rounded to the schema's scale and far inside its
+        // precision, so a failure is a defect; an alert must not vanish
+        // quietly, so the run stops and the batch is re-read after restart.
+        self.codec
+            .encode_alert(alert, &mut self.buf)
+            .map_err(PipelineError::AlertEncode)?;
+        let out = FutureRecord::to(&self.config.topics.alerts)
+            .key(alert.patient_id.as_bytes())
+            .payload(&self.buf[..]);
+        batch.deliveries.push(send(&self.producer, out).await?);
+        batch.counts.alerts[alert.rule as usize][alert.severity as usize] += 1;
+        info!(
+            rule = alert.rule.as_str(),
+            severity = alert.severity.label(),
+            "clinician alert raised"
+        );
         Ok(())
     }
 
@@ -504,7 +544,9 @@ impl Pipeline {
                 .add_partition_offset(&self.config.topics.raw, partition, Offset::Offset(next))
                 .map_err(PipelineError::Commit)?;
         }
-        if let Err(e) = consumer.store_offsets(&offsets) {
+        if offsets.count() == 0 {
+            // An alert-only batch (a confirmation wait ran out while idle).
+        } else if let Err(e) = consumer.store_offsets(&offsets) {
             // Partitions revoked mid-batch can no longer be stored; their new
             // owner re-reads those records (at-least-once).
             warn!(error = %e, "storing offsets failed; records may be re-read by the next owner");
@@ -523,6 +565,7 @@ impl Pipeline {
         let sizes = StateSizes {
             dedup_entries: self.processor.dedup_entries(),
             hrv_open_windows: self.processor.open_windows(),
+            alert_patients: self.processor.alert_patients(),
         };
         self.metrics.publish(&batch.counts, &self.stats, sizes);
         Ok(())

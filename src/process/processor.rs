@@ -5,19 +5,23 @@
 //! erased patient reaches any topic) → decode → key matches patient →
 //! plausibility → profile known → dedup → enrichment. Heart-rhythm readings
 //! also feed the partition's HRV windows; closed windows are collected per
-//! batch with [`Processor::take_closed_windows`].
+//! batch with [`Processor::take_closed_windows`]. Accepted readings and
+//! closed windows run through the partition's alert rules; alerts are
+//! collected per batch with [`Processor::take_alerts`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::enrich::enrich;
 use super::{
-    DedupOutcome, DedupStore, Disposition, DlqReason, HrvConfig, HrvConfigError, HrvWindows,
-    Lookup, ProfileTable, Rejection, validate,
+    AlertEngine, AlertsConfig, DedupOutcome, DedupStore, Disposition, DlqReason, HrvConfig,
+    HrvConfigError, HrvWindows, Lookup, ProfileTable, Rejection, validate,
 };
 use crate::codec::Codec;
 use crate::config::ValidationConfig;
-use crate::model::{EnrichedReading, HrvWindow, Measurement, Provenance};
+use crate::model::{
+    AlertRule, ClinicianAlert, EnrichedReading, HrvWindow, Measurement, Provenance,
+};
 
 /// One input record as the processor sees it: coordinates, key and value bytes.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +43,7 @@ pub struct InputRecord<'a> {
 struct PartitionState {
     dedup: DedupStore,
     hrv: HrvWindows,
+    alerts: AlertEngine,
 }
 
 /// Tallies of derived-metric events since the last [`Processor::take_counts`].
@@ -47,6 +52,8 @@ pub struct ProcessorCounts {
     /// Beats that arrived after their window closed (reported on the
     /// patient's next window as `n_late`).
     pub late_beats: u64,
+    /// Alerts held back by a cool-down, by rule.
+    pub alerts_suppressed: [u64; AlertRule::ALL.len()],
 }
 
 /// The synchronous processing core. Owns the state of every partition its
@@ -60,6 +67,8 @@ pub struct Processor {
     /// Empty state a newly seen partition starts from.
     fresh: PartitionState,
     counts: ProcessorCounts,
+    /// Alerts of partitions given up, published with the next batch.
+    orphaned_alerts: Vec<ClinicianAlert>,
 }
 
 impl Processor {
@@ -71,11 +80,13 @@ impl Processor {
         codec: Arc<Codec>,
         cfg: ValidationConfig,
         hrv: HrvConfig,
+        alerts: AlertsConfig,
         profiles: Arc<ProfileTable>,
     ) -> Result<Self, HrvConfigError> {
         let fresh = PartitionState {
             dedup: DedupStore::new(cfg.dedup_horizon_ms, cfg.dedup_max_entries),
             hrv: HrvWindows::new(hrv)?,
+            alerts: AlertEngine::new(alerts),
         };
         Ok(Self {
             codec,
@@ -84,6 +95,7 @@ impl Processor {
             partitions: HashMap::new(),
             fresh,
             counts: ProcessorCounts::default(),
+            orphaned_alerts: Vec::new(),
         })
     }
 
@@ -161,6 +173,7 @@ impl Processor {
             );
             self.counts.late_beats += u64::from(added.late);
         }
+        state.alerts.observe_reading(&reading, &profile, now_ms);
         let provenance = Provenance {
             topic: record.topic.to_owned(),
             partition: record.partition,
@@ -172,23 +185,57 @@ impl Processor {
     }
 
     /// Windows whose end the partition watermark has passed, across all
-    /// owned partitions, ready to publish.
-    pub fn take_closed_windows(&mut self) -> Vec<HrvWindow> {
+    /// owned partitions, ready to publish. Each also runs through the alert
+    /// rules of its patient (at processing clock `now_ms`).
+    pub fn take_closed_windows(&mut self, now_ms: i64) -> Vec<HrvWindow> {
         let mut closed = Vec::new();
         for state in self.partitions.values_mut() {
-            closed.extend(state.hrv.advance());
+            for window in state.hrv.advance() {
+                if let Lookup::Known(profile) = self.profiles.lookup(&window.patient_id) {
+                    state.alerts.observe_window(&window, &profile, now_ms);
+                }
+                closed.push(window);
+            }
         }
         closed
     }
 
+    /// Alerts raised since the last call, across all owned partitions,
+    /// including readings whose wait for a confirming repeat ran out by
+    /// processing clock `now_ms`.
+    pub fn take_alerts(&mut self, now_ms: i64) -> Vec<ClinicianAlert> {
+        let mut alerts = std::mem::take(&mut self.orphaned_alerts);
+        for state in self.partitions.values_mut() {
+            state.alerts.expire(now_ms);
+            alerts.extend(state.alerts.take_alerts());
+            let suppressed = state.alerts.take_suppressed();
+            for (total, n) in self.counts.alerts_suppressed.iter_mut().zip(suppressed) {
+                *total += n;
+            }
+        }
+        alerts
+    }
+
+    /// Publishes every reading still waiting for a confirming repeat as
+    /// unconfirmed (before a shutdown): the next [`Processor::take_alerts`]
+    /// returns them.
+    pub fn flush_alerts(&mut self) {
+        for state in self.partitions.values_mut() {
+            state.alerts.flush();
+        }
+    }
+
     /// Purges the state of patients erased since the last call (dedup keys,
-    /// buffered HRV beats). Call before each batch. Returns the number of
-    /// entries dropped.
+    /// buffered HRV beats, alert history, readings awaiting confirmation).
+    /// Call before each batch. Returns the number of entries dropped.
     pub fn apply_erasures(&mut self) -> usize {
         let mut dropped = 0;
         for patient in self.profiles.take_purges() {
+            self.orphaned_alerts.retain(|a| a.patient_id != patient);
             for state in self.partitions.values_mut() {
-                dropped += state.dedup.purge_patient(&patient) + state.hrv.purge_patient(&patient);
+                dropped += state.dedup.purge_patient(&patient)
+                    + state.hrv.purge_patient(&patient)
+                    + state.alerts.purge_patient(&patient);
             }
         }
         dropped
@@ -199,20 +246,29 @@ impl Processor {
         std::mem::take(&mut self.counts)
     }
 
-    /// Drops the state of partitions this processor no longer owns. Returns
-    /// the HRV windows that were still open in them, for the caller to
-    /// account for.
+    /// Drops the state of partitions this processor no longer owns. Readings
+    /// of theirs still waiting for a confirming repeat become unconfirmed
+    /// alerts, returned by the next [`Processor::take_alerts`]: their input
+    /// is committed, so the new owner would never raise them. Returns the HRV
+    /// windows that were still open, for the caller to account for.
     pub fn revoke(&mut self, partitions: &[i32]) -> usize {
-        partitions
-            .iter()
-            .filter_map(|p| self.partitions.remove(p))
-            .map(|s| s.hrv.open_windows())
-            .sum()
+        let mut open = 0;
+        for mut state in partitions.iter().filter_map(|p| self.partitions.remove(p)) {
+            open += state.hrv.open_windows();
+            state.alerts.flush();
+            self.orphaned_alerts.extend(state.alerts.take_alerts());
+        }
+        open
     }
 
     /// Reading ids remembered across all owned partitions.
     pub fn dedup_entries(&self) -> usize {
         self.partitions.values().map(|s| s.dedup.len()).sum()
+    }
+
+    /// Patients with alert history across all owned partitions.
+    pub fn alert_patients(&self) -> usize {
+        self.partitions.values().map(|s| s.alerts.patients()).sum()
     }
 
     /// HRV windows open across all owned partitions.

@@ -18,7 +18,8 @@ pub const READINGS_ERASED: &str = "vitalstream_readings_erased_total";
 pub const HRV_WINDOWS: &str = "vitalstream_hrv_windows_total";
 /// Beats that arrived after their window had closed.
 pub const HRV_LATE_BEATS: &str = "vitalstream_hrv_late_beats_total";
-/// Entries of per-partition state (gauge), label `store` (`dedup`, `hrv_windows`).
+/// Entries of per-partition state (gauge), label `store` (`dedup`,
+/// `hrv_windows`, `alert_history` = patients with alert history).
 pub const STATE_ENTRIES: &str = "vitalstream_state_entries";
 /// Records applied from the patients topic, label `kind` (`upsert`, `tombstone`, `invalid`).
 pub const PROFILE_UPDATES: &str = "vitalstream_profile_updates_total";
@@ -27,6 +28,8 @@ pub const PROFILES: &str = "vitalstream_profiles";
 
 /// Clinician alerts published, labels `rule` and `severity`.
 pub const ALERTS: &str = "vitalstream_alerts_total";
+/// Alerts held back by the per-(patient, rule) cool-down, label `rule`.
+pub const ALERTS_SUPPRESSED: &str = "vitalstream_alerts_suppressed_total";
 /// Transactions ended (exactly-once mode), label `outcome` (`committed`, `aborted`).
 pub const TRANSACTIONS: &str = "vitalstream_transactions_total";
 /// Consumer lag in messages per assigned input partition (gauge), label
@@ -77,7 +80,7 @@ pub const EVENT_LAG_BUCKETS: [f64; 12] = [
 ];
 
 /// Every metric name vitalstream exports, with its help text.
-pub const DESCRIBED: [(&str, &str); 22] = [
+pub const DESCRIBED: [(&str, &str); 23] = [
     (READINGS_CONSUMED, "Readings consumed from the raw topic."),
     (
         READINGS_ENRICHED,
@@ -105,6 +108,10 @@ pub const DESCRIBED: [(&str, &str); 22] = [
     ),
     (PROFILES, "Patient profiles held in the table."),
     (ALERTS, "Clinician alerts published, by rule and severity."),
+    (
+        ALERTS_SUPPRESSED,
+        "Clinician alerts held back by the per-patient cool-down, by rule.",
+    ),
     (
         TRANSACTIONS,
         "Producer transactions ended, by outcome (exactly_once mode).",

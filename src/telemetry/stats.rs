@@ -10,7 +10,7 @@ use metrics::{Counter, Gauge, Histogram};
 
 use super::Health;
 use super::names::*;
-use crate::model::{HrvQuality, MeasurementKind};
+use crate::model::{AlertRule, HrvQuality, MeasurementKind, Severity};
 use crate::process::DlqReason;
 
 /// Lock-free totals of one pipeline run.
@@ -38,7 +38,10 @@ pub struct Stats {
     pub bp_categories: AtomicU64,
     /// HRV windows open after the last batch.
     pub hrv_open_windows: AtomicU64,
+    /// Alerts held back by a cool-down.
+    pub alerts_suppressed: AtomicU64,
     hrv_windows: [AtomicU64; 2],
+    alerts: [AtomicU64; AlertRule::ALL.len()],
     dlq: [AtomicU64; DlqReason::ALL.len()],
     enriched_by_kind: [AtomicU64; MeasurementKind::ALL.len()],
 }
@@ -62,6 +65,16 @@ impl Stats {
     /// HRV windows delivered of `quality`.
     pub fn hrv_windows(&self, quality: HrvQuality) -> u64 {
         self.hrv_windows[quality as usize].load(Ordering::Relaxed)
+    }
+
+    /// Alerts delivered of `rule`, all severities.
+    pub fn alerts_of(&self, rule: AlertRule) -> u64 {
+        self.alerts[rule as usize].load(Ordering::Relaxed)
+    }
+
+    /// Alerts delivered, all rules.
+    pub fn alerts_total(&self) -> u64 {
+        self.alerts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 
     /// Convenience load of a counter.
@@ -91,6 +104,10 @@ pub struct BatchCounts {
     pub body_compositions: u64,
     /// Enriched blood-pressure readings that carry a BP category.
     pub bp_categories: u64,
+    /// Alerts published, by rule and severity.
+    pub alerts: [[u64; Severity::ALL.len()]; AlertRule::ALL.len()],
+    /// Alerts held back by a cool-down, by rule.
+    pub alerts_suppressed: [u64; AlertRule::ALL.len()],
 }
 
 /// Sizes of per-partition state after a batch.
@@ -100,6 +117,8 @@ pub struct StateSizes {
     pub dedup_entries: usize,
     /// Open HRV windows.
     pub hrv_open_windows: usize,
+    /// Patients with alert history.
+    pub alert_patients: usize,
 }
 
 /// Metric handles registered once.
@@ -115,6 +134,9 @@ pub struct Metrics {
     late_beats: Counter,
     dedup_entries: Gauge,
     hrv_open_windows: Gauge,
+    alert_patients: Gauge,
+    alerts: Vec<[Counter; Severity::ALL.len()]>,
+    alerts_suppressed: Vec<Counter>,
     producer_queue: Gauge,
     /// Consume → outputs acknowledged, per reading.
     pub publish_latency: Histogram,
@@ -132,15 +154,10 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Registers every handle with the installed recorder (a no-op without one).
-    /// Series that other components update (alerts, transactions, restore
-    /// time) are registered here too, so every exported series exists from
+    /// Series that other components update (transactions, restore time)
+    /// are registered here too, so every exported series exists from
     /// the first scrape on.
     pub fn new() -> Self {
-        for rule in ALERT_RULES {
-            for severity in ALERT_SEVERITIES {
-                metrics::counter!(ALERTS, "rule" => rule, "severity" => severity).increment(0);
-            }
-        }
         for outcome in ["committed", "aborted"] {
             metrics::counter!(TRANSACTIONS, "outcome" => outcome).increment(0);
         }
@@ -163,6 +180,19 @@ impl Metrics {
             late_beats: metrics::counter!(HRV_LATE_BEATS),
             dedup_entries: metrics::gauge!(STATE_ENTRIES, "store" => "dedup"),
             hrv_open_windows: metrics::gauge!(STATE_ENTRIES, "store" => "hrv_windows"),
+            alert_patients: metrics::gauge!(STATE_ENTRIES, "store" => "alert_history"),
+            alerts: AlertRule::ALL
+                .iter()
+                .map(|r| {
+                    Severity::ALL.map(|s| {
+                        metrics::counter!(ALERTS, "rule" => r.as_str(), "severity" => s.label())
+                    })
+                })
+                .collect(),
+            alerts_suppressed: AlertRule::ALL
+                .iter()
+                .map(|r| metrics::counter!(ALERTS_SUPPRESSED, "rule" => r.as_str()))
+                .collect(),
             producer_queue: metrics::gauge!(PRODUCER_QUEUE),
             publish_latency: metrics::histogram!(PUBLISH_LATENCY),
             event_time_lag: metrics::histogram!(EVENT_TIME_LAG),
@@ -213,11 +243,23 @@ impl Metrics {
             self.hrv_windows[i].increment(n);
             stats.hrv_windows[i].fetch_add(n, Ordering::Relaxed);
         }
+        for (rule, by_severity) in batch.alerts.iter().enumerate() {
+            for (severity, &n) in by_severity.iter().enumerate() {
+                self.alerts[rule][severity].increment(n);
+                stats.alerts[rule].fetch_add(n, Ordering::Relaxed);
+            }
+            let suppressed = batch.alerts_suppressed[rule];
+            self.alerts_suppressed[rule].increment(suppressed);
+            stats
+                .alerts_suppressed
+                .fetch_add(suppressed, Ordering::Relaxed);
+        }
         // Entry counts are far below f64's exact-integer range.
         #[allow(clippy::cast_precision_loss)]
         {
             self.dedup_entries.set(sizes.dedup_entries as f64);
             self.hrv_open_windows.set(sizes.hrv_open_windows as f64);
+            self.alert_patients.set(sizes.alert_patients as f64);
         }
     }
 }

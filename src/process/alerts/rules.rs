@@ -304,7 +304,7 @@ pub fn recent_needed(signal: Signal) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::ALERT_RULES;
+    use crate::telemetry::{ALERT_RULES, ALERT_SEVERITIES};
 
     #[test]
     fn the_table_has_one_row_per_rule_in_rule_order() {
@@ -312,6 +312,8 @@ mod tests {
         assert_eq!(rules, AlertRule::ALL);
         let names: Vec<&str> = RULES.iter().map(|r| r.rule.as_str()).collect();
         assert_eq!(names, ALERT_RULES, "metric labels match the rule names");
+        let severities: Vec<&str> = Severity::ALL.iter().map(|s| s.label()).collect();
+        assert_eq!(severities, ALERT_SEVERITIES);
     }
 
     #[test]

@@ -1,22 +1,18 @@
-//! A simulated device-ingest gateway: patients with scales, watches and BP
-//! monitors, plus a configurable share of duplicates, malformed and
-//! out-of-range readings. Used by `vitalstream demo` and `vitalstream loadgen`.
+//! The simulated patient population: random readings of every kind with a
+//! configurable share of duplicates, malformed, out-of-range and
+//! unknown-patient records, interleaved with the scripted scenarios.
 //!
 //! Every record it sends is classified, so a run can check that the
 //! pipeline's counts add up: valid + out-of-range + malformed + duplicates = sent.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
-use rdkafka::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rust_decimal::Decimal;
-use tokio::time::Instant;
 
+use super::scenarios::{Scenario, clinical_scenarios};
 use crate::codec::{Codec, EncodeError};
 use crate::model::{
     Attribution, BloodPressure, BodyScan, DeviceKind, EcgClassification, EcgResult, HeartRhythm,
@@ -41,6 +37,9 @@ pub struct GatewayConfig {
     /// sync consecutive 60-beat chunks from there towards the present, so
     /// HRV windows close during a short run.
     pub rr_history_ms: i64,
+    /// One record in this many is the next reading of a scripted clinical
+    /// scenario (while any remain); 0 sends no scenarios.
+    pub scenario_every: u64,
     /// RNG seed, for reproducible runs.
     pub seed: u64,
 }
@@ -54,6 +53,7 @@ impl Default for GatewayConfig {
             out_of_range_ratio: 0.02,
             unknown_patient_ratio: 0.005,
             rr_history_ms: 3 * 60 * 60 * 1000,
+            scenario_every: 50,
             seed: 7,
         }
     }
@@ -108,7 +108,7 @@ impl GatewayReport {
         self.valid.iter().sum()
     }
 
-    fn count(&mut self, expected: Expected) {
+    pub(super) fn count(&mut self, expected: Expected) {
         self.sent += 1;
         match expected {
             Expected::Valid(kind) => self.valid[kind as usize] += 1,
@@ -128,6 +128,8 @@ struct SimPatient {
     sex: Sex,
     height_cm: Decimal,
     birth_date_days: i32,
+    /// Known atrial fibrillation: most of this patient's ECGs show it.
+    afib: bool,
     /// Event time where the patient's watch RR history continues; set on
     /// the first heart-rhythm reading.
     beat_clock_ms: Option<i64>,
@@ -141,11 +143,27 @@ pub struct Gateway {
     patients: Vec<SimPatient>,
     recent: VecDeque<(String, Vec<u8>)>,
     seq: u64,
+    records: u64,
+    scenarios: Vec<Scenario>,
+    /// Scenario readings not sent yet: (scenario index, event-time offset, measurement).
+    script: VecDeque<(usize, i64, Measurement)>,
+    /// Event time the scenario offsets count from, set on the first record.
+    script_base_ms: Option<i64>,
 }
 
 impl Gateway {
     /// A gateway writing with `codec`'s schema ids.
     pub fn new(codec: Codec, cfg: GatewayConfig) -> Self {
+        let scenarios = if cfg.scenario_every > 0 {
+            clinical_scenarios()
+        } else {
+            Vec::new()
+        };
+        let script = scenarios
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.steps.iter().map(move |(dt, m)| (i, *dt, m.clone())))
+            .collect();
         let mut rng = SmallRng::seed_from_u64(cfg.seed);
         let patients = (0..cfg.patients.max(1))
             .map(|i| SimPatient {
@@ -163,6 +181,7 @@ impl Gateway {
                 height_cm: Decimal::new(rng.random_range(1_550..1_950), 1),
                 // Born 1940–2000.
                 birth_date_days: rng.random_range(-10_957..10_957),
+                afib: rng.random_bool(0.04),
                 beat_clock_ms: None,
             })
             .collect();
@@ -173,32 +192,43 @@ impl Gateway {
             patients,
             recent: VecDeque::with_capacity(256),
             seq: 0,
+            records: 0,
+            script,
+            scenarios,
+            script_base_ms: None,
         }
     }
 
-    /// Profiles of the simulated patients, encoded for the patients topic as
-    /// `(key, value)`.
+    /// The scripted scenarios this gateway sends (empty when disabled).
+    pub fn scenarios(&self) -> &[Scenario] {
+        &self.scenarios
+    }
+
+    /// Profiles of the simulated and scenario patients, encoded for the
+    /// patients topic as `(key, value)`.
     ///
     /// # Errors
     /// Only if a generated value does not fit its schema (a defect).
     pub fn profiles(&self) -> Result<Vec<(String, Vec<u8>)>, EncodeError> {
+        let scripted = self.scenarios.iter().map(|s| s.profile.clone());
         self.patients
             .iter()
-            .map(|p| {
-                let profile = PatientProfile {
-                    patient_id: p.id.clone(),
-                    birth_date_days: p.birth_date_days,
-                    sex: p.sex,
-                    height_cm: p.height_cm,
-                    rpm_enrolled: true,
-                    consent_clinician_sharing: true,
-                    care_team: vec!["care-team-1".into()],
-                    threshold_overrides: Vec::new(),
-                    dry_weight_kg: None,
-                };
-                let mut buf = Vec::with_capacity(96);
+            .map(|p| PatientProfile {
+                patient_id: p.id.clone(),
+                birth_date_days: p.birth_date_days,
+                sex: p.sex,
+                height_cm: p.height_cm,
+                rpm_enrolled: true,
+                consent_clinician_sharing: true,
+                care_team: vec!["care-team-1".into()],
+                threshold_overrides: Vec::new(),
+                dry_weight_kg: None,
+            })
+            .chain(scripted)
+            .map(|profile| {
+                let mut buf = Vec::with_capacity(128);
                 self.codec.encode_profile(&profile, &mut buf)?;
-                Ok((p.id.clone(), buf))
+                Ok((profile.patient_id, buf))
             })
             .collect()
     }
@@ -208,6 +238,16 @@ impl Gateway {
     /// # Errors
     /// Only if a generated value does not fit its schema (a defect).
     pub fn next_record(&mut self, now_ms: i64) -> Result<SimRecord, EncodeError> {
+        self.records += 1;
+        // Scenario offsets span 19 hours from about 20 hours ago: inside
+        // the default 24-hour dedup horizon, never in the future.
+        let base = *self.script_base_ms.get_or_insert(now_ms - 20 * 3_600_000);
+        if self.cfg.scenario_every > 0
+            && self.records.is_multiple_of(self.cfg.scenario_every)
+            && let Some((i, dt, measurement)) = self.script.pop_front()
+        {
+            return self.scripted(i, base + dt, measurement);
+        }
         let roll: f64 = self.rng.random();
         let c = &self.cfg;
         if roll < c.duplicate_ratio && !self.recent.is_empty() {
@@ -252,6 +292,40 @@ impl Gateway {
             key,
             payload,
             expected,
+        })
+    }
+
+    fn scripted(
+        &mut self,
+        scenario: usize,
+        measured_at_ms: i64,
+        measurement: Measurement,
+    ) -> Result<SimRecord, EncodeError> {
+        self.seq += 1;
+        let device_kind = match &measurement {
+            Measurement::BodyScan(_) => DeviceKind::Scale,
+            Measurement::BloodPressure(_) => DeviceKind::BpMonitor,
+            Measurement::Temperature { .. } => DeviceKind::Thermometer,
+            _ => DeviceKind::Watch,
+        };
+        let patient_id = self.scenarios[scenario].profile.patient_id.clone();
+        let reading = RawReading {
+            reading_id: Cow::Owned(format!("rd-{}-{:010}", self.cfg.seed, self.seq)),
+            device_id: Cow::Owned(format!("dev-scenario-{scenario}-{}", device_kind as u8)),
+            device_model: Cow::Borrowed("Scenario"),
+            device_kind,
+            patient_id: Cow::Owned(patient_id.clone()),
+            measured_at_ms,
+            received_at_ms: measured_at_ms + 1_000,
+            attribution: Attribution::Device,
+            measurement,
+        };
+        let mut payload = Vec::with_capacity(128);
+        self.codec.encode_raw(&reading, &mut payload)?;
+        Ok(SimRecord {
+            key: patient_id,
+            payload,
+            expected: Expected::Valid(reading.measurement.kind()),
         })
     }
 
@@ -330,7 +404,7 @@ impl Gateway {
                 Measurement::Temperature { celsius },
             )
         } else {
-            let classification = if self.rng.random_bool(0.1) {
+            let classification = if p.afib && self.rng.random_bool(0.7) {
                 EcgClassification::Afib
             } else {
                 EcgClassification::SinusRhythm
@@ -425,118 +499,5 @@ impl Gateway {
             },
             measurement,
         }
-    }
-}
-
-/// Writes the profiles of `gateway`'s patients to the patients topic and
-/// waits until all are delivered. Returns how many were written.
-///
-/// # Errors
-/// A producer creation or delivery error.
-pub async fn publish_profiles(
-    client: &ClientConfig,
-    topic: &str,
-    gateway: &Gateway,
-) -> Result<u64, KafkaError> {
-    let producer: FutureProducer = client.clone().set("enable.idempotence", "true").create()?;
-    let profiles = gateway
-        .profiles()
-        .map_err(|_| KafkaError::MessageProduction(RDKafkaErrorCode::InvalidMessage))?;
-    let mut deliveries = Vec::with_capacity(profiles.len());
-    for (key, value) in &profiles {
-        let record = FutureRecord::to(topic)
-            .key(key.as_bytes())
-            .payload(&value[..]);
-        deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
-    }
-    for d in deliveries {
-        check(d.await)?;
-    }
-    Ok(profiles.len() as u64)
-}
-
-/// Produces `count` records (or until `duration` passes) at `rate_per_s` to
-/// `topic`, waits until all are delivered and returns what was sent.
-///
-/// # Errors
-/// A producer creation or delivery error.
-pub async fn produce(
-    client: &ClientConfig,
-    topic: &str,
-    gateway: &mut Gateway,
-    rate_per_s: u64,
-    count: Option<u64>,
-    duration: Option<Duration>,
-    on_progress: impl Fn(&GatewayReport),
-) -> Result<GatewayReport, KafkaError> {
-    let producer: FutureProducer = client.clone().set("enable.idempotence", "true").create()?;
-    let mut report = GatewayReport::default();
-    let start = Instant::now();
-    let tick = Duration::from_millis(10);
-    let per_tick = (rate_per_s.max(1) as f64 / 100.0).max(0.01);
-    let mut allowance = 0.0f64;
-    let mut pending: VecDeque<DeliveryFuture> = VecDeque::new();
-    let mut interval = tokio::time::interval(tick);
-    let mut last_progress = Instant::now();
-    loop {
-        let done_count = count.is_some_and(|c| report.sent >= c);
-        let done_time = duration.is_some_and(|d| start.elapsed() >= d);
-        if done_count || done_time {
-            break;
-        }
-        interval.tick().await;
-        allowance += per_tick;
-        while allowance >= 1.0 && count.is_none_or(|c| report.sent < c) {
-            allowance -= 1.0;
-            let rec = gateway
-                .next_record(crate::pipeline::now_ms())
-                .map_err(|_| KafkaError::MessageProduction(RDKafkaErrorCode::InvalidMessage))?;
-            let mut out = FutureRecord::to(topic)
-                .key(rec.key.as_bytes())
-                .payload(&rec.payload[..]);
-            loop {
-                match producer.send_result(out) {
-                    Ok(f) => {
-                        pending.push_back(f);
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        out = back;
-                        if let Some(f) = pending.pop_front() {
-                            check(f.await)?;
-                        }
-                    }
-                    Err((e, _)) => return Err(e),
-                }
-            }
-            report.count(rec.expected);
-        }
-        while pending.len() > 10_000 {
-            if let Some(f) = pending.pop_front() {
-                check(f.await)?;
-            }
-        }
-        if last_progress.elapsed() >= Duration::from_secs(1) {
-            on_progress(&report);
-            last_progress = Instant::now();
-        }
-    }
-    for f in pending {
-        check(f.await)?;
-    }
-    producer.flush(Duration::from_secs(30))?;
-    Ok(report)
-}
-
-fn check(
-    result: Result<
-        rdkafka::producer::future_producer::OwnedDeliveryResult,
-        futures::channel::oneshot::Canceled,
-    >,
-) -> Result<(), KafkaError> {
-    match result {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err((e, _))) => Err(e),
-        Err(_) => Err(KafkaError::Canceled),
     }
 }
