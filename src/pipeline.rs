@@ -277,10 +277,6 @@ impl Pipeline {
         let max_wait = Duration::from_millis(self.config.processing.batch_max_wait_ms);
         loop {
             self.stats.health.beat(now_ms());
-            let purged = self.processor.apply_erasures();
-            if purged > 0 {
-                info!(entries = purged, "erased patients' state purged");
-            }
             let mut batch = Batch::default();
             let mut stopping = false;
             // Wait for the first record (or shutdown), then fill the batch
@@ -306,6 +302,12 @@ impl Pipeline {
                         self.handle(&msg, &mut batch).await?;
                     }
                 }
+            }
+            // Before anything derived leaves: nothing of a patient erased by
+            // now is published, not even an alert raised earlier.
+            let purged = self.processor.apply_erasures();
+            if purged > 0 {
+                info!(entries = purged, "erased patients' state purged");
             }
             if stopping {
                 // Readings still waiting for a confirming repeat go out as

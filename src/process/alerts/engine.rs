@@ -141,12 +141,14 @@ impl AlertEngine {
     }
 
     /// Forgets everything held for `patient_id` (erasure, consent withdrawn),
-    /// including readings waiting for confirmation. Returns the entries dropped.
+    /// including readings waiting for confirmation and alerts not yet taken.
+    /// Returns the entries dropped.
     pub fn purge_patient(&mut self, patient_id: &str) -> usize {
         let history = self.patients.remove(patient_id).map_or(0, |h| h.entries());
-        let before = self.pending.len();
+        let (pending, out) = (self.pending.len(), self.out.len());
         self.pending.retain(|(p, _), _| p != patient_id);
-        history + (before - self.pending.len())
+        self.out.retain(|a| a.patient_id != patient_id);
+        history + (pending - self.pending.len()) + (out - self.out.len())
     }
 
     /// Patients with alert history.
@@ -298,13 +300,8 @@ impl AlertEngine {
 
     fn emit(&mut self, patient: &str, care_team: &[String], c: Candidate) {
         let rule = c.def.rule;
-        let history = match self.patients.get_mut(patient) {
-            Some(h) => h,
-            None => self
-                .patients
-                .entry(patient.to_owned())
-                .or_insert_with(PatientHistory::default),
-        };
+        // Alerts are rare: the key allocation does not matter here.
+        let history = self.patients.entry(patient.to_owned()).or_default();
         if history.cooling_down(rule, c.t_ms, c.severity, self.cfg.cooldown_ms) {
             self.suppressed[rule as usize] += 1;
             return;
