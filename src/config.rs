@@ -130,6 +130,19 @@ pub struct Topics {
     pub alerts: String,
     /// Dead-letter queue out.
     pub dlq: String,
+    /// Compacted state changelog (internal); empty = `vitalstream.<group_id>.state`.
+    pub state: String,
+}
+
+impl Topics {
+    /// The state changelog topic of consumer group `group_id`.
+    pub fn state_topic(&self, group_id: &str) -> String {
+        if self.state.trim().is_empty() {
+            format!("vitalstream.{group_id}.state")
+        } else {
+            self.state.clone()
+        }
+    }
 }
 
 impl Default for Topics {
@@ -141,6 +154,7 @@ impl Default for Topics {
             hrv_windows: "vitals.hrv.windows".into(),
             alerts: "vitals.alerts".into(),
             dlq: "vitals.readings.dlq".into(),
+            state: String::new(),
         }
     }
 }

@@ -52,7 +52,8 @@ pub struct DemoOptions {
 /// Broker set-up or delivery failures, or a pipeline error.
 pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     let mut config = Config::default();
-    let specs = TopicSpec::all(&config.topics, opts.partitions);
+    config.kafka.group_id = format!("vitalstream-demo-{}", pipeline::now_ms());
+    let specs = TopicSpec::all(&config.topics, &config.kafka.group_id, opts.partitions);
     // The mock cluster lives as long as this function.
     let mut mock = None;
     let brokers = match &opts.brokers {
@@ -78,7 +79,6 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
         }
     );
     config.kafka.brokers = brokers.clone();
-    config.kafka.group_id = format!("vitalstream-demo-{}", pipeline::now_ms());
     config.kafka.session_timeout_ms = 6000;
     // The demo is one short process; it serves no endpoints.
     config.http.enabled = false;

@@ -41,4 +41,5 @@ pub mod kafka;
 pub mod model;
 pub mod pipeline;
 pub mod process;
+pub mod state;
 pub mod telemetry;

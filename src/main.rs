@@ -134,7 +134,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 for (k, v) in &config.kafka.librdkafka {
                     client.set(k, v);
                 }
-                let specs = TopicSpec::all(&config.topics, partitions);
+                let specs = TopicSpec::all(&config.topics, &config.kafka.group_id, partitions);
                 ensure_topics(&client, &specs)
                     .await
                     .context("creating topics")?;

@@ -26,12 +26,14 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::codec::Codec;
 use crate::config::Config;
 use crate::kafka::{
-    PipelineContext, ProfileLoadError, consumer_config, follow_profiles, producer_config,
+    PipelineContext, ProfileLoadError, StateReader, consumer_config, follow_profiles,
+    producer_config,
 };
 use crate::model::{ClinicianAlert, HrvWindow};
 use crate::process::{
     Disposition, InvalidRatioExceeded, InvalidRatioGuard, Processor, ProfileTable,
 };
+use crate::state::StateRecord;
 use crate::telemetry::{BatchCounts, Metrics, StateSizes, Stats};
 
 /// Why a pipeline run stopped with an error. All are fatal: the process
@@ -62,6 +64,12 @@ pub enum PipelineError {
     /// committed, so the alert is raised again after a restart.
     #[error("encoding a clinician alert failed: {0}; the batch was not committed")]
     AlertEncode(#[source] crate::codec::EncodeError),
+    /// Reading the state changelog to restore a partition failed.
+    #[error("restoring partition state from the changelog failed: {0}")]
+    Restore(#[source] KafkaError),
+    /// A state changelog record cannot be read back or written.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
     /// A setting the processor checks at start-up is invalid.
     #[error("configuration: {0}")]
     Config(String),
@@ -185,9 +193,9 @@ async fn run_consumer(
     shutdown: impl Future<Output = ()> + Unpin,
 ) -> Result<(), PipelineError> {
     let context = PipelineContext::new(stats.clone(), &config.topics.raw);
-    // No partition state is restored from a changelog yet: assignment is
-    // immediately usable.
-    stats.health.set_state_restored(true);
+    let state_topic = config.topics.state_topic(&config.kafka.group_id);
+    let state_reader =
+        StateReader::new(&config.kafka, &state_topic).map_err(PipelineError::Setup)?;
     let consumer: StreamConsumer<PipelineContext> =
         consumer_config(&config.kafka, config.processing.commit_interval_ms)
             .create_with_context(context.clone())
@@ -220,6 +228,8 @@ async fn run_consumer(
         producer,
         context,
         config,
+        state_reader,
+        state_topic,
         buf: Vec::with_capacity(1024),
     };
     let result = pipeline.run_loop(&consumer, loader, shutdown).await;
@@ -231,15 +241,10 @@ async fn run_consumer(
         }
         Err(e) => warn!(error = %e, "final offset commit failed"),
     }
-    let open = pipeline.processor.open_windows();
-    if open > 0 {
-        // Open windows are not yet persisted across restarts.
-        warn!(
-            open_windows = open,
-            "HRV windows still open at shutdown are dropped"
-        );
-    }
-    info!("pipeline stopped");
+    info!(
+        open_windows = pipeline.processor.open_windows(),
+        "pipeline stopped; open state is in the changelog"
+    );
     result
 }
 
@@ -252,6 +257,8 @@ struct Pipeline {
     producer: FutureProducer,
     context: PipelineContext,
     config: Config,
+    state_reader: StateReader,
+    state_topic: String,
     buf: Vec<u8>,
 }
 
@@ -264,6 +271,8 @@ struct Batch {
     /// When each input record of the batch was consumed (latency metric).
     consumed_at: Vec<Instant>,
     counts: BatchCounts,
+    /// State changes of the batch, written once its outputs are delivered.
+    changelog: Vec<StateRecord>,
 }
 
 impl Pipeline {
@@ -277,6 +286,10 @@ impl Pipeline {
         let max_wait = Duration::from_millis(self.config.processing.batch_max_wait_ms);
         loop {
             self.stats.health.beat(now_ms());
+            for partition in self.context.events.take_assigned() {
+                self.ensure_restored(partition).await?;
+            }
+            self.stats.health.set_state_restored(true);
             let mut batch = Batch::default();
             let mut stopping = false;
             // Wait for the first record (or shutdown), then fill the batch
@@ -309,13 +322,12 @@ impl Pipeline {
             if purged > 0 {
                 info!(entries = purged, "erased patients' state purged");
             }
-            if stopping {
-                // Readings still waiting for a confirming repeat go out as
-                // unconfirmed alerts with this last batch.
-                self.processor.flush_alerts();
-            }
             self.publish_derived(&mut batch).await?;
-            if batch.counts.consumed > 0 || !batch.deliveries.is_empty() {
+            batch.changelog = self.processor.take_changelog()?;
+            if batch.counts.consumed > 0
+                || !batch.deliveries.is_empty()
+                || !batch.changelog.is_empty()
+            {
                 self.finish(consumer, batch)
                     .instrument(info_span!("batch"))
                     .await?;
@@ -333,6 +345,7 @@ impl Pipeline {
         msg: &rdkafka::message::BorrowedMessage<'_>,
         batch: &mut Batch,
     ) -> Result<(), PipelineError> {
+        self.ensure_restored(msg.partition()).await?;
         let record = crate::process::InputRecord {
             topic: msg.topic(),
             partition: msg.partition(),
@@ -453,6 +466,30 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Restores `partition`'s state from the changelog unless it is held.
+    async fn ensure_restored(&mut self, partition: i32) -> Result<(), PipelineError> {
+        if self.processor.has_partition(partition) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let entries = self
+            .state_reader
+            .read_partition(partition)
+            .await
+            .map_err(PipelineError::Restore)?;
+        let restored = self.processor.restore_partition(partition, entries)?;
+        let seconds = started.elapsed().as_secs_f64();
+        self.metrics.state_restore.record(seconds);
+        info!(
+            partition,
+            keys = restored.keys,
+            records = restored.records,
+            seconds,
+            "partition state restored"
+        );
+        Ok(())
+    }
+
     /// Publishes the HRV windows the batch closed and the alerts it raised
     /// (including those whose confirmation wait ran out while idle).
     async fn publish_derived(&mut self, batch: &mut Batch) -> Result<(), PipelineError> {
@@ -518,15 +555,21 @@ impl Pipeline {
         consumer: &StreamConsumer<PipelineContext>,
         batch: Batch,
     ) -> Result<(), PipelineError> {
-        let delivered = try_join_all(batch.deliveries.into_iter().map(|f| async move {
-            match f.await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err((e, _))) => Err(PipelineError::Delivery(e)),
-                Err(_) => Err(PipelineError::Delivery(KafkaError::Canceled)),
+        delivered(batch.deliveries).await?;
+        // State changes only once the outputs they stand for are delivered:
+        // a restart then never finds a reading remembered whose output was
+        // lost (at-least-once).
+        let mut written = Vec::with_capacity(batch.changelog.len());
+        for record in &batch.changelog {
+            let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.state_topic)
+                .partition(record.partition)
+                .key(&record.key[..]);
+            if let Some(value) = &record.value {
+                out = out.payload(&value[..]);
             }
-        }))
-        .await;
-        delivered?;
+            written.push(send(&self.producer, out).await?);
+        }
+        delivered(written).await?;
         let acknowledged = Instant::now();
         for t in &batch.consumed_at {
             self.metrics
@@ -556,13 +599,11 @@ impl Pipeline {
         let revoked = self.context.events.take_revoked();
         if !revoked.is_empty() {
             let open = self.processor.revoke(&revoked);
-            if open > 0 {
-                warn!(
-                    partitions = ?revoked,
-                    open_windows = open,
-                    "HRV windows of revoked partitions dropped"
-                );
-            }
+            info!(
+                partitions = ?revoked,
+                open_windows = open,
+                "state of revoked partitions released (kept in the changelog)"
+            );
         }
         let sizes = StateSizes {
             dedup_entries: self.processor.dedup_entries(),
@@ -572,6 +613,19 @@ impl Pipeline {
         self.metrics.publish(&batch.counts, &self.stats, sizes);
         Ok(())
     }
+}
+
+/// Waits until every delivery is acknowledged; the first failure is the error.
+async fn delivered(deliveries: Vec<DeliveryFuture>) -> Result<(), PipelineError> {
+    try_join_all(deliveries.into_iter().map(|f| async move {
+        match f.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((e, _))) => Err(PipelineError::Delivery(e)),
+            Err(_) => Err(PipelineError::Delivery(KafkaError::Canceled)),
+        }
+    }))
+    .await
+    .map(|_| ())
 }
 
 /// Enqueues `record`, waiting for queue space when the producer queue is full

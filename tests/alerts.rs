@@ -227,7 +227,9 @@ async fn clinical_scenarios_raise_exactly_the_expected_alerts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erased_patient_gets_no_alert_and_nothing_after_the_tombstone() {
     let broker = start_broker().await;
-    let cfg = config(&broker);
+    let mut cfg = config(&broker);
+    // Unconfirmed crisis readings are published after 2 s of waiting.
+    cfg.alerts.confirm_wait_ms = 2_000;
     create_topics(&broker, &cfg, 2).await;
     register_patients(&broker, &cfg, &["p-erased", "p-kept"]).await;
     let p = start_pipeline(cfg.clone());
@@ -279,8 +281,14 @@ async fn an_erased_patient_gets_no_alert_and_nothing_after_the_tombstone() {
     let total = 2 + after + late.len() as u64;
     p.wait_consumed(total, Duration::from_secs(60)).await;
     let stats = p.stats.clone();
-    // A graceful stop publishes waiting readings as unconfirmed alerts:
-    // the kept patient's, never the erased patient's.
+    // The kept patient's reading stops waiting and becomes an unconfirmed
+    // alert; the erased patient's was purged with the rest of their state.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while stats.alerts_total() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "alert within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     p.stop().await.expect("clean stop");
     assert_eq!(Stats::get(&stats.erased), after + late.len() as u64);
 

@@ -49,9 +49,10 @@ impl TopicSpec {
         }
     }
 
-    /// Every topic of the contract (DESIGN.md §1): the patients topic
-    /// compacted, the others with `partitions` partitions each.
-    pub fn all(topics: &Topics, partitions: i32) -> Vec<Self> {
+    /// Every topic of the contract (DESIGN.md §1) for consumer group
+    /// `group_id`: the patients topic and the group's state changelog
+    /// compacted, all with `partitions` partitions.
+    pub fn all(topics: &Topics, group_id: &str, partitions: i32) -> Vec<Self> {
         let mut specs: Vec<Self> = [
             &topics.raw,
             &topics.enriched,
@@ -63,6 +64,8 @@ impl TopicSpec {
         .map(|name| Self::new(name, partitions))
         .collect();
         specs.push(Self::compacted(&topics.patients, partitions));
+        // One changelog partition per input partition, same numbers.
+        specs.push(Self::compacted(&topics.state_topic(group_id), partitions));
         specs
     }
 }

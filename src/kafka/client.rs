@@ -53,6 +53,19 @@ pub fn profile_consumer_config(cfg: &KafkaConfig) -> ClientConfig {
     c
 }
 
+/// State-restore settings: manual assignment of one changelog partition at
+/// a time, committed records only, end-of-partition events.
+pub fn state_consumer_config(cfg: &KafkaConfig) -> ClientConfig {
+    let mut c = base(cfg);
+    c.set("group.id", format!("{}.state-restore", cfg.group_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true");
+    apply_passthrough(&mut c, cfg);
+    c
+}
+
 /// Idempotent producer settings: no duplicates or reordering from retries.
 pub fn producer_config(cfg: &KafkaConfig) -> ClientConfig {
     let mut c = base(cfg);

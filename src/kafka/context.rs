@@ -1,5 +1,7 @@
-//! Consumer context: logs rebalances and hands revoked partitions to the
-//! pipeline, which drops their state once in-flight work is delivered.
+//! Consumer context: logs rebalances and hands assigned and revoked
+//! partitions to the pipeline, which restores the state of the former before
+//! processing them and drops the state of the latter once in-flight work and
+//! its changelog are delivered.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,9 +15,18 @@ use crate::telemetry::{CONSUMER_LAG, Stats};
 #[derive(Debug, Default)]
 pub struct RebalanceEvents {
     revoked: Mutex<Vec<i32>>,
+    assigned: Mutex<Vec<i32>>,
 }
 
 impl RebalanceEvents {
+    /// Takes the partitions assigned since the last call.
+    pub fn take_assigned(&self) -> Vec<i32> {
+        self.assigned
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+
     /// Takes the partitions revoked since the last call.
     pub fn take_revoked(&self) -> Vec<i32> {
         self.revoked
@@ -84,8 +95,33 @@ impl ConsumerContext for PipelineContext {
                 let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
                 info!(?partitions, "partitions assigned");
                 self.stats.health.set_assigned(partitions.len());
+                // Not ready until the pipeline has restored their state.
+                self.stats.health.set_state_restored(false);
+                if let Ok(mut assigned) = self.events.assigned.lock() {
+                    assigned.extend(partitions);
+                }
             }
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
         }
     }
 }
+
+/// Context of the consumers that read a topic to its end (profile loader,
+/// state restore): end-of-partition is how they detect it, so it is not an
+/// error worth logging. The field names the reader in other warnings.
+pub struct EofQuietContext(pub &'static str);
+
+impl ClientContext for EofQuietContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+        let eof = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !eof {
+            warn!(%error, reason, reader = self.0, "kafka client error");
+        }
+    }
+}
+
+impl ConsumerContext for EofQuietContext {}

@@ -7,8 +7,12 @@ mod admin;
 mod client;
 mod context;
 mod profiles;
+mod state;
 
 pub use admin::{TopicSpec, ensure_topics};
-pub use client::{consumer_config, producer_config, profile_consumer_config};
-pub use context::{PipelineContext, RebalanceEvents};
+pub use client::{
+    consumer_config, producer_config, profile_consumer_config, state_consumer_config,
+};
+pub use context::{EofQuietContext, PipelineContext, RebalanceEvents};
 pub use profiles::{ProfileLoadError, follow_profiles};
+pub use state::{ChangelogEntry, StateReader};

@@ -12,15 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::Counter;
-use rdkafka::ClientContext;
-use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use thiserror::Error;
 use tracing::{debug, info, warn};
 
 use super::client::profile_consumer_config;
+use super::context::EofQuietContext;
 use crate::codec::Codec;
 use crate::config::Config;
 use crate::process::ProfileTable;
@@ -41,24 +41,6 @@ pub enum ProfileLoadError {
     #[error("consuming the patients topic failed: {0}")]
     Consume(#[source] KafkaError),
 }
-
-/// Client context of the loader: end-of-partition is how it detects
-/// catching up, so it is not an error worth logging.
-struct LoaderContext;
-
-impl ClientContext for LoaderContext {
-    fn error(&self, error: KafkaError, reason: &str) {
-        let eof = matches!(
-            error,
-            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
-        );
-        if !eof {
-            warn!(%error, reason, "kafka client error (profile loader)");
-        }
-    }
-}
-
-impl ConsumerContext for LoaderContext {}
 
 struct LoaderMetrics {
     upserts: Counter,
@@ -89,8 +71,8 @@ pub async fn follow_profiles(
     table: Arc<ProfileTable>,
 ) -> Result<(), ProfileLoadError> {
     let topic = config.topics.patients.as_str();
-    let consumer: StreamConsumer<LoaderContext> = profile_consumer_config(&config.kafka)
-        .create_with_context(LoaderContext)
+    let consumer: StreamConsumer<EofQuietContext> = profile_consumer_config(&config.kafka)
+        .create_with_context(EofQuietContext("profile loader"))
         .map_err(ProfileLoadError::Setup)?;
     let partitions = partitions_of(&consumer, topic).await?;
     let mut assignment = TopicPartitionList::with_capacity(partitions.len());
@@ -128,7 +110,7 @@ pub async fn follow_profiles(
 
 /// Partition ids of `topic`, retrying briefly while metadata is incomplete.
 async fn partitions_of(
-    consumer: &StreamConsumer<LoaderContext>,
+    consumer: &StreamConsumer<EofQuietContext>,
     topic: &str,
 ) -> Result<Vec<i32>, ProfileLoadError> {
     for attempt in 0..10 {

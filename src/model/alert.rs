@@ -11,7 +11,9 @@ context before acting.";
 /// The alert rules of DESIGN.md §5. The wire name ([`AlertRule::as_str`]) is
 /// the alert's `rule` field, the `rule` metric label and the rule name in a
 /// profile's clinician threshold overrides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum AlertRule {
     /// Weight gain over 24 hours (heart failure).
     WeightGain24h,
@@ -77,7 +79,9 @@ impl AlertRule {
 }
 
 /// How urgently the care team should look (Avro enum `Severity`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Severity {
     /// For information; no action expected.
     Info,

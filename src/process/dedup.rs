@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Result of offering a reading id to the store.
@@ -26,7 +27,27 @@ pub enum DedupOutcome {
     },
 }
 
-type Key = (u64, u64);
+/// An entry's key: hashes of the patient id and of the reading id.
+pub type DedupKey = (u64, u64);
+type Key = DedupKey;
+
+/// One change to the store, in order, for the state changelog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupChange {
+    /// A new reading id, remembered at its event time.
+    Remembered(DedupKey, i64),
+    /// An id evicted (horizon, capacity) or purged (erasure).
+    Forgotten(DedupKey),
+}
+
+/// The store's scalar state besides its entries, for the changelog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DedupMeta {
+    /// Newest event time seen.
+    pub max_event_ms: i64,
+    /// Newest event time evicted early by the capacity cap.
+    pub evicted_up_to_ms: i64,
+}
 
 /// Dedup state of one partition.
 #[derive(Debug, Clone)]
@@ -37,6 +58,8 @@ pub struct DedupStore {
     max_entries: usize,
     max_event_ms: i64,
     evicted_up_to_ms: i64,
+    /// Changes since the last [`DedupStore::take_changes`].
+    changes: Vec<DedupChange>,
 }
 
 impl DedupStore {
@@ -49,7 +72,37 @@ impl DedupStore {
             max_entries: max_entries.max(1),
             max_event_ms: i64::MIN,
             evicted_up_to_ms: i64::MIN,
+            changes: Vec::new(),
         }
+    }
+
+    /// Changes since the last call, oldest first (for the changelog).
+    pub fn take_changes(&mut self) -> Vec<DedupChange> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// Scalar state for the changelog.
+    pub fn meta(&self) -> DedupMeta {
+        DedupMeta {
+            max_event_ms: self.max_event_ms,
+            evicted_up_to_ms: self.evicted_up_to_ms,
+        }
+    }
+
+    /// Restores one entry from the changelog (no change is recorded).
+    pub fn restore_entry(&mut self, key: DedupKey, event_ms: i64) {
+        if let Some(old) = self.seen.insert(key, event_ms) {
+            self.by_time.remove(&(old, key));
+        }
+        self.by_time.insert((event_ms, key));
+    }
+
+    /// Restores the scalar state, then applies horizon and capacity (what
+    /// that evicts is recorded, so the changelog forgets it too).
+    pub fn restore_meta(&mut self, meta: DedupMeta) {
+        self.max_event_ms = meta.max_event_ms;
+        self.evicted_up_to_ms = meta.evicted_up_to_ms;
+        self.expire();
     }
 
     /// Number of remembered ids.
@@ -83,6 +136,7 @@ impl DedupStore {
         }
         self.seen.insert(key, event_ms);
         self.by_time.insert((event_ms, key));
+        self.changes.push(DedupChange::Remembered(key, event_ms));
         self.max_event_ms = self.max_event_ms.max(event_ms);
         self.expire();
         DedupOutcome::New
@@ -93,7 +147,14 @@ impl DedupStore {
     pub fn purge_patient(&mut self, patient_id: &str) -> usize {
         let patient = xxh3_64(patient_id.as_bytes());
         let before = self.seen.len();
-        self.seen.retain(|key, _| key.0 != patient);
+        let changes = &mut self.changes;
+        self.seen.retain(|key, _| {
+            let keep = key.0 != patient;
+            if !keep {
+                changes.push(DedupChange::Forgotten(*key));
+            }
+            keep
+        });
         self.by_time.retain(|(_, key)| key.0 != patient);
         before - self.seen.len()
     }
@@ -107,6 +168,7 @@ impl DedupStore {
             }
             self.by_time.pop_first();
             self.seen.remove(&key);
+            self.changes.push(DedupChange::Forgotten(key));
             if over_capacity && t >= horizon_start {
                 self.evicted_up_to_ms = self.evicted_up_to_ms.max(t);
             }
@@ -120,6 +182,42 @@ mod tests {
     use proptest::prelude::*;
 
     const H: i64 = 1_000;
+
+    #[test]
+    fn a_store_rebuilt_from_its_changes_behaves_the_same() {
+        let mut s = DedupStore::new(H, 3);
+        let mut log: HashMap<DedupKey, i64> = HashMap::new();
+        let mut apply = |s: &mut DedupStore| {
+            for c in s.take_changes() {
+                match c {
+                    DedupChange::Remembered(k, t) => log.insert(k, t),
+                    DedupChange::Forgotten(k) => log.remove(&k),
+                };
+            }
+            log.clone()
+        };
+        for (i, t) in [(1, 10), (2, 20), (3, 30), (4, 40), (5, 2_000)] {
+            s.check("p", &format!("r{i}"), t);
+        }
+        s.check("q", "x", 2_001);
+        s.purge_patient("q");
+        let entries = apply(&mut s);
+        let mut r = DedupStore::new(H, 3);
+        for (k, t) in &entries {
+            r.restore_entry(*k, *t);
+        }
+        r.restore_meta(s.meta());
+        assert_eq!(r.len(), s.len());
+        assert_eq!(r.covered_from_ms(), s.covered_from_ms());
+        for (id, t) in [("r5", 2_000), ("r4", 1_500), ("x", 2_001), ("r6", 2_002)] {
+            assert_eq!(r.check("p", id, t), s.check("p", id, t), "{id}");
+        }
+        assert_eq!(
+            r.check("q", "x", 2_003),
+            DedupOutcome::New,
+            "purge was logged"
+        );
+    }
 
     #[test]
     fn purge_forgets_only_that_patient() {

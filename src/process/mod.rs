@@ -14,19 +14,26 @@ mod disposition;
 mod enrich;
 mod guard;
 mod hrv;
+mod partition;
 mod processor;
 mod profiles;
+#[cfg(test)]
+mod restore_tests;
 mod segments;
 mod validate;
 
 pub use age::age_years;
-pub use alerts::{AlertEngine, AlertsConfig, Direction, RULES, RuleDef, Signal, Trigger, alert_id};
+pub use alerts::{
+    AlertEngine, AlertPatientState, AlertsConfig, Direction, RULES, RuleDef, Signal, Trigger,
+    alert_id,
+};
 pub use body_composition::{BodyCompError, BodyInput, body_composition};
 pub use bp::bp_category;
-pub use dedup::{DedupOutcome, DedupStore};
+pub use dedup::{DedupChange, DedupKey, DedupMeta, DedupOutcome, DedupStore};
 pub use disposition::{Disposition, DlqReason, Rejection};
 pub use guard::{InvalidRatioExceeded, InvalidRatioGuard};
-pub use hrv::{AddOutcome, HrvConfig, HrvConfigError, HrvWindows};
+pub use hrv::{AddOutcome, HrvConfig, HrvConfigError, HrvMeta, HrvPatientState, HrvWindows};
+pub use partition::{PartitionState, Restored};
 pub use processor::{InputRecord, Processor, ProcessorCounts};
 pub use profiles::{Lookup, ProfileTable};
 pub use segments::{SEGMENT_TOLERANCE, segments_consistent};

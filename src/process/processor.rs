@@ -9,10 +9,11 @@
 //! closed windows run through the partition's alert rules; alerts are
 //! collected per batch with [`Processor::take_alerts`].
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::enrich::enrich;
+use super::partition::{PartitionState, Restored};
 use super::{
     AlertEngine, AlertsConfig, DedupOutcome, DedupStore, Disposition, DlqReason, HrvConfig,
     HrvConfigError, HrvWindows, Lookup, ProfileTable, Rejection, validate,
@@ -22,6 +23,7 @@ use crate::config::ValidationConfig;
 use crate::model::{
     AlertRule, ClinicianAlert, EnrichedReading, HrvWindow, Measurement, Provenance,
 };
+use crate::state::{StateError, StateRecord};
 
 /// One input record as the processor sees it: coordinates, key and value bytes.
 #[derive(Debug, Clone, Copy)]
@@ -36,14 +38,6 @@ pub struct InputRecord<'a> {
     pub key: Option<&'a [u8]>,
     /// Kafka value (framed Avro `RawReading`).
     pub payload: Option<&'a [u8]>,
-}
-
-/// State of one input partition.
-#[derive(Debug, Clone)]
-struct PartitionState {
-    dedup: DedupStore,
-    hrv: HrvWindows,
-    alerts: AlertEngine,
 }
 
 /// Tallies of derived-metric events since the last [`Processor::take_counts`].
@@ -63,12 +57,10 @@ pub struct Processor {
     codec: Arc<Codec>,
     cfg: ValidationConfig,
     profiles: Arc<ProfileTable>,
-    partitions: HashMap<i32, PartitionState>,
+    partitions: BTreeMap<i32, PartitionState>,
     /// Empty state a newly seen partition starts from.
     fresh: PartitionState,
     counts: ProcessorCounts,
-    /// Alerts of partitions given up, published with the next batch.
-    orphaned_alerts: Vec<ClinicianAlert>,
 }
 
 impl Processor {
@@ -92,10 +84,9 @@ impl Processor {
             codec,
             cfg,
             profiles,
-            partitions: HashMap::new(),
+            partitions: BTreeMap::new(),
             fresh,
             counts: ProcessorCounts::default(),
-            orphaned_alerts: Vec::new(),
         })
     }
 
@@ -204,7 +195,7 @@ impl Processor {
     /// including readings whose wait for a confirming repeat ran out by
     /// processing clock `now_ms`.
     pub fn take_alerts(&mut self, now_ms: i64) -> Vec<ClinicianAlert> {
-        let mut alerts = std::mem::take(&mut self.orphaned_alerts);
+        let mut alerts = Vec::new();
         for state in self.partitions.values_mut() {
             state.alerts.expire(now_ms);
             alerts.extend(state.alerts.take_alerts());
@@ -216,13 +207,41 @@ impl Processor {
         alerts
     }
 
-    /// Publishes every reading still waiting for a confirming repeat as
-    /// unconfirmed (before a shutdown): the next [`Processor::take_alerts`]
-    /// returns them.
-    pub fn flush_alerts(&mut self) {
-        for state in self.partitions.values_mut() {
-            state.alerts.flush();
+    /// Whether state for `partition` is held (restored or started).
+    pub fn has_partition(&self, partition: i32) -> bool {
+        self.partitions.contains_key(&partition)
+    }
+
+    /// Installs the state of `partition` rebuilt from its changelog records
+    /// (in log order), replacing any held.
+    ///
+    /// # Errors
+    /// [`StateError`] when a record does not decode.
+    pub fn restore_partition<K, V>(
+        &mut self,
+        partition: i32,
+        records: impl IntoIterator<Item = (K, Option<V>)>,
+    ) -> Result<Restored, StateError>
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let (state, restored) = PartitionState::restore(self.fresh.clone(), partition, records)?;
+        self.partitions.insert(partition, state);
+        Ok(restored)
+    }
+
+    /// Changelog records of every state change since the last call, across
+    /// all owned partitions (see [`PartitionState::take_changelog`]).
+    ///
+    /// # Errors
+    /// [`StateError`] (a defect: state that does not encode).
+    pub fn take_changelog(&mut self) -> Result<Vec<StateRecord>, StateError> {
+        let mut records = Vec::new();
+        for (&p, state) in &mut self.partitions {
+            records.extend(state.take_changelog(p)?);
         }
+        Ok(records)
     }
 
     /// Purges the state of patients erased since the last call (dedup keys,
@@ -231,7 +250,6 @@ impl Processor {
     pub fn apply_erasures(&mut self) -> usize {
         let mut dropped = 0;
         for patient in self.profiles.take_purges() {
-            self.orphaned_alerts.retain(|a| a.patient_id != patient);
             for state in self.partitions.values_mut() {
                 dropped += state.dedup.purge_patient(&patient)
                     + state.hrv.purge_patient(&patient)
@@ -246,19 +264,15 @@ impl Processor {
         std::mem::take(&mut self.counts)
     }
 
-    /// Drops the state of partitions this processor no longer owns. Readings
-    /// of theirs still waiting for a confirming repeat become unconfirmed
-    /// alerts, returned by the next [`Processor::take_alerts`]: their input
-    /// is committed, so the new owner would never raise them. Returns the HRV
-    /// windows that were still open, for the caller to account for.
+    /// Drops the state of partitions this processor no longer owns (after
+    /// their changes went to the changelog: the new owner restores it).
+    /// Returns the HRV windows that were open in them.
     pub fn revoke(&mut self, partitions: &[i32]) -> usize {
-        let mut open = 0;
-        for mut state in partitions.iter().filter_map(|p| self.partitions.remove(p)) {
-            open += state.hrv.open_windows();
-            state.alerts.flush();
-            self.orphaned_alerts.extend(state.alerts.take_alerts());
-        }
-        open
+        partitions
+            .iter()
+            .filter_map(|p| self.partitions.remove(p))
+            .map(|s| s.hrv.open_windows())
+            .sum()
     }
 
     /// Reading ids remembered across all owned partitions.

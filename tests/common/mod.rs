@@ -159,9 +159,12 @@ pub fn free_loopback_port() -> u16 {
 
 /// Creates every topic of `cfg` (patients compacted).
 pub async fn create_topics(broker: &Broker, cfg: &Config, partitions: i32) {
-    ensure_topics(&client(broker), &TopicSpec::all(&cfg.topics, partitions))
-        .await
-        .expect("create topics");
+    ensure_topics(
+        &client(broker),
+        &TopicSpec::all(&cfg.topics, &cfg.kafka.group_id, partitions),
+    )
+    .await
+    .expect("create topics");
 }
 
 /// A profile: male, 180.0 cm, 40 years old (plus ~100 days) today,

@@ -7,9 +7,10 @@
 //! goes through every rule of its signal; candidate alerts pass the
 //! per-(patient, rule) cool-down and get a deterministic id.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
 use super::AlertsConfig;
@@ -22,8 +23,8 @@ use crate::model::{
 };
 
 /// A reading beyond a [`Trigger::Confirmed`] rule, waiting for its repeat.
-#[derive(Debug, Clone)]
-struct Pending {
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
     first: Sample,
     observed: Decimal,
     threshold: Decimal,
@@ -47,10 +48,20 @@ struct Candidate {
 pub struct AlertEngine {
     cfg: AlertsConfig,
     patients: HashMap<String, PatientHistory>,
-    pending: HashMap<(String, AlertRule), Pending>,
+    // Ordered: readings settled together are published in a fixed order.
+    pending: BTreeMap<(String, AlertRule), Pending>,
     retention: [Retention; Signal::COUNT],
     out: Vec<ClinicianAlert>,
     suppressed: [u64; AlertRule::ALL.len()],
+    /// Patients whose state changed since the last [`AlertEngine::take_dirty`].
+    dirty: HashSet<String>,
+}
+
+/// One patient's alert state: what the state changelog keeps per patient.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertPatientState {
+    history: PatientHistory,
+    pending: Vec<(AlertRule, Pending)>,
 }
 
 impl AlertEngine {
@@ -66,10 +77,48 @@ impl AlertEngine {
         Self {
             cfg,
             patients: HashMap::new(),
-            pending: HashMap::new(),
+            pending: BTreeMap::new(),
             retention,
             out: Vec::new(),
             suppressed: [0; AlertRule::ALL.len()],
+            dirty: HashSet::new(),
+        }
+    }
+
+    /// Patients whose state changed since the last call (for the changelog).
+    pub fn take_dirty(&mut self) -> HashSet<String> {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// A patient's state, `None` when nothing is held for them.
+    pub fn patient_state(&self, patient_id: &str) -> Option<AlertPatientState> {
+        let history = self.patients.get(patient_id)?;
+        let mut pending: Vec<(AlertRule, Pending)> = self
+            .pending
+            .iter()
+            .filter(|((p, _), _)| p == patient_id)
+            .map(|((_, rule), waiting)| (*rule, waiting.clone()))
+            .collect();
+        pending.sort_by_key(|(rule, _)| *rule);
+        Some(AlertPatientState {
+            history: history.clone(),
+            pending,
+        })
+    }
+
+    /// Restores a patient's state from the changelog (replacing any).
+    pub fn restore_patient(&mut self, patient_id: &str, state: AlertPatientState) {
+        self.purge_patient(patient_id);
+        self.dirty.remove(patient_id);
+        for (rule, waiting) in state.pending {
+            self.pending.insert((patient_id.to_owned(), rule), waiting);
+        }
+        self.patients.insert(patient_id.to_owned(), state.history);
+    }
+
+    fn touch(&mut self, patient_id: &str) {
+        if !self.dirty.contains(patient_id) {
+            self.dirty.insert(patient_id.to_owned());
         }
     }
 
@@ -144,6 +193,7 @@ impl AlertEngine {
     /// including readings waiting for confirmation and alerts not yet taken.
     /// Returns the entries dropped.
     pub fn purge_patient(&mut self, patient_id: &str) -> usize {
+        self.touch(patient_id);
         let history = self.patients.remove(patient_id).map_or(0, |h| h.entries());
         let (pending, out) = (self.pending.len(), self.out.len());
         self.pending.retain(|(p, _), _| p != patient_id);
@@ -174,6 +224,7 @@ impl AlertEngine {
 
     fn observe(&mut self, obs: &Observation<'_>, profile: &PatientProfile, now_ms: i64) {
         let patient = profile.patient_id.as_str();
+        self.touch(patient);
         self.settle_passed(patient, obs.t_ms);
         if !self.patients.contains_key(patient) {
             self.patients
@@ -286,6 +337,7 @@ impl AlertEngine {
         let Some(p) = self.pending.remove(key) else {
             return;
         };
+        self.touch(&key.0);
         let def = &RULES[key.1 as usize];
         let candidate = Candidate {
             def,

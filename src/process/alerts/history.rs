@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 use super::rules::Signal;
 use crate::model::{AlertRule, Severity};
@@ -19,7 +20,7 @@ pub const MAX_SAMPLES: usize = 256;
 const HOUR_MS: i64 = 3_600_000;
 
 /// One remembered observation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     /// Event time, ms.
     pub t_ms: i64,
@@ -32,7 +33,7 @@ pub struct Sample {
 }
 
 /// Sum of one hour's values, for baselines.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Bucket {
     hour_start_ms: i64,
     sum: Decimal,
@@ -49,7 +50,7 @@ pub struct Retention {
 }
 
 /// Alert history of one patient.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PatientHistory {
     samples: [VecDeque<Sample>; Signal::COUNT],
     baselines: [VecDeque<Bucket>; Signal::COUNT],

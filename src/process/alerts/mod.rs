@@ -16,5 +16,5 @@ mod rules;
 mod tests;
 
 pub use config::AlertsConfig;
-pub use engine::{AlertEngine, alert_id};
+pub use engine::{AlertEngine, AlertPatientState, alert_id};
 pub use rules::{Direction, RULES, RuleDef, Signal, Trigger};

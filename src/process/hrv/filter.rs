@@ -24,7 +24,9 @@
 use crate::model::ArtifactFilter;
 
 /// One beat: its time (end of its RR interval) and RR, ms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub(super) struct Beat {
     /// Beat time, ms since the epoch.
     pub t_ms: i64,

@@ -19,7 +19,9 @@
 //! carry no time: they do not advance the beat clock and are counted as
 //! rejected in the window of the current beat time.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
 
 use crate::model::{HrvQuality, HrvWindow};
 
@@ -41,7 +43,7 @@ pub struct AddOutcome {
 }
 
 /// Beats and readings collected for one open window.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct OpenWindow {
     beats: Vec<Beat>,
     /// Non-positive RR values routed to this window.
@@ -49,12 +51,25 @@ struct OpenWindow {
     reading_ids: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default)]
-struct PatientState {
+/// One patient's open windows and unreported late beats: what the state
+/// changelog keeps per patient.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HrvPatientState {
     /// Open windows by start.
     windows: BTreeMap<i64, OpenWindow>,
     /// Late beats not yet reported on an emitted window.
     late_unreported: u32,
+}
+
+type PatientState = HrvPatientState;
+
+/// The partition's scalar HRV state, for the changelog.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HrvMeta {
+    /// Newest beat time seen (the watermark is derived from it).
+    pub max_event_ms: Option<i64>,
+    /// Late beats counted so far.
+    pub late_total: u64,
 }
 
 /// HRV window state of one input partition.
@@ -67,6 +82,8 @@ pub struct HrvWindows {
     max_event_ms: Option<i64>,
     buffered_beats: usize,
     late_total: u64,
+    /// Patients whose state changed since the last [`HrvWindows::take_dirty`].
+    dirty: HashSet<String>,
 }
 
 impl HrvWindows {
@@ -83,7 +100,46 @@ impl HrvWindows {
             max_event_ms: None,
             buffered_beats: 0,
             late_total: 0,
+            dirty: HashSet::new(),
         })
+    }
+
+    /// Patients whose state changed since the last call (for the changelog).
+    pub fn take_dirty(&mut self) -> HashSet<String> {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// A patient's state, `None` when nothing is held for them.
+    pub fn patient_state(&self, patient_id: &str) -> Option<&HrvPatientState> {
+        self.patients.get(patient_id)
+    }
+
+    /// Scalar state for the changelog.
+    pub fn meta(&self) -> HrvMeta {
+        HrvMeta {
+            max_event_ms: self.max_event_ms,
+            late_total: self.late_total,
+        }
+    }
+
+    /// Restores the scalar state from the changelog.
+    pub fn restore_meta(&mut self, meta: HrvMeta) {
+        self.max_event_ms = meta.max_event_ms;
+        self.late_total = meta.late_total;
+    }
+
+    /// Restores a patient's state from the changelog (replacing any).
+    pub fn restore_patient(&mut self, patient_id: &str, state: HrvPatientState) {
+        self.purge_patient(patient_id);
+        self.dirty.remove(patient_id);
+        for (start, window) in &state.windows {
+            self.by_end.insert((
+                start.saturating_add(self.config.window_ms),
+                patient_id.to_owned(),
+            ));
+            self.buffered_beats += window.beats.len();
+        }
+        self.patients.insert(patient_id.to_owned(), state);
     }
 
     /// The configuration in force.
@@ -107,6 +163,9 @@ impl HrvWindows {
         let mut out = AddOutcome::default();
         if rr_ms.is_empty() {
             return out;
+        }
+        if !self.dirty.contains(patient_id) {
+            self.dirty.insert(patient_id.to_owned());
         }
         let watermark = self.watermark_ms();
         let window_ms = self.config.window_ms;
@@ -202,6 +261,7 @@ impl HrvWindows {
         let Some(state) = self.patients.remove(patient_id) else {
             return 0;
         };
+        self.dirty.insert(patient_id.to_owned());
         let mut dropped = 0;
         for (start, window) in state.windows {
             let end = start.saturating_add(self.config.window_ms);
@@ -250,6 +310,9 @@ impl HrvWindows {
     fn close(&mut self, patient: &str, end: i64) -> Option<HrvWindow> {
         let start = end.checked_sub(self.config.window_ms)?;
         let state = self.patients.get_mut(patient)?;
+        if !self.dirty.contains(patient) {
+            self.dirty.insert(patient.to_owned());
+        }
         let mut window = state.windows.remove(&start)?;
         let n_late = std::mem::take(&mut state.late_unreported);
         if state.windows.is_empty() {

@@ -1,0 +1,143 @@
+//! Durable per-partition state (DESIGN.md §6) through a real broker: what
+//! the processor holds survives a restart via the changelog topic.
+
+mod common;
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use common::*;
+use rdkafka::message::Message;
+use vitalstream::codec::{Codec, SchemaIds};
+use vitalstream::model::*;
+use vitalstream::pipeline::now_ms;
+use vitalstream::telemetry::Stats;
+
+const MIN: i64 = 60_000;
+
+fn codec() -> Codec {
+    Codec::new(SchemaIds::default()).expect("codec")
+}
+
+fn raw(id: &str, patient: &str, measured_at_ms: i64, measurement: Measurement) -> Rec {
+    let reading = RawReading {
+        reading_id: Cow::Owned(id.to_owned()),
+        device_id: Cow::Borrowed("watch-1"),
+        device_model: Cow::Borrowed("ScanWatch"),
+        device_kind: DeviceKind::Watch,
+        patient_id: Cow::Owned(patient.to_owned()),
+        measured_at_ms,
+        received_at_ms: measured_at_ms + 1_000,
+        attribution: Attribution::Device,
+        measurement,
+    };
+    let mut buf = Vec::new();
+    codec().encode_raw(&reading, &mut buf).expect("encode");
+    Rec::new(patient, buf)
+}
+
+/// One minute of beats at 1000 ms.
+fn minute_of_beats() -> Measurement {
+    Measurement::HeartRhythm(HeartRhythm {
+        rr_intervals_ms: vec![1_000; 60],
+        source: RhythmSource::Ppg,
+    })
+}
+
+fn bp(sys: i32, dia: i32) -> Measurement {
+    Measurement::BloodPressure(BloodPressure {
+        systolic_mmhg: sys,
+        diastolic_mmhg: dia,
+        pulse_bpm: Some(80),
+    })
+}
+
+/// What one run did.
+struct Totals {
+    enriched: u64,
+    duplicates: u64,
+    alerts: u64,
+    hrv_windows: u64,
+}
+
+/// Produces `recs`, runs the pipeline until it consumed them, stops it.
+async fn run_once(cfg: &vitalstream::config::Config, broker: &Broker, recs: &[Rec]) -> Totals {
+    produce(broker, &cfg.topics.raw, recs).await;
+    let p = start_pipeline(cfg.clone());
+    p.wait_consumed(recs.len() as u64, Duration::from_secs(60))
+        .await;
+    let s = p.stats.clone();
+    p.stop().await.expect("clean stop");
+    Totals {
+        enriched: Stats::get(&s.enriched),
+        duplicates: Stats::get(&s.duplicates),
+        alerts: s.alerts_total(),
+        hrv_windows: s.hrv_windows(HrvQuality::Ok) + s.hrv_windows(HrvQuality::Insufficient),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_waiting_alerts_and_dedup_survive_a_restart() {
+    let broker = start_broker().await;
+    let cfg = config(&broker);
+    create_topics(&broker, &cfg, 2).await;
+    register_patients(&broker, &cfg, &["p-1"]).await;
+    // A 5-minute window boundary an hour ago.
+    let t = (now_ms() - 60 * MIN).div_euclid(5 * MIN) * 5 * MIN;
+
+    // First run: three minutes of the window, and a crisis reading whose
+    // repeat comes only after the restart.
+    let first: Vec<Rec> = (0..3)
+        .map(|i| raw(&format!("rr-{i}"), "p-1", t + i * MIN, minute_of_beats()))
+        .chain([raw("bp-1", "p-1", t + 10 * MIN, bp(186, 124))])
+        .collect();
+    let before = run_once(&cfg, &broker, &first).await;
+    assert_eq!(before.enriched, 4);
+    assert_eq!(
+        before.alerts, 0,
+        "the crisis reading is waiting for its repeat"
+    );
+    assert_eq!(before.hrv_windows, 0, "the window is still open");
+
+    // Second run: the rest of the window and beyond (the watermark passes
+    // the window's end), the repeat, and a re-send of a first-run reading.
+    let second: Vec<Rec> = (3..8)
+        .map(|i| raw(&format!("rr-{i}"), "p-1", t + i * MIN, minute_of_beats()))
+        .chain([
+            raw("bp-2", "p-1", t + 12 * MIN, bp(183, 121)),
+            first[0].clone(),
+        ])
+        .collect();
+    let after = run_once(&cfg, &broker, &second).await;
+    assert_eq!(after.duplicates, 1, "dedup keys survived the restart");
+    assert_eq!(after.enriched, 6);
+
+    let windows = read_topic(&broker, &cfg.topics.hrv_windows, 1, Duration::from_secs(2)).await;
+    let c = codec();
+    let first_window = windows
+        .iter()
+        .map(|m| {
+            c.decode_hrv_window(m.payload().expect("value"))
+                .expect("window")
+        })
+        .find(|w| w.window_start_ms == t)
+        .expect("the window spanning the restart closed");
+    // Beats at t+1 s … t+299 s; the one at t+300 s opens the next window.
+    assert_eq!(first_window.n_beats, 299, "beats from both runs");
+    assert_eq!(
+        first_window.reading_ids,
+        ["rr-0", "rr-1", "rr-2", "rr-3", "rr-4"]
+    );
+    assert_eq!(first_window.quality, HrvQuality::Ok);
+
+    let alerts = read_topic(&broker, &cfg.topics.alerts, 1, Duration::from_secs(2)).await;
+    assert_eq!(alerts.len(), 1);
+    let alert = c
+        .decode_alert(alerts[0].payload().expect("value"))
+        .expect("alert");
+    assert_eq!(
+        (alert.rule, alert.severity),
+        (AlertRule::BpCrisis, Severity::Critical)
+    );
+    assert_eq!(alert.evidence_reading_ids, ["bp-1", "bp-2"]);
+}
