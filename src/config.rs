@@ -98,6 +98,11 @@ pub struct KafkaConfig {
     pub message_timeout_ms: u32,
     /// Extra librdkafka properties, applied after vitalstream's defaults
     /// (e.g. `"security.protocol" = "SASL_SSL"`).
+    /// Transactional id of this instance (exactly_once). Must be unique per
+    /// instance and stable across its restarts, so a restart fences its
+    /// previous incarnation. Empty: `<group_id>-<$HOSTNAME>` (a pod name), or
+    /// a random suffix when HOSTNAME is unset.
+    pub transactional_id: String,
     pub librdkafka: BTreeMap<String, String>,
 }
 
@@ -109,6 +114,7 @@ impl Default for KafkaConfig {
             client_id: "vitalstream".into(),
             session_timeout_ms: 10_000,
             message_timeout_ms: 30_000,
+            transactional_id: String::new(),
             librdkafka: BTreeMap::new(),
         }
     }
@@ -132,6 +138,19 @@ pub struct Topics {
     pub dlq: String,
     /// Compacted state changelog (internal); empty = `vitalstream.<group_id>.state`.
     pub state: String,
+}
+
+impl KafkaConfig {
+    /// The transactional id in force (see [`KafkaConfig::transactional_id`]).
+    pub fn transactional_id(&self) -> String {
+        if !self.transactional_id.trim().is_empty() {
+            return self.transactional_id.clone();
+        }
+        match std::env::var("HOSTNAME") {
+            Ok(host) if !host.trim().is_empty() => format!("{}-{host}", self.group_id),
+            _ => format!("{}-{:016x}", self.group_id, rand::random::<u64>()),
+        }
+    }
 }
 
 impl Topics {
@@ -167,8 +186,37 @@ pub struct ProcessingConfig {
     pub batch_max_messages: usize,
     /// Longest a batch stays open waiting for more messages.
     pub batch_max_wait_ms: u64,
-    /// How often stored offsets are committed to the group.
+    /// How often stored offsets are committed to the group (at_least_once;
+    /// in exactly_once every batch is one transaction).
     pub commit_interval_ms: u64,
+    /// Delivery guarantee.
+    pub guarantee: Guarantee,
+    /// Deadline of one transaction call (init, commit, abort) and the
+    /// broker's transaction timeout (exactly_once).
+    pub transaction_timeout_ms: u64,
+}
+
+/// Delivery guarantee (DESIGN.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guarantee {
+    /// A transactional producer: each batch's outputs, state changelog
+    /// records and input offsets commit in one transaction.
+    #[default]
+    ExactlyOnce,
+    /// Offsets stored only after every output of a batch is delivered;
+    /// a crash may repeat outputs, never lose them.
+    AtLeastOnce,
+}
+
+impl Guarantee {
+    /// Config and log name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ExactlyOnce => "exactly_once",
+            Self::AtLeastOnce => "at_least_once",
+        }
+    }
 }
 
 impl Default for ProcessingConfig {
@@ -177,6 +225,8 @@ impl Default for ProcessingConfig {
             batch_max_messages: 1000,
             batch_max_wait_ms: 50,
             commit_interval_ms: 1000,
+            guarantee: Guarantee::ExactlyOnce,
+            transaction_timeout_ms: 60_000,
         }
     }
 }
@@ -367,6 +417,9 @@ impl Config {
         }
         if self.processing.batch_max_messages == 0 {
             return invalid("processing.batch_max_messages", "must be at least 1");
+        }
+        if self.processing.transaction_timeout_ms < 1_000 {
+            return invalid("processing.transaction_timeout_ms", "must be at least 1000");
         }
         if self.processing.commit_interval_ms == 0 {
             return invalid("processing.commit_interval_ms", "must be at least 1");

@@ -24,10 +24,10 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::codec::Codec;
-use crate::config::Config;
+use crate::config::{Config, Guarantee};
 use crate::kafka::{
-    PipelineContext, ProfileLoadError, StateReader, consumer_config, follow_profiles,
-    producer_config,
+    PipelineContext, ProfileLoadError, StateReader, Transactions, TxnOutcome, consumer_config,
+    follow_profiles, producer_config,
 };
 use crate::model::{ClinicianAlert, HrvWindow};
 use crate::process::{
@@ -64,6 +64,10 @@ pub enum PipelineError {
     /// committed, so the alert is raised again after a restart.
     #[error("encoding a clinician alert failed: {0}; the batch was not committed")]
     AlertEncode(#[source] crate::codec::EncodeError),
+    /// A transaction call failed fatally (fenced by a newer instance with the
+    /// same transactional id, or the producer is unusable).
+    #[error("transaction failed fatally: {0}; nothing of the open batch was committed")]
+    Transaction(#[source] KafkaError),
     /// Reading the state changelog to restore a partition failed.
     #[error("restoring partition state from the changelog failed: {0}")]
     Restore(#[source] KafkaError),
@@ -197,16 +201,39 @@ async fn run_consumer(
     let state_reader =
         StateReader::new(&config.kafka, &state_topic).map_err(PipelineError::Setup)?;
     let consumer: StreamConsumer<PipelineContext> =
-        consumer_config(&config.kafka, config.processing.commit_interval_ms)
+        consumer_config(&config.kafka, &config.processing)
             .create_with_context(context.clone())
             .map_err(PipelineError::Setup)?;
-    let producer: FutureProducer = producer_config(&config.kafka)
-        .create()
-        .map_err(PipelineError::Setup)?;
+    let guarantee = config.processing.guarantee;
+    let transactional_id =
+        (guarantee == Guarantee::ExactlyOnce).then(|| config.kafka.transactional_id());
+    let producer: FutureProducer = producer_config(
+        &config.kafka,
+        transactional_id.as_deref(),
+        config.processing.transaction_timeout_ms,
+    )
+    .create()
+    .map_err(PipelineError::Setup)?;
+    let txn = match &transactional_id {
+        Some(id) => {
+            let timeout = Duration::from_millis(config.processing.transaction_timeout_ms);
+            let txn = Transactions::init(producer.clone(), timeout)
+                .await
+                .map_err(PipelineError::Transaction)?;
+            info!(transactional_id = %id, "transactional producer ready");
+            Some(txn)
+        }
+        None => None,
+    };
     consumer
         .subscribe(&[&config.topics.raw])
         .map_err(PipelineError::Setup)?;
-    info!(topic = %config.topics.raw, group = %config.kafka.group_id, "pipeline started");
+    info!(
+        topic = %config.topics.raw,
+        group = %config.kafka.group_id,
+        guarantee = guarantee.as_str(),
+        "pipeline started"
+    );
 
     let processor = Processor::new(
         codec.clone(),
@@ -230,16 +257,25 @@ async fn run_consumer(
         config,
         state_reader,
         state_topic,
+        txn,
         buf: Vec::with_capacity(1024),
     };
     let result = pipeline.run_loop(&consumer, loader, shutdown).await;
-    // Whatever happened, stored offsets are those of fully delivered batches.
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) => info!("final offsets committed"),
-        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
-            info!("no new offsets to commit")
+    if let Some(txn) = &mut pipeline.txn {
+        // Only a failed batch leaves a transaction open: abort it, so the
+        // next owner is not held up until the transaction times out.
+        if let Err(e) = txn.abort().await {
+            warn!(error = %e, "aborting the open transaction failed");
         }
-        Err(e) => warn!(error = %e, "final offset commit failed"),
+    } else {
+        // Whatever happened, stored offsets are those of fully delivered batches.
+        match consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => info!("final offsets committed"),
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
+                info!("no new offsets to commit")
+            }
+            Err(e) => warn!(error = %e, "final offset commit failed"),
+        }
     }
     info!(
         open_windows = pipeline.processor.open_windows(),
@@ -259,6 +295,8 @@ struct Pipeline {
     config: Config,
     state_reader: StateReader,
     state_topic: String,
+    /// The producer's transactions (exactly_once), else `None`.
+    txn: Option<Transactions>,
     buf: Vec<u8>,
 }
 
@@ -346,6 +384,7 @@ impl Pipeline {
         batch: &mut Batch,
     ) -> Result<(), PipelineError> {
         self.ensure_restored(msg.partition()).await?;
+        self.begin()?;
         let record = crate::process::InputRecord {
             topic: msg.topic(),
             partition: msg.partition(),
@@ -466,6 +505,14 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Opens a transaction before anything is produced (exactly_once).
+    fn begin(&mut self) -> Result<(), PipelineError> {
+        match &mut self.txn {
+            Some(txn) => txn.begin().map_err(PipelineError::Transaction),
+            None => Ok(()),
+        }
+    }
+
     /// Restores `partition`'s state from the changelog unless it is held.
     async fn ensure_restored(&mut self, partition: i32) -> Result<(), PipelineError> {
         if self.processor.has_partition(partition) {
@@ -493,6 +540,7 @@ impl Pipeline {
     /// Publishes the HRV windows the batch closed and the alerts it raised
     /// (including those whose confirmation wait ran out while idle).
     async fn publish_derived(&mut self, batch: &mut Batch) -> Result<(), PipelineError> {
+        self.begin()?;
         let now = now_ms();
         for window in self.processor.take_closed_windows(now) {
             self.publish_window(&window, batch).await?;
@@ -555,21 +603,26 @@ impl Pipeline {
         consumer: &StreamConsumer<PipelineContext>,
         batch: Batch,
     ) -> Result<(), PipelineError> {
-        delivered(batch.deliveries).await?;
-        // State changes only once the outputs they stand for are delivered:
-        // a restart then never finds a reading remembered whose output was
-        // lost (at-least-once).
-        let mut written = Vec::with_capacity(batch.changelog.len());
-        for record in &batch.changelog {
-            let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.state_topic)
-                .partition(record.partition)
-                .key(&record.key[..]);
-            if let Some(value) = &record.value {
-                out = out.payload(&value[..]);
-            }
-            written.push(send(&self.producer, out).await?);
+        let mut offsets = TopicPartitionList::with_capacity(batch.next_offsets.len());
+        for (&partition, &next) in &batch.next_offsets {
+            offsets
+                .add_partition_offset(&self.config.topics.raw, partition, Offset::Offset(next))
+                .map_err(PipelineError::Commit)?;
         }
-        delivered(written).await?;
+        if self.txn.is_some() {
+            if !self
+                .commit_transaction(consumer, batch.deliveries, &batch.changelog, offsets)
+                .await?
+            {
+                // Nothing of the batch is visible; it is read again.
+                self.metrics.transaction(false);
+                return self.rewind(consumer);
+            }
+            self.metrics.transaction(true);
+        } else {
+            self.deliver_and_store(consumer, batch.deliveries, &batch.changelog, offsets)
+                .await?;
+        }
         let acknowledged = Instant::now();
         for t in &batch.consumed_at {
             self.metrics
@@ -583,19 +636,6 @@ impl Pipeline {
         }
         self.metrics
             .set_producer_queue(self.producer.in_flight_count());
-        let mut offsets = TopicPartitionList::with_capacity(batch.next_offsets.len());
-        for (&partition, &next) in &batch.next_offsets {
-            offsets
-                .add_partition_offset(&self.config.topics.raw, partition, Offset::Offset(next))
-                .map_err(PipelineError::Commit)?;
-        }
-        if offsets.count() == 0 {
-            // An alert-only batch (a confirmation wait ran out while idle).
-        } else if let Err(e) = consumer.store_offsets(&offsets) {
-            // Partitions revoked mid-batch can no longer be stored; their new
-            // owner re-reads those records (at-least-once).
-            warn!(error = %e, "storing offsets failed; records may be re-read by the next owner");
-        }
         let revoked = self.context.events.take_revoked();
         if !revoked.is_empty() {
             let open = self.processor.revoke(&revoked);
@@ -611,6 +651,107 @@ impl Pipeline {
             alert_patients: self.processor.alert_patients(),
         };
         self.metrics.publish(&batch.counts, &self.stats, sizes);
+        Ok(())
+    }
+}
+
+impl Pipeline {
+    /// Sends the changelog records of a batch.
+    async fn write_changelog(
+        &self,
+        changelog: &[StateRecord],
+    ) -> Result<Vec<DeliveryFuture>, PipelineError> {
+        let mut written = Vec::with_capacity(changelog.len());
+        for record in changelog {
+            let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.state_topic)
+                .partition(record.partition)
+                .key(&record.key[..]);
+            if let Some(value) = &record.value {
+                out = out.payload(&value[..]);
+            }
+            written.push(send(&self.producer, out).await?);
+        }
+        Ok(written)
+    }
+
+    /// at_least_once: outputs delivered, then the state changes, then the
+    /// offsets stored. State changes only once the outputs they stand for
+    /// are delivered: a restart never finds a reading remembered whose
+    /// output was lost.
+    async fn deliver_and_store(
+        &self,
+        consumer: &StreamConsumer<PipelineContext>,
+        deliveries: Vec<DeliveryFuture>,
+        changelog: &[StateRecord],
+        offsets: TopicPartitionList,
+    ) -> Result<(), PipelineError> {
+        delivered(deliveries).await?;
+        delivered(self.write_changelog(changelog).await?).await?;
+        if offsets.count() == 0 {
+            // An alert-only batch (a confirmation wait ran out while idle).
+        } else if let Err(e) = consumer.store_offsets(&offsets) {
+            // Partitions revoked mid-batch can no longer be stored; their new
+            // owner re-reads those records (at-least-once).
+            warn!(error = %e, "storing offsets failed; records may be re-read by the next owner");
+        }
+        Ok(())
+    }
+
+    /// exactly_once: state changes and input offsets join the batch's
+    /// outputs in its transaction, which then commits. `Ok(false)`: the
+    /// transaction was aborted.
+    async fn commit_transaction(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+        deliveries: Vec<DeliveryFuture>,
+        changelog: &[StateRecord],
+        offsets: TopicPartitionList,
+    ) -> Result<bool, PipelineError> {
+        self.begin()?;
+        let written = self.write_changelog(changelog).await?;
+        let group = consumer.group_metadata().ok_or_else(|| {
+            PipelineError::Config("the consumer has no group metadata for the transaction".into())
+        })?;
+        let Some(txn) = &mut self.txn else {
+            return Ok(true);
+        };
+        match txn
+            .commit(offsets, group)
+            .await
+            .map_err(PipelineError::Transaction)?
+        {
+            TxnOutcome::Committed => {
+                // Committed means delivered; these resolve at once.
+                delivered(deliveries).await?;
+                delivered(written).await?;
+                Ok(true)
+            }
+            TxnOutcome::Aborted => Ok(false),
+        }
+    }
+
+    /// After an aborted transaction: every assigned partition goes back to
+    /// its committed offset and its state is dropped, to be restored from
+    /// the (committed) changelog before it is processed again.
+    fn rewind(&mut self, consumer: &StreamConsumer<PipelineContext>) -> Result<(), PipelineError> {
+        let timeout = Duration::from_millis(self.config.processing.transaction_timeout_ms);
+        let committed = consumer.committed(timeout).map_err(PipelineError::Commit)?;
+        let mut partitions = Vec::new();
+        for elem in committed.elements() {
+            let offset = match elem.offset() {
+                Offset::Offset(n) => Offset::Offset(n),
+                _ => Offset::Beginning,
+            };
+            consumer
+                .seek(elem.topic(), elem.partition(), offset, timeout)
+                .map_err(PipelineError::Commit)?;
+            partitions.push(elem.partition());
+        }
+        self.processor.revoke(&partitions);
+        warn!(
+            partitions = ?partitions,
+            "transaction aborted: partitions rewound to their committed offsets, state to the changelog"
+        );
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 
 use rdkafka::ClientConfig;
 
-use crate::config::KafkaConfig;
+use crate::config::{Guarantee, KafkaConfig, ProcessingConfig};
 
 fn base(cfg: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
@@ -18,14 +18,19 @@ fn apply_passthrough(c: &mut ClientConfig, cfg: &KafkaConfig) {
     }
 }
 
-/// Consumer settings: offsets are stored by the pipeline only after every
-/// output of a record is delivered, and committed by librdkafka's timer and
-/// synchronously at shutdown.
-pub fn consumer_config(cfg: &KafkaConfig, commit_interval_ms: u64) -> ClientConfig {
+/// Consumer settings. at_least_once: offsets are stored by the pipeline only
+/// after every output of a record is delivered, and committed by
+/// librdkafka's timer and synchronously at shutdown. exactly_once: offsets
+/// are committed only inside the producer's transactions.
+pub fn consumer_config(cfg: &KafkaConfig, processing: &ProcessingConfig) -> ClientConfig {
     let mut c = base(cfg);
+    let auto_commit = processing.guarantee == Guarantee::AtLeastOnce;
     c.set("group.id", &cfg.group_id)
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", commit_interval_ms.to_string())
+        .set("enable.auto.commit", auto_commit.to_string())
+        .set(
+            "auto.commit.interval.ms",
+            processing.commit_interval_ms.to_string(),
+        )
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
@@ -58,6 +63,8 @@ pub fn profile_consumer_config(cfg: &KafkaConfig) -> ClientConfig {
 pub fn state_consumer_config(cfg: &KafkaConfig) -> ClientConfig {
     let mut c = base(cfg);
     c.set("group.id", format!("{}.state-restore", cfg.group_id))
+        // Restores wait on the partition's end, not for more data.
+        .set("fetch.wait.max.ms", "10")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("isolation.level", "read_committed")
@@ -67,8 +74,17 @@ pub fn state_consumer_config(cfg: &KafkaConfig) -> ClientConfig {
 }
 
 /// Idempotent producer settings: no duplicates or reordering from retries.
-pub fn producer_config(cfg: &KafkaConfig) -> ClientConfig {
+/// With a `transactional_id` (exactly_once) the producer is transactional.
+pub fn producer_config(
+    cfg: &KafkaConfig,
+    transactional_id: Option<&str>,
+    transaction_timeout_ms: u64,
+) -> ClientConfig {
     let mut c = base(cfg);
+    if let Some(id) = transactional_id {
+        c.set("transactional.id", id)
+            .set("transaction.timeout.ms", transaction_timeout_ms.to_string());
+    }
     c.set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")

@@ -8,6 +8,7 @@ mod client;
 mod context;
 mod profiles;
 mod state;
+mod txn;
 
 pub use admin::{TopicSpec, ensure_topics};
 pub use client::{
@@ -16,3 +17,4 @@ pub use client::{
 pub use context::{EofQuietContext, PipelineContext, RebalanceEvents};
 pub use profiles::{ProfileLoadError, follow_profiles};
 pub use state::{ChangelogEntry, StateReader};
+pub use txn::{Transactions, TxnOutcome};

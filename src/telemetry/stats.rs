@@ -137,6 +137,7 @@ pub struct Metrics {
     alert_patients: Gauge,
     alerts: Vec<[Counter; Severity::ALL.len()]>,
     alerts_suppressed: Vec<Counter>,
+    transactions: [Counter; 2],
     producer_queue: Gauge,
     /// Consume → outputs acknowledged, per reading.
     pub publish_latency: Histogram,
@@ -156,13 +157,8 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Registers every handle with the installed recorder (a no-op without one).
-    /// Series that other components update (transactions) are registered
-    /// here too, so every exported series exists from
-    /// the first scrape on.
+    /// Every exported series exists from the first scrape on.
     pub fn new() -> Self {
-        for outcome in ["committed", "aborted"] {
-            metrics::counter!(TRANSACTIONS, "outcome" => outcome).increment(0);
-        }
         Self {
             consumed: metrics::counter!(READINGS_CONSUMED),
             duplicates: metrics::counter!(READINGS_DUPLICATE),
@@ -194,12 +190,19 @@ impl Metrics {
                 .iter()
                 .map(|r| metrics::counter!(ALERTS_SUPPRESSED, "rule" => r.as_str()))
                 .collect(),
+            transactions: ["committed", "aborted"]
+                .map(|outcome| metrics::counter!(TRANSACTIONS, "outcome" => outcome)),
             producer_queue: metrics::gauge!(PRODUCER_QUEUE),
             publish_latency: metrics::histogram!(PUBLISH_LATENCY),
             event_time_lag: metrics::histogram!(EVENT_TIME_LAG),
             batch_duration: metrics::histogram!(BATCH_DURATION),
             state_restore: metrics::histogram!(STATE_RESTORE),
         }
+    }
+
+    /// Counts a transaction that committed (`true`) or aborted.
+    pub fn transaction(&self, committed: bool) {
+        self.transactions[usize::from(!committed)].increment(1);
     }
 
     /// Sets the producer queue depth gauge.
