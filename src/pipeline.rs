@@ -70,7 +70,7 @@ pub enum PipelineError {
     Transaction(#[source] KafkaError),
     /// Reading the state changelog to restore a partition failed.
     #[error("restoring partition state from the changelog failed: {0}")]
-    Restore(#[source] KafkaError),
+    Restore(#[source] crate::kafka::RestoreError),
     /// A state changelog record cannot be read back or written.
     #[error(transparent)]
     State(#[from] crate::state::StateError),

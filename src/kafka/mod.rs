@@ -5,6 +5,7 @@
 
 mod admin;
 mod client;
+mod committed;
 mod context;
 mod profiles;
 mod state;
@@ -14,7 +15,8 @@ pub use admin::{TopicSpec, ensure_topics};
 pub use client::{
     consumer_config, producer_config, profile_consumer_config, state_consumer_config,
 };
+pub use committed::{CommittedReadError, CommittedRecord, read_committed};
 pub use context::{EofQuietContext, PipelineContext, RebalanceEvents};
 pub use profiles::{ProfileLoadError, follow_profiles};
-pub use state::{ChangelogEntry, StateReader};
+pub use state::{ChangelogEntry, RestoreError, StateReader};
 pub use txn::{Transactions, TxnOutcome};
