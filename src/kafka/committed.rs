@@ -42,6 +42,8 @@ pub struct CommittedRecord {
     pub key: Option<Vec<u8>>,
     /// Value (`None`: tombstone).
     pub value: Option<Vec<u8>>,
+    /// Headers in record order.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
 /// Why reading failed.
@@ -312,6 +314,11 @@ impl TxnFilter {
             offset: r.offset,
             key: r.key.map(|k| k.to_vec()),
             value: r.value.map(|v| v.to_vec()),
+            headers: r
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.map(|v| v.to_vec())))
+                .collect(),
         };
         if r.transactional {
             self.open.entry(r.producer_id).or_default().push(record);

@@ -3,6 +3,7 @@
 //! pipeline in-process.
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod monitoring;
 
 use std::net::{TcpListener, TcpStream};

@@ -1,0 +1,328 @@
+//! Fault-test harness: the processor as a child process that can be killed,
+//! a paced producer of simulated gateway records, and the output check.
+//!
+//! The check compares what the broker holds (read at the protocol level
+//! with read_committed applied from the control markers, see
+//! `tests/broker_limits.rs`) against one clean in-process run of the same
+//! processing core over the same input, partition by partition in log
+//! order: every enriched reading, DLQ record, HRV window and alert exactly
+//! as often as the clean run makes it (once), nothing else.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use vitalstream::codec::Codec;
+use vitalstream::config::{Config, Guarantee};
+use vitalstream::gateway::{Gateway, GatewayConfig, SimRecord};
+use vitalstream::kafka::read_committed;
+use vitalstream::model::{ClinicianAlert, HrvWindow};
+use vitalstream::pipeline::now_ms;
+use vitalstream::process::{Disposition, InputRecord, Processor, ProfileTable};
+
+use super::Broker;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vitalstream");
+
+/// A `vitalstream run` child process, killed (SIGKILL) on drop.
+pub struct Instance {
+    child: Child,
+}
+
+impl Instance {
+    /// Starts `vitalstream run --config <file>`; logs go to `log`.
+    pub fn start(config_file: &Path, log: &Path) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        let child = Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(config_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start vitalstream");
+        Self { child }
+    }
+
+    /// SIGKILL: no shutdown, no flush, no commit.
+    pub fn kill_9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "clean exit after SIGTERM: {status}");
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "stopped within 60 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes `cfg` as the TOML file a child process reads.
+pub fn write_config(cfg: &Config, dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let text = toml_of(cfg);
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+fn toml_of(cfg: &Config) -> String {
+    format!(
+        "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\nsession_timeout_ms = {}\ntransactional_id = \"{}\"\n\n\
+         [processing]\nguarantee = \"{}\"\nbatch_max_wait_ms = {}\ncommit_interval_ms = {}\n\n\
+         [http]\nenabled = false\n\n[telemetry]\nlog_level = \"info\"\n",
+        cfg.kafka.brokers,
+        cfg.kafka.group_id,
+        cfg.kafka.session_timeout_ms,
+        cfg.kafka.transactional_id,
+        cfg.processing.guarantee.as_str(),
+        cfg.processing.batch_max_wait_ms,
+        cfg.processing.commit_interval_ms,
+    )
+}
+
+/// The simulated gateway's records and profiles for a fault test.
+pub struct Workload {
+    pub records: Vec<SimRecord>,
+    pub profiles: Vec<(String, Vec<u8>)>,
+}
+
+/// `n` records of `patients` simulated patients (with the scripted alert
+/// scenarios), measured around now.
+pub fn workload(n: usize, patients: usize, seed: u64) -> Workload {
+    let codec = Codec::new(Default::default()).expect("codec");
+    let mut gateway = Gateway::new(
+        codec,
+        GatewayConfig {
+            patients,
+            seed,
+            scenario_every: 20,
+            rr_history_ms: 60 * 60 * 1000,
+            ..GatewayConfig::default()
+        },
+    );
+    let profiles = gateway.profiles().expect("profiles");
+    let now = now_ms();
+    let records = (0..n)
+        .map(|_| gateway.next_record(now).expect("record"))
+        .collect();
+    Workload { records, profiles }
+}
+
+/// Produces `records` to `topic` at about `per_s` records per second.
+pub async fn produce_paced(bootstrap: &str, topic: &str, records: &[SimRecord], per_s: u64) {
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    let chunk = (per_s / 20).max(1) as usize;
+    for part in records.chunks(chunk) {
+        let sends = part.iter().map(|r| {
+            producer.send(
+                FutureRecord::to(topic)
+                    .key(r.key.as_bytes())
+                    .payload(&r.payload[..]),
+                Duration::from_secs(30),
+            )
+        });
+        for res in futures::future::join_all(sends).await {
+            res.expect("raw record delivered");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Committed records of every partition of `topic`.
+pub async fn committed(
+    broker: &Broker,
+    topic: &str,
+    partitions: i32,
+) -> Vec<(i32, vitalstream::kafka::CommittedRecord)> {
+    let mut out = Vec::new();
+    for p in 0..partitions {
+        let (bootstrap, topic) = (broker.bootstrap.clone(), topic.to_owned());
+        let records = tokio::task::spawn_blocking(move || {
+            read_committed(&bootstrap, &topic, p, Duration::from_secs(30))
+        })
+        .await
+        .expect("task")
+        .unwrap_or_else(|e| panic!("reading {p}: {e}"));
+        out.extend(records.into_iter().map(|r| (p, r)));
+    }
+    out
+}
+
+/// What a run published, decoded, as sorted multisets.
+#[derive(Debug, Default, PartialEq)]
+pub struct Outputs {
+    /// Enriched reading ids.
+    pub enriched: Vec<String>,
+    /// DLQ records as (reason, source partition, source offset).
+    pub dlq: Vec<(String, i32, i64)>,
+    /// HRV windows.
+    pub windows: Vec<String>,
+    /// Alerts as (alert_id, rule, severity).
+    pub alerts: Vec<String>,
+}
+
+impl Outputs {
+    fn sort(mut self) -> Self {
+        self.enriched.sort();
+        self.dlq.sort();
+        self.windows.sort();
+        self.alerts.sort();
+        self
+    }
+
+    /// Entries that occur more than once.
+    pub fn repeated(&self) -> usize {
+        fn reps<T: PartialEq>(v: &[T]) -> usize {
+            v.windows(2).filter(|w| w[0] == w[1]).count()
+        }
+        reps(&self.enriched) + reps(&self.dlq) + reps(&self.windows) + reps(&self.alerts)
+    }
+}
+
+fn window_key(w: &HrvWindow) -> String {
+    format!("{w:?}")
+}
+
+fn alert_key(a: &ClinicianAlert) -> String {
+    format!("{} {} {}", a.alert_id, a.rule.as_str(), a.severity.label())
+}
+
+/// Reads the output topics back (read_committed applied from the log).
+pub async fn published(broker: &Broker, cfg: &Config, partitions: i32) -> Outputs {
+    let codec = Codec::new(cfg.schemas).expect("codec");
+    let t = &cfg.topics;
+    let mut out = Outputs::default();
+    for (_, r) in committed(broker, &t.enriched, partitions).await {
+        let e = codec
+            .decode_enriched(r.value.as_deref().expect("value"))
+            .expect("enriched decodes");
+        out.enriched.push(e.reading.reading_id.into_owned());
+    }
+    for (p, r) in committed(broker, &t.hrv_windows, partitions).await {
+        let _ = p;
+        let w = codec
+            .decode_hrv_window(r.value.as_deref().expect("value"))
+            .expect("window decodes");
+        out.windows.push(window_key(&w));
+    }
+    for (_, r) in committed(broker, &t.alerts, partitions).await {
+        let a = codec
+            .decode_alert(r.value.as_deref().expect("value"))
+            .expect("alert decodes");
+        out.alerts.push(alert_key(&a));
+    }
+    for (_, r) in committed(broker, &t.dlq, partitions).await {
+        let header = |name: &str| -> String {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.as_deref())
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        out.dlq.push((
+            header("reason"),
+            header("source_partition").parse().unwrap_or(-1),
+            header("source_offset").parse().unwrap_or(-1),
+        ));
+    }
+    out.sort()
+}
+
+/// One clean in-process run of the processing core over the raw topic as
+/// the broker holds it, partition by partition in log order.
+pub async fn reference(
+    broker: &Broker,
+    cfg: &Config,
+    profiles: &[(String, Vec<u8>)],
+    partitions: i32,
+) -> Outputs {
+    let codec = Arc::new(Codec::new(cfg.schemas).expect("codec"));
+    let table = ProfileTable::new();
+    for (_, v) in profiles {
+        table.upsert(codec.decode_profile(v).expect("profile"));
+    }
+    let mut processor = Processor::new(
+        codec.clone(),
+        cfg.validation.clone(),
+        cfg.hrv.clone(),
+        cfg.alerts.clone(),
+        Arc::new(table),
+    )
+    .expect("processor");
+    let raw = committed(broker, &cfg.topics.raw, partitions).await;
+    let mut by_partition: BTreeMap<i32, Vec<_>> = BTreeMap::new();
+    for (p, r) in raw {
+        by_partition.entry(p).or_default().push(r);
+    }
+    let mut out = Outputs::default();
+    let now = now_ms();
+    for (p, records) in &by_partition {
+        for r in records {
+            let input = InputRecord {
+                topic: &cfg.topics.raw,
+                partition: *p,
+                offset: r.offset,
+                key: r.key.as_deref(),
+                payload: r.value.as_deref(),
+            };
+            match processor.process(&input, now) {
+                Disposition::Enriched(e) => out.enriched.push(e.reading.reading_id.into_owned()),
+                Disposition::Dlq(rej) => {
+                    out.dlq.push((rej.reason.as_str().to_owned(), *p, r.offset));
+                }
+                Disposition::Duplicate | Disposition::Erased => {}
+            }
+        }
+    }
+    out.windows = processor
+        .take_closed_windows(now)
+        .iter()
+        .map(window_key)
+        .collect();
+    out.alerts = processor.take_alerts(now).iter().map(alert_key).collect();
+    out.sort()
+}
+
+/// A config for a fault-test child process.
+pub fn child_config(broker: &Broker, guarantee: Guarantee, transactional_id: &str) -> Config {
+    let mut cfg = Config::default();
+    cfg.kafka.brokers = broker.bootstrap.clone();
+    cfg.kafka.group_id = "vitalstream-faults".into();
+    cfg.kafka.session_timeout_ms = 6000;
+    cfg.kafka.transactional_id = transactional_id.into();
+    cfg.processing.guarantee = guarantee;
+    cfg.processing.batch_max_wait_ms = 50;
+    cfg.processing.commit_interval_ms = 200;
+    cfg.http.enabled = false;
+    cfg
+}
