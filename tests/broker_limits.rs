@@ -6,7 +6,9 @@
 //! with `isolation.level=read_committed` receives the records of ABORTED
 //! transactions as if committed. The last stable offset is honoured (open
 //! transactions are not read) and the COMMIT/ABORT control markers are in
-//! the log, which is what `vitalstream::kafka::read_committed` uses.
+//! the log, which is what `vitalstream::kafka::read_committed` uses. A
+//! second limit, a dead producer's transaction that never times out, is
+//! reproduced at the end.
 
 mod common;
 
@@ -131,4 +133,44 @@ async fn tansu_gives_aborted_records_to_read_committed_consumers() {
         "tansu no longer returns aborted records to read_committed consumers \
          (got {keys:?}): the limit is gone, update this test and the notes"
     );
+}
+
+/// Second limit: tansu 0.6 never aborts the open transaction of a producer
+/// that died, however long past its `transaction.timeout.ms` (a Kafka
+/// transaction coordinator aborts it then). The partition's last stable
+/// offset stays at the open transaction, so nothing written after it is
+/// readable with read_committed, until a producer with the same
+/// transactional id initialises and so fences and aborts it. The
+/// two-instance fault test stands in for the coordinator that way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tansu_keeps_a_dead_producers_transaction_open_past_its_timeout() {
+    let broker = start_broker().await;
+    ensure_topics(&client(&broker), &[TopicSpec::new(TOPIC, 1)])
+        .await
+        .expect("topic");
+    let plain: FutureProducer = client(&broker).create().expect("producer");
+    send(&plain, "plain-1").await;
+    let dead: FutureProducer = client(&broker)
+        .set("transactional.id", "dies-mid-transaction")
+        .set("transaction.timeout.ms", "1000")
+        .create()
+        .expect("producer");
+    dead.init_transactions(Duration::from_secs(20))
+        .expect("init");
+    dead.begin_transaction().expect("begin");
+    send(&dead, "open-1").await;
+    send(&plain, "plain-2").await;
+    // The producer "dies": no commit, no abort, no more requests.
+    std::mem::forget(dead);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        committed_keys(&broker).await,
+        ["plain-1"],
+        "tansu now aborts timed-out transactions: the limit is gone, drop the \
+         fencing stand-in from tests/faults.rs and update this test"
+    );
+    // A successor with the same transactional id fences it: aborted.
+    let successor = transactional(&broker, "dies-mid-transaction");
+    drop(successor);
+    assert_eq!(committed_keys(&broker).await, ["plain-1", "plain-2"]);
 }

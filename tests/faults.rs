@@ -16,7 +16,7 @@ use vitalstream::config::{Config, Guarantee};
 
 const PARTITIONS: i32 = 2;
 const READINGS: usize = 3_000;
-const RATE_PER_S: u64 = 250;
+const RATE_PER_S: u64 = 100;
 
 async fn setup(broker: &Broker, cfg: &Config, seed: u64) -> Workload {
     create_topics(broker, cfg, PARTITIONS).await;
@@ -47,35 +47,40 @@ async fn wait_for_outputs(broker: &Broker, cfg: &Config, want: usize, timeout: D
     }
 }
 
-/// Runs `cycles` start → random wait → SIGKILL cycles while the workload is
-/// produced, then a last instance until everything is processed.
-async fn kill_cycles(guarantee: Guarantee, seed: u64, cycles: usize) -> (Outputs, Outputs) {
+/// Runs start → random wait → SIGKILL cycles while the workload is being
+/// produced (at least `min_cycles`, every kill before nine tenths of the
+/// input is written, so each falls mid-stream), then a last instance until
+/// everything is processed.
+async fn kill_cycles(guarantee: Guarantee, seed: u64, min_cycles: usize) -> (Outputs, Outputs) {
     let broker = start_broker().await;
     let cfg = faults_config(&broker, guarantee, "faults-1");
     let w = setup(&broker, &cfg, seed).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write_config(&cfg, dir.path(), "vitalstream.toml");
     let log = dir.path().join("instances.log");
-    let producer = {
-        let (bootstrap, topic, records) = (
-            broker.bootstrap.clone(),
-            cfg.topics.raw.clone(),
-            w.records.clone(),
-        );
-        tokio::spawn(async move { produce_paced(&bootstrap, &topic, &records, RATE_PER_S).await })
-    };
+    let producer = PacedProducer::start(&broker.bootstrap, &cfg.topics.raw, &w.records, RATE_PER_S);
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
-    for cycle in 0..cycles {
+    let mut cycles = 0;
+    while cycles < min_cycles || producer.progress() < 0.6 {
         let instance = Instance::start(&file, &log);
-        let alive_ms = rng.random_range(2_000..9_000);
+        let alive_ms = rng.random_range(2_000..6_000);
         tokio::time::sleep(Duration::from_millis(alive_ms)).await;
+        let progress = producer.progress();
         instance.kill_9();
-        println!("cycle {cycle}: SIGKILL after {alive_ms} ms");
+        println!(
+            "cycle {cycles}: SIGKILL after {alive_ms} ms, {:.0} % of the input written",
+            progress * 100.0
+        );
+        assert!(
+            progress < 0.9,
+            "kill {cycles} fell mid-stream (input {:.0} % written); slow the producer down",
+            progress * 100.0
+        );
+        cycles += 1;
     }
-    producer.await.expect("producer task");
+    producer.finish().await;
     let expected = reference(&broker, &cfg, &w.profiles, PARTITIONS).await;
-    // The kills fell mid-stream: the killed instances had published part
-    // of the outputs, not none and not all.
+    // The killed instances had published part of the outputs, not none.
     let before_last = published(&broker, &cfg, PARTITIONS).await.enriched.len();
     println!(
         "killed instances published {before_last} of {} enriched readings",
@@ -151,4 +156,115 @@ async fn kill_9_cycles_lose_nothing_at_least_once() {
         "at_least_once: {} duplicate outputs after kills (allowed, counted)",
         got.repeated()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_takes_over_a_killed_ones_partitions_with_its_state() {
+    let broker = start_broker().await;
+    let cfg_a = faults_config(&broker, Guarantee::ExactlyOnce, "faults-a");
+    let cfg_b = faults_config(&broker, Guarantee::ExactlyOnce, "faults-b");
+    let w = setup(&broker, &cfg_a, 13).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file_a = write_config(&cfg_a, dir.path(), "a.toml");
+    let file_b = write_config(&cfg_b, dir.path(), "b.toml");
+    let (log_a, log_b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    let producer =
+        PacedProducer::start(&broker.bootstrap, &cfg_a.topics.raw, &w.records, RATE_PER_S);
+    let a = Instance::start(&file_a, &log_a);
+    let b = Instance::start(&file_b, &log_b);
+    // Both in the group with a partition each; halfway through, kill A.
+    producer.reached(0.5).await;
+    let before = published(&broker, &cfg_a, PARTITIONS).await.enriched.len();
+    a.kill_9();
+    let a_held = restored_partitions(&log_a);
+    assert!(!a_held.is_empty(), "A held a partition when it was killed");
+    producer.finish().await;
+    // A Kafka transaction coordinator aborts A's open transaction once it
+    // times out; tansu 0.6 never does (tests/broker_limits.rs), so fence
+    // A's transactional id as the coordinator would. Until then B has been
+    // restoring and writing behind A's open transaction.
+    fence(&broker, &cfg_a.kafka.transactional_id);
+    let expected = reference(&broker, &cfg_a, &w.profiles, PARTITIONS).await;
+    assert!(
+        before > 0 && before < expected.enriched.len(),
+        "A was killed mid-stream ({before} of {})",
+        expected.enriched.len()
+    );
+    wait_for_outputs(
+        &broker,
+        &cfg_a,
+        expected.enriched.len(),
+        Duration::from_secs(180),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    b.stop();
+    let got = published(&broker, &cfg_a, PARTITIONS).await;
+    println!(
+        "handover: {READINGS} readings, {before} enriched before A was killed; A held {a_held:?}; {} repeated outputs",
+        got.repeated()
+    );
+    assert_eq!(
+        got.enriched, expected.enriched,
+        "every valid reading enriched once"
+    );
+    assert_eq!(got.dlq, expected.dlq, "DLQ complete, nothing twice");
+    // Windows open at the handover were restored by B and closed complete.
+    assert_eq!(
+        got.windows, expected.windows,
+        "every HRV window once, complete"
+    );
+    assert_eq!(got.alerts, expected.alerts, "every alert once");
+    // B restored a partition A had worked on, with A's state in it.
+    let taken_over: Vec<(i32, u64)> = restored_partitions(&log_b)
+        .into_iter()
+        .filter(|(p, keys)| *keys > 0 && a_held.iter().any(|(q, _)| q == p))
+        .collect();
+    println!("B restored {taken_over:?} (partition, state keys)");
+    assert!(
+        !taken_over.is_empty(),
+        "B restored A's partition with its state"
+    );
+}
+
+/// The (partition, state keys) of every "partition state restored" line
+/// in an instance's log.
+fn restored_partitions(log: &std::path::Path) -> Vec<(i32, u64)> {
+    let text = std::fs::read_to_string(log).expect("instance log");
+    strip_ansi(&text)
+        .lines()
+        .filter(|l| l.contains("partition state restored"))
+        .map(|l| (field(l, "partition") as i32, field(l, "keys")))
+        .collect()
+}
+
+/// The number after ` name=` in a log line.
+fn field(line: &str, name: &str) -> u64 {
+    let at = line
+        .find(&format!(" {name}="))
+        .unwrap_or_else(|| panic!("{name} in {line}"));
+    line[at + name.len() + 2..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} value in {line}"))
+}
+
+/// The text without ANSI colour sequences.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use vitalstream::codec::Codec;
 use vitalstream::config::{Config, Guarantee};
 use vitalstream::gateway::{Gateway, GatewayConfig, SimRecord};
@@ -133,8 +134,58 @@ pub fn workload(n: usize, patients: usize, seed: u64) -> Workload {
     Workload { records, profiles }
 }
 
-/// Produces `records` to `topic` at about `per_s` records per second.
-pub async fn produce_paced(bootstrap: &str, topic: &str, records: &[SimRecord], per_s: u64) {
+/// A producer task writing a workload at a fixed pace in the background.
+pub struct PacedProducer {
+    /// Records delivered so far.
+    pub delivered: Arc<AtomicUsize>,
+    /// Records to deliver in all.
+    pub total: usize,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PacedProducer {
+    /// Starts producing `records` to `topic` at about `per_s` records/s.
+    pub fn start(bootstrap: &str, topic: &str, records: &[SimRecord], per_s: u64) -> Self {
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let (bootstrap, topic, records) =
+            (bootstrap.to_owned(), topic.to_owned(), records.to_vec());
+        let total = records.len();
+        let progress = delivered.clone();
+        let task = tokio::spawn(async move {
+            produce_paced(&bootstrap, &topic, &records, per_s, &progress).await
+        });
+        Self {
+            delivered,
+            total,
+            task,
+        }
+    }
+
+    /// The share of the workload delivered so far, 0.0 to 1.0.
+    pub fn progress(&self) -> f64 {
+        self.delivered.load(Ordering::Relaxed) as f64 / self.total as f64
+    }
+
+    /// Waits until at least `share` of the workload is delivered.
+    pub async fn reached(&self, share: f64) {
+        while self.progress() < share {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for the last record to be delivered.
+    pub async fn finish(self) {
+        self.task.await.expect("producer task");
+    }
+}
+
+async fn produce_paced(
+    bootstrap: &str,
+    topic: &str,
+    records: &[SimRecord],
+    per_s: u64,
+    delivered: &AtomicUsize,
+) {
     let producer: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
@@ -153,8 +204,21 @@ pub async fn produce_paced(bootstrap: &str, topic: &str, records: &[SimRecord], 
         for res in futures::future::join_all(sends).await {
             res.expect("raw record delivered");
         }
+        delivered.fetch_add(part.len(), Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Initialises a producer with `transactional_id`, which fences the
+/// previous holder of the id and aborts its open transaction.
+pub fn fence(broker: &Broker, transactional_id: &str) {
+    let p: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &broker.bootstrap)
+        .set("transactional.id", transactional_id)
+        .create()
+        .expect("producer");
+    p.init_transactions(Duration::from_secs(30))
+        .expect("fencing init_transactions");
 }
 
 /// Committed records of every partition of `topic`.
