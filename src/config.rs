@@ -194,6 +194,10 @@ pub struct ProcessingConfig {
     /// Deadline of one transaction call (init, commit, abort) and the
     /// broker's transaction timeout (exactly_once).
     pub transaction_timeout_ms: u64,
+    /// Backpressure: output messages awaiting the broker's acknowledgement
+    /// at which consumption pauses; it resumes once half have drained. The
+    /// producer queue holds at most twice this many.
+    pub max_in_flight: usize,
 }
 
 /// Delivery guarantee (DESIGN.md §6).
@@ -227,6 +231,7 @@ impl Default for ProcessingConfig {
             commit_interval_ms: 1000,
             guarantee: Guarantee::ExactlyOnce,
             transaction_timeout_ms: 60_000,
+            max_in_flight: 50_000,
         }
     }
 }
@@ -417,6 +422,9 @@ impl Config {
         }
         if self.processing.batch_max_messages == 0 {
             return invalid("processing.batch_max_messages", "must be at least 1");
+        }
+        if !(10..=5_000_000).contains(&self.processing.max_in_flight) {
+            return invalid("processing.max_in_flight", "must be from 10 to 5000000");
         }
         if self.processing.transaction_timeout_ms < 1_000 {
             return invalid("processing.transaction_timeout_ms", "must be at least 1000");

@@ -96,6 +96,12 @@ enum Command {
         /// RNG seed (reading ids include it: use distinct seeds for distinct runs).
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Create the raw and patients topics if they do not exist.
+        #[arg(long)]
+        create_topics: bool,
+        /// Partitions for topics created with --create-topics.
+        #[arg(long, default_value_t = 6)]
+        partitions: i32,
     },
     /// Print the Avro schemas (the wire contract).
     Schemas,
@@ -191,10 +197,19 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             out_of_range_ratio,
             unknown_patient_ratio,
             seed,
+            create_topics,
+            partitions,
         } => {
             telemetry::init_logging(&TelemetryConfig::default());
             let mut client = ClientConfig::new();
             client.set("bootstrap.servers", &brokers);
+            if create_topics {
+                let specs = [
+                    TopicSpec::new(&topic, partitions),
+                    TopicSpec::compacted(&patients_topic, partitions),
+                ];
+                ensure_topics(&client, &specs).await?;
+            }
             let codec = Codec::new(Default::default())?;
             let mut gw = Gateway::new(
                 codec,

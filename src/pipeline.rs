@@ -210,7 +210,7 @@ async fn run_consumer(
     let producer: FutureProducer = producer_config(
         &config.kafka,
         transactional_id.as_deref(),
-        config.processing.transaction_timeout_ms,
+        &config.processing,
     )
     .create()
     .map_err(PipelineError::Setup)?;
@@ -351,6 +351,8 @@ impl Pipeline {
                         let msg = msg.map_err(PipelineError::Consume)?;
                         deadline.get_or_insert_with(|| Instant::now() + max_wait);
                         self.handle(&msg, &mut batch).await?;
+                        drop(msg);
+                        self.relieve(consumer).await?;
                     }
                 }
             }
@@ -502,6 +504,42 @@ impl Pipeline {
         let fut = send(&self.producer, out).await?;
         batch.deliveries.push(fut);
         batch.counts.dlq[rejection.reason as usize] += 1;
+        Ok(())
+    }
+
+    /// Backpressure: once `processing.max_in_flight` outputs await the
+    /// broker's acknowledgement, every assigned partition is paused until
+    /// half of them have drained. librdkafka then drops what it had
+    /// prefetched and fetches again from the next unconsumed offset on
+    /// resume, so memory stays bounded however large the input backlog.
+    async fn relieve(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+    ) -> Result<(), PipelineError> {
+        let high = i32::try_from(self.config.processing.max_in_flight).unwrap_or(i32::MAX);
+        if self.producer.in_flight_count() < high {
+            return Ok(());
+        }
+        let assignment = consumer.assignment().map_err(PipelineError::Consume)?;
+        consumer
+            .pause(&assignment)
+            .map_err(PipelineError::Consume)?;
+        let started = Instant::now();
+        debug!(
+            in_flight = self.producer.in_flight_count(),
+            "producer queue full: consumption paused"
+        );
+        // Deliveries resolve or time out (message.timeout.ms), so this ends.
+        while self.producer.in_flight_count() > high / 2 {
+            self.stats.health.beat(now_ms());
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        consumer
+            .resume(&assignment)
+            .map_err(PipelineError::Consume)?;
+        let seconds = started.elapsed().as_secs_f64();
+        self.metrics.backpressure_pause(&self.stats, seconds);
+        debug!(seconds, "producer queue drained: consumption resumed");
         Ok(())
     }
 

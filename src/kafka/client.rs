@@ -75,21 +75,28 @@ pub fn state_consumer_config(cfg: &KafkaConfig) -> ClientConfig {
 
 /// Idempotent producer settings: no duplicates or reordering from retries.
 /// With a `transactional_id` (exactly_once) the producer is transactional.
+/// The queue holds twice `processing.max_in_flight`, where the pipeline
+/// pauses consumption.
 pub fn producer_config(
     cfg: &KafkaConfig,
     transactional_id: Option<&str>,
-    transaction_timeout_ms: u64,
+    processing: &ProcessingConfig,
 ) -> ClientConfig {
     let mut c = base(cfg);
     if let Some(id) = transactional_id {
-        c.set("transactional.id", id)
-            .set("transaction.timeout.ms", transaction_timeout_ms.to_string());
+        c.set("transactional.id", id).set(
+            "transaction.timeout.ms",
+            processing.transaction_timeout_ms.to_string(),
+        );
     }
     c.set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("message.timeout.ms", cfg.message_timeout_ms.to_string())
-        .set("queue.buffering.max.messages", "100000");
+        .set(
+            "queue.buffering.max.messages",
+            (processing.max_in_flight * 2).to_string(),
+        );
     apply_passthrough(&mut c, cfg);
     c
 }

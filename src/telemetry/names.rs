@@ -35,6 +35,10 @@ pub const TRANSACTIONS: &str = "vitalstream_transactions_total";
 /// Consumer lag in messages per assigned input partition (gauge), label
 /// `partition`, from librdkafka statistics.
 pub const CONSUMER_LAG: &str = "vitalstream_consumer_lag";
+/// Consumption paused because the producer queue reached
+/// `processing.max_in_flight` (backpressure): one sample per pause, its
+/// length in seconds (histogram).
+pub const BACKPRESSURE_PAUSE: &str = "vitalstream_backpressure_pause_seconds";
 /// Messages in the producer queue not yet acknowledged (gauge).
 pub const PRODUCER_QUEUE: &str = "vitalstream_producer_queue_messages";
 /// Input partitions assigned to this instance (gauge).

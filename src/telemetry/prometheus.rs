@@ -21,14 +21,19 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
 }
 
 fn install() -> Option<PrometheusHandle> {
-    let builder = [PUBLISH_LATENCY, BATCH_DURATION, STATE_RESTORE]
-        .into_iter()
-        .try_fold(PrometheusBuilder::new(), |b, name| {
-            b.set_buckets_for_metric(Matcher::Full(name.to_owned()), &LATENCY_BUCKETS)
-        })
-        .and_then(|b| {
-            b.set_buckets_for_metric(Matcher::Full(EVENT_TIME_LAG.to_owned()), &EVENT_LAG_BUCKETS)
-        });
+    let builder = [
+        PUBLISH_LATENCY,
+        BATCH_DURATION,
+        STATE_RESTORE,
+        BACKPRESSURE_PAUSE,
+    ]
+    .into_iter()
+    .try_fold(PrometheusBuilder::new(), |b, name| {
+        b.set_buckets_for_metric(Matcher::Full(name.to_owned()), &LATENCY_BUCKETS)
+    })
+    .and_then(|b| {
+        b.set_buckets_for_metric(Matcher::Full(EVENT_TIME_LAG.to_owned()), &EVENT_LAG_BUCKETS)
+    });
     let handle = match builder.and_then(PrometheusBuilder::install_recorder) {
         Ok(handle) => handle,
         Err(e) => {

@@ -40,6 +40,8 @@ pub struct Stats {
     pub hrv_open_windows: AtomicU64,
     /// Alerts held back by a cool-down.
     pub alerts_suppressed: AtomicU64,
+    /// Times consumption paused for backpressure.
+    pub backpressure_pauses: AtomicU64,
     hrv_windows: [AtomicU64; 2],
     alerts: [AtomicU64; AlertRule::ALL.len()],
     dlq: [AtomicU64; DlqReason::ALL.len()],
@@ -138,6 +140,7 @@ pub struct Metrics {
     alerts: Vec<[Counter; Severity::ALL.len()]>,
     alerts_suppressed: Vec<Counter>,
     transactions: [Counter; 2],
+    backpressure_pause: Histogram,
     producer_queue: Gauge,
     /// Consume → outputs acknowledged, per reading.
     pub publish_latency: Histogram,
@@ -192,6 +195,7 @@ impl Metrics {
                 .collect(),
             transactions: ["committed", "aborted"]
                 .map(|outcome| metrics::counter!(TRANSACTIONS, "outcome" => outcome)),
+            backpressure_pause: metrics::histogram!(BACKPRESSURE_PAUSE),
             producer_queue: metrics::gauge!(PRODUCER_QUEUE),
             publish_latency: metrics::histogram!(PUBLISH_LATENCY),
             event_time_lag: metrics::histogram!(EVENT_TIME_LAG),
@@ -203,6 +207,12 @@ impl Metrics {
     /// Counts a transaction that committed (`true`) or aborted.
     pub fn transaction(&self, committed: bool) {
         self.transactions[usize::from(!committed)].increment(1);
+    }
+
+    /// Counts a backpressure pause that lasted `seconds`.
+    pub fn backpressure_pause(&self, stats: &Stats, seconds: f64) {
+        self.backpressure_pause.record(seconds);
+        stats.backpressure_pauses.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Sets the producer queue depth gauge.
