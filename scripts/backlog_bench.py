@@ -7,10 +7,11 @@ release `vitalstream run` over the whole backlog once per delivery
 guarantee (exactly_once first, then at_least_once, each in its own consumer
 group with its own output topics), and reports for each:
 
-  * catch-up throughput (readings consumed per second, first consumed
-    record to the last), read from the instance's /metrics;
-  * peak resident memory (VmHWM) and the resident memory once idle before
-    the backlog is read, from /proc/<pid>/status;
+  * catch-up throughput: the backlog divided by the time from the instance
+    turning ready (/readyz: profiles loaded, partitions assigned, state
+    restored) to its /metrics counting the whole backlog consumed;
+  * resident memory when it turned ready and at its peak (VmHWM), from
+    /proc/<pid>/status;
   * the exactly_once / at_least_once throughput ratio of this one run.
 
 Usage: python3 scripts/backlog_bench.py [--readings 1000000] [--partitions 4]
@@ -72,6 +73,14 @@ def status_kib(pid, field):
     return 0
 
 
+def ready(addr):
+    try:
+        with urllib.request.urlopen(f"http://{addr}/readyz", timeout=5) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
 def scrape(addr):
     with urllib.request.urlopen(f"http://{addr}/metrics", timeout=5) as r:
         text = r.read().decode()
@@ -120,29 +129,27 @@ def catch_up(brokers, mode, backlog, partitions, workdir, timeout_s):
     )
     try:
         deadline = time.monotonic() + timeout_s
-        idle_rss = None
-        first = None
+        ready_at = None
+        ready_rss = 0
         consumed = 0.0
         while True:
             if proc.poll() is not None:
                 sys.exit(f"{mode}: vitalstream exited with {proc.returncode}, see {log.name}")
             if time.monotonic() > deadline:
                 sys.exit(f"{mode}: {consumed:.0f} of {backlog} consumed within {timeout_s} s")
-            try:
-                m = scrape(http_addr)
-            except OSError:
-                time.sleep(0.2)
+            if ready_at is None:
+                if ready(http_addr):
+                    ready_at = time.monotonic()
+                    ready_rss = status_kib(proc.pid, "VmRSS")
+                else:
+                    time.sleep(0.05)
                 continue
+            m = scrape(http_addr)
             consumed = m.get("vitalstream_readings_consumed_total", 0.0)
-            now = time.monotonic()
-            if consumed == 0:
-                idle_rss = status_kib(proc.pid, "VmRSS")
-            elif first is None:
-                first = (now, consumed)
             if consumed >= backlog:
-                done = now
+                done = time.monotonic()
                 break
-            time.sleep(0.2)
+            time.sleep(0.1)
         peak = status_kib(proc.pid, "VmHWM")
         aborted = m.get('vitalstream_transactions_total{outcome="aborted"}', 0.0)
         pauses = m.get("vitalstream_backpressure_pause_seconds_count", 0.0)
@@ -153,13 +160,13 @@ def catch_up(brokers, mode, backlog, partitions, workdir, timeout_s):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
-    seconds = max(done - first[0], 1e-9)
-    rate = (backlog - first[1]) / seconds
+    seconds = max(done - ready_at, 1e-9)
+    rate = backlog / seconds
     return {
         "mode": mode,
         "seconds": seconds,
         "rate": rate,
-        "idle_rss_mib": (idle_rss or 0) / 1024,
+        "ready_rss_mib": ready_rss / 1024,
         "peak_rss_mib": peak / 1024,
         "aborted": aborted,
         "pauses": pauses,
@@ -202,10 +209,10 @@ def main():
         broker.kill()
         broker.wait()
     print(f"\n{'guarantee':<14} {'catch-up s':>10} {'readings/s':>11} "
-          f"{'idle RSS MiB':>13} {'peak RSS MiB':>13} {'aborted txns':>12} {'pauses':>7}")
+          f"{'ready RSS MiB':>13} {'peak RSS MiB':>13} {'aborted txns':>12} {'pauses':>7}")
     for r in results:
         print(f"{r['mode']:<14} {r['seconds']:>10.1f} {r['rate']:>11.0f} "
-              f"{r['idle_rss_mib']:>13.1f} {r['peak_rss_mib']:>13.1f} "
+              f"{r['ready_rss_mib']:>13.1f} {r['peak_rss_mib']:>13.1f} "
               f"{r['aborted']:>12.0f} {r['pauses']:>7.0f}")
     eos, alo = results
     print(f"\nexactly_once / at_least_once throughput: {eos['rate'] / alo['rate']:.2f}")

@@ -186,8 +186,10 @@ pub struct ProcessingConfig {
     pub batch_max_messages: usize,
     /// Longest a batch stays open waiting for more messages.
     pub batch_max_wait_ms: u64,
-    /// How often stored offsets are committed to the group (at_least_once;
-    /// in exactly_once every batch is one transaction).
+    /// exactly_once: how long a transaction stays open, collecting batches,
+    /// before it commits (outputs become visible to read_committed
+    /// consumers then). at_least_once: how often stored offsets are
+    /// committed to the group.
     pub commit_interval_ms: u64,
     /// Delivery guarantee.
     pub guarantee: Guarantee,
@@ -228,7 +230,7 @@ impl Default for ProcessingConfig {
         Self {
             batch_max_messages: 1000,
             batch_max_wait_ms: 50,
-            commit_interval_ms: 1000,
+            commit_interval_ms: 100,
             guarantee: Guarantee::ExactlyOnce,
             transaction_timeout_ms: 60_000,
             max_in_flight: 50_000,
@@ -431,6 +433,12 @@ impl Config {
         }
         if self.processing.commit_interval_ms == 0 {
             return invalid("processing.commit_interval_ms", "must be at least 1");
+        }
+        if self.processing.commit_interval_ms >= self.processing.transaction_timeout_ms {
+            return invalid(
+                "processing.commit_interval_ms",
+                "must be below processing.transaction_timeout_ms",
+            );
         }
         self.hrv.validate()?;
         if self.alerts.cooldown_ms < 0 {

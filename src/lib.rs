@@ -5,15 +5,20 @@
 //! ```text
 //! vitals.patients ──▶ kafka::follow_profiles ──▶ process::ProfileTable (DashMap, shared)
 //!                                                        │ lookup / erased?
-//! vitals.readings.raw ──▶ kafka::consumer ──▶ pipeline (batch loop)
+//! vitals.readings.raw ──▶ kafka::consumer ──▶ pipeline (batch loop, pauses on backpressure)
 //!                                               │  codec::Codec::decode_raw      (Confluent + Avro)
 //!                                               │  process::Processor::process   (pure, synchronous)
 //!                                               │     erased? → validate → profile → dedup
 //!                                               │     → enrich (BP, body composition) + HRV windows
+//!                                               │     → alert engine (rules table, cool-downs)
 //!                                               ▼
-//!        kafka::producer ──▶ vitals.readings.enriched | vitals.hrv.windows | vitals.readings.dlq
+//!        kafka::producer ──▶ vitals.readings.enriched | vitals.hrv.windows | vitals.alerts
+//!                            | vitals.readings.dlq | vitalstream.<group>.state (changelog)
 //!                                               │
-//!                              offsets stored only after every output is delivered
+//!     exactly_once: outputs + changelog + input offsets in one transaction
+//!     at_least_once: offsets stored only after outputs and changelog are delivered
+//!
+//! on assignment: kafka::StateReader (changelog, read_committed) ──▶ Processor::restore_partition
 //! ```
 //!
 //! * [`model`]: the typed records of the topic contract, free of Kafka and Avro.
@@ -23,8 +28,11 @@
 //!   where the reading ends: enriched output, DLQ, counted duplicate, or
 //!   counted erasure drop. Closed HRV windows are collected per batch.
 //! * [`kafka`] and [`pipeline`]: the thin async shell that polls, produces and
-//!   commits. Every input ends in exactly one place; offsets are stored only
-//!   after all outputs for them are acknowledged (at-least-once).
+//!   commits, transactionally (exactly-once, the default) or by storing
+//!   offsets after delivery (at-least-once). Every input ends in exactly one
+//!   place.
+//! * [`state`]: the changelog records of per-partition state, restored on
+//!   assignment.
 //! * [`telemetry`]: metric names, the Prometheus recorder, counters, health flags.
 //! * [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! * [`gateway`]: the simulated device-ingest gateway used by `demo` and `loadgen`.

@@ -258,6 +258,7 @@ async fn run_consumer(
         state_reader,
         state_topic,
         txn,
+        open: OpenTxn::default(),
         buf: Vec::with_capacity(1024),
     };
     let result = pipeline.run_loop(&consumer, loader, shutdown).await;
@@ -297,7 +298,20 @@ struct Pipeline {
     state_topic: String,
     /// The producer's transactions (exactly_once), else `None`.
     txn: Option<Transactions>,
+    /// Batches in the open transaction (exactly_once).
+    open: OpenTxn,
     buf: Vec<u8>,
+}
+
+/// Batches whose outputs, changelog records and offsets sit in the open
+/// transaction (exactly_once); they commit together once the transaction
+/// is `processing.commit_interval_ms` old.
+#[derive(Default)]
+struct OpenTxn {
+    started: Option<Instant>,
+    deliveries: Vec<DeliveryFuture>,
+    next_offsets: BTreeMap<i32, i64>,
+    batches: Vec<(BatchCounts, Vec<Instant>)>,
 }
 
 /// Outputs and offsets of one batch.
@@ -336,10 +350,14 @@ impl Pipeline {
             while batch.counts.consumed < max_messages as u64 {
                 // While idle, wake every second so the liveness heartbeat
                 // keeps beating; an empty batch is simply not finished.
+                // An open transaction is committed when it is due.
+                let idle_until = self
+                    .commit_due_at()
+                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
                 let timeout = async {
                     match deadline {
                         Some(d) => tokio::time::sleep_until(d).await,
-                        None => tokio::time::sleep(Duration::from_secs(1)).await,
+                        None => tokio::time::sleep_until(idle_until).await,
                     }
                 };
                 tokio::select! {
@@ -367,8 +385,9 @@ impl Pipeline {
             if batch.counts.consumed > 0
                 || !batch.deliveries.is_empty()
                 || !batch.changelog.is_empty()
+                || self.open.started.is_some()
             {
-                self.finish(consumer, batch)
+                self.finish(consumer, batch, stopping)
                     .instrument(info_span!("batch"))
                     .await?;
             }
@@ -635,43 +654,62 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Waits for every delivery of the batch, then stores its offsets.
+    /// When the open transaction is due to commit (exactly_once).
+    fn commit_due_at(&self) -> Option<Instant> {
+        let interval = Duration::from_millis(self.config.processing.commit_interval_ms);
+        self.open.started.map(|t| t + interval)
+    }
+
+    /// Completes a batch. at_least_once: waits for every delivery, writes
+    /// the changelog, stores the offsets. exactly_once: adds the changelog
+    /// and offsets to the open transaction, which commits once due (or at
+    /// once when `stopping` or partitions were revoked).
     async fn finish(
         &mut self,
         consumer: &StreamConsumer<PipelineContext>,
         batch: Batch,
+        stopping: bool,
     ) -> Result<(), PipelineError> {
-        let mut offsets = TopicPartitionList::with_capacity(batch.next_offsets.len());
-        for (&partition, &next) in &batch.next_offsets {
-            offsets
-                .add_partition_offset(&self.config.topics.raw, partition, Offset::Offset(next))
-                .map_err(PipelineError::Commit)?;
-        }
-        if self.txn.is_some() {
+        let committed = if self.txn.is_some() {
+            self.begin()?;
+            let written = self.write_changelog(&batch.changelog).await?;
+            let open = &mut self.open;
+            open.started.get_or_insert_with(|| {
+                batch
+                    .consumed_at
+                    .first()
+                    .copied()
+                    .unwrap_or_else(Instant::now)
+            });
+            open.deliveries.extend(batch.deliveries);
+            open.deliveries.extend(written);
+            open.next_offsets.extend(batch.next_offsets);
+            open.batches.push((batch.counts, batch.consumed_at));
+            let due = stopping
+                || self.context.events.revoke_pending()
+                || self.commit_due_at().is_some_and(|t| t <= Instant::now());
+            if !due {
+                return Ok(());
+            }
+            let open = std::mem::take(&mut self.open);
+            let offsets = self.offsets(&open.next_offsets)?;
             if !self
-                .commit_transaction(consumer, batch.deliveries, &batch.changelog, offsets)
+                .commit_transaction(consumer, open.deliveries, offsets)
                 .await?
             {
-                // Nothing of the batch is visible; it is read again.
+                // Nothing of these batches is visible; they are read again.
                 self.metrics.transaction(false);
                 return self.rewind(consumer);
             }
             self.metrics.transaction(true);
+            open.batches
         } else {
+            let offsets = self.offsets(&batch.next_offsets)?;
             self.deliver_and_store(consumer, batch.deliveries, &batch.changelog, offsets)
                 .await?;
-        }
+            vec![(batch.counts, batch.consumed_at)]
+        };
         let acknowledged = Instant::now();
-        for t in &batch.consumed_at {
-            self.metrics
-                .publish_latency
-                .record(acknowledged.duration_since(*t).as_secs_f64());
-        }
-        if let Some(first) = batch.consumed_at.first() {
-            self.metrics
-                .batch_duration
-                .record(acknowledged.duration_since(*first).as_secs_f64());
-        }
         self.metrics
             .set_producer_queue(self.producer.in_flight_count());
         let revoked = self.context.events.take_revoked();
@@ -688,8 +726,31 @@ impl Pipeline {
             hrv_open_windows: self.processor.open_windows(),
             alert_patients: self.processor.alert_patients(),
         };
-        self.metrics.publish(&batch.counts, &self.stats, sizes);
+        for (counts, consumed_at) in committed {
+            for t in &consumed_at {
+                self.metrics
+                    .publish_latency
+                    .record(acknowledged.duration_since(*t).as_secs_f64());
+            }
+            if let Some(first) = consumed_at.first() {
+                self.metrics
+                    .batch_duration
+                    .record(acknowledged.duration_since(*first).as_secs_f64());
+            }
+            self.metrics.publish(&counts, &self.stats, sizes);
+        }
         Ok(())
+    }
+
+    /// The input offsets to commit: next offset per partition.
+    fn offsets(&self, next: &BTreeMap<i32, i64>) -> Result<TopicPartitionList, PipelineError> {
+        let mut offsets = TopicPartitionList::with_capacity(next.len());
+        for (&partition, &next) in next {
+            offsets
+                .add_partition_offset(&self.config.topics.raw, partition, Offset::Offset(next))
+                .map_err(PipelineError::Commit)?;
+        }
+        Ok(offsets)
     }
 }
 
@@ -735,18 +796,15 @@ impl Pipeline {
         Ok(())
     }
 
-    /// exactly_once: state changes and input offsets join the batch's
-    /// outputs in its transaction, which then commits. `Ok(false)`: the
-    /// transaction was aborted.
+    /// exactly_once: the input offsets join the open transaction's outputs
+    /// and state changes, and it commits. `Ok(false)`: it was aborted.
     async fn commit_transaction(
         &mut self,
         consumer: &StreamConsumer<PipelineContext>,
         deliveries: Vec<DeliveryFuture>,
-        changelog: &[StateRecord],
         offsets: TopicPartitionList,
     ) -> Result<bool, PipelineError> {
         self.begin()?;
-        let written = self.write_changelog(changelog).await?;
         let group = consumer.group_metadata().ok_or_else(|| {
             PipelineError::Config("the consumer has no group metadata for the transaction".into())
         })?;
@@ -761,7 +819,6 @@ impl Pipeline {
             TxnOutcome::Committed => {
                 // Committed means delivered; these resolve at once.
                 delivered(deliveries).await?;
-                delivered(written).await?;
                 Ok(true)
             }
             TxnOutcome::Aborted => Ok(false),

@@ -3,10 +3,10 @@
 //! readings, and scripted clinical scenarios that must raise known alerts.
 //! Used by `vitalstream demo` and `vitalstream loadgen`.
 //!
-//! * [`sim`]: the random patient population and record classification.
-//! * [`scenarios`]: scripted patients (heart failure, BP crisis, COPD, …)
+//! * `sim`: the random patient population and record classification.
+//! * `scenarios`: scripted patients (heart failure, BP crisis, COPD, …)
 //!   with the alerts each must raise.
-//! * [`produce`]: writing profiles and readings to Kafka.
+//! * `produce`: writing profiles and readings to Kafka.
 
 mod produce;
 mod scenarios;

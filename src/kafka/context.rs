@@ -27,6 +27,11 @@ impl RebalanceEvents {
             .unwrap_or_default()
     }
 
+    /// Whether partitions were revoked since the last [`Self::take_revoked`].
+    pub fn revoke_pending(&self) -> bool {
+        self.revoked.lock().map(|v| !v.is_empty()).unwrap_or(false)
+    }
+
     /// Takes the partitions revoked since the last call.
     pub fn take_revoked(&self) -> Vec<i32> {
         self.revoked

@@ -3,8 +3,8 @@
 //! cool-downs and readings awaiting confirmation) as records of the compacted
 //! changelog topic, and back.
 //!
-//! * [`record`]: changelog keys and values.
-//! * [`snapshot`]: building records from changed state and state from records.
+//! * `record`: changelog keys and values.
+//! * `snapshot`: building records from changed state and state from records.
 
 mod record;
 pub(crate) mod snapshot;

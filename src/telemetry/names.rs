@@ -84,7 +84,7 @@ pub const EVENT_LAG_BUCKETS: [f64; 12] = [
 ];
 
 /// Every metric name vitalstream exports, with its help text.
-pub const DESCRIBED: [(&str, &str); 23] = [
+pub const DESCRIBED: [(&str, &str); 24] = [
     (READINGS_CONSUMED, "Readings consumed from the raw topic."),
     (
         READINGS_ENRICHED,
@@ -149,5 +149,9 @@ pub const DESCRIBED: [(&str, &str); 23] = [
     (
         STATE_RESTORE,
         "Seconds to restore a partition's state on assignment.",
+    ),
+    (
+        BACKPRESSURE_PAUSE,
+        "Seconds consumption stayed paused because the producer queue was full.",
     ),
 ];
