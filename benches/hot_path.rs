@@ -1,92 +1,21 @@
 //! The whole hot path per measurement kind: framed Avro bytes in → decode →
 //! validate → dedup → enrich → encode → framed Avro bytes out.
 
-use std::borrow::Cow;
+mod fixtures;
+
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rust_decimal::Decimal;
+use fixtures::{NOW, payloads, profiles};
 use vitalstream::codec::{Codec, SchemaIds};
 use vitalstream::config::ValidationConfig;
 use vitalstream::model::*;
 use vitalstream::process::{
-    AlertsConfig, Disposition, HrvConfig, InputRecord, Processor, ProfileTable,
+    AlertsConfig, DedupStore, Disposition, HrvConfig, InputRecord, Processor, validate,
 };
 
 const N: usize = 1_000;
-const NOW: i64 = 1_763_900_000_000;
-
-fn measurement(kind: MeasurementKind) -> Measurement {
-    match kind {
-        MeasurementKind::BodyScan => Measurement::BodyScan(BodyScan {
-            weight_kg: Decimal::new(80_125, 3),
-            resistance_ohm: Decimal::new(45_000, 2),
-            reactance_ohm: Decimal::new(5_500, 2),
-            segments: vec![],
-        }),
-        MeasurementKind::HeartRhythm => Measurement::HeartRhythm(HeartRhythm {
-            rr_intervals_ms: (0..60).map(|i| 800 + (i % 7) * 5).collect(),
-            source: RhythmSource::Ppg,
-        }),
-        MeasurementKind::BloodPressure => Measurement::BloodPressure(BloodPressure {
-            systolic_mmhg: 128,
-            diastolic_mmhg: 79,
-            pulse_bpm: Some(70),
-        }),
-        MeasurementKind::SpO2 => Measurement::SpO2 {
-            pct: Decimal::new(975, 1),
-        },
-        MeasurementKind::Temperature => Measurement::Temperature {
-            celsius: Decimal::new(3_680, 2),
-        },
-        MeasurementKind::Ecg => Measurement::Ecg(EcgResult {
-            classification: EcgClassification::SinusRhythm,
-            heart_rate_bpm: 72,
-        }),
-    }
-}
-
-fn payloads(codec: &Codec, kind: MeasurementKind) -> Vec<(String, Vec<u8>)> {
-    (0..N)
-        .map(|i| {
-            let patient = format!("patient-{:05}", i % 100);
-            let r = RawReading {
-                reading_id: Cow::Owned(format!("rd-{i:010}")),
-                device_id: Cow::Borrowed("dev-00001"),
-                device_model: Cow::Borrowed("Body Scan"),
-                device_kind: DeviceKind::Scale,
-                patient_id: Cow::Owned(patient.clone()),
-                measured_at_ms: NOW - 1_000 + i as i64,
-                received_at_ms: NOW,
-                attribution: Attribution::Device,
-                measurement: measurement(kind),
-            };
-            let mut buf = Vec::new();
-            codec.encode_raw(&r, &mut buf).expect("encode");
-            (patient, buf)
-        })
-        .collect()
-}
-
-/// Profiles of the bench's 100 patients.
-fn profiles() -> Arc<ProfileTable> {
-    let table = ProfileTable::new();
-    for i in 0..100 {
-        table.upsert(PatientProfile {
-            patient_id: format!("patient-{i:05}"),
-            birth_date_days: 4_000,
-            sex: if i % 2 == 0 { Sex::Male } else { Sex::Female },
-            height_cm: Decimal::new(1_750, 1),
-            rpm_enrolled: true,
-            consent_clinician_sharing: true,
-            care_team: vec!["team-1".into()],
-            threshold_overrides: vec![],
-            dry_weight_kg: None,
-        });
-    }
-    Arc::new(table)
-}
 
 fn hot_path(c: &mut Criterion) {
     let codec = Arc::new(Codec::new(SchemaIds::default()).expect("codec"));
@@ -94,7 +23,7 @@ fn hot_path(c: &mut Criterion) {
     let mut group = c.benchmark_group("hot_path");
     group.throughput(Throughput::Elements(N as u64));
     for kind in MeasurementKind::ALL {
-        let inputs = payloads(&codec, kind);
+        let inputs = payloads(&codec, kind, N);
         group.bench_function(kind.as_str(), |b| {
             let mut out = Vec::with_capacity(512);
             b.iter(|| {
@@ -127,19 +56,105 @@ fn hot_path(c: &mut Criterion) {
         });
     }
     group.finish();
+}
 
-    let inputs = payloads(&codec, MeasurementKind::BloodPressure);
+/// The hot path's stages one at a time, per kind: decode (framed Avro →
+/// `RawReading`), validate, dedup, encode (`EnrichedReading` → framed Avro).
+/// Derivations (body composition, HRV windows) are in `benches/derived.rs`.
+fn stages(c: &mut Criterion) {
+    let codec = Arc::new(Codec::new(SchemaIds::default()).expect("codec"));
+    let table = profiles();
+    let cfg = ValidationConfig::default();
+    let inputs: Vec<_> = MeasurementKind::ALL
+        .iter()
+        .map(|&kind| (kind, payloads(&codec, kind, N)))
+        .collect();
+
     let mut group = c.benchmark_group("decode");
     group.throughput(Throughput::Elements(N as u64));
-    group.bench_function("blood_pressure", |b| {
+    for (kind, payloads) in &inputs {
+        group.bench_function(kind.as_str(), |b| {
+            b.iter(|| {
+                for (_, p) in payloads {
+                    black_box(codec.decode_raw(p).expect("decodes"));
+                }
+            });
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("validate");
+    group.throughput(Throughput::Elements(N as u64));
+    for (kind, payloads) in &inputs {
+        let readings: Vec<RawReading<'static>> = payloads
+            .iter()
+            .map(|(_, p)| codec.decode_raw(p).expect("decodes"))
+            .collect();
+        group.bench_function(kind.as_str(), |b| {
+            b.iter(|| {
+                for r in &readings {
+                    black_box(validate(r, &cfg, NOW)).expect("valid");
+                }
+            });
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("dedup");
+    group.throughput(Throughput::Elements(N as u64));
+    let ids: Vec<(String, String)> = (0..N)
+        .map(|i| (format!("patient-{:05}", i % 100), format!("rd-{i:010}")))
+        .collect();
+    group.bench_function("new_ids", |b| {
         b.iter(|| {
-            for (_, p) in &inputs {
-                black_box(codec.decode_raw(p).expect("decodes"));
+            let mut store = DedupStore::new(cfg.dedup_horizon_ms, cfg.dedup_max_entries);
+            for (i, (patient, reading)) in ids.iter().enumerate() {
+                black_box(store.check(patient, reading, NOW - 1_000 + i as i64));
             }
         });
     });
     group.finish();
+
+    let mut group = c.benchmark_group("encode");
+    group.throughput(Throughput::Elements(N as u64));
+    for (kind, payloads) in &inputs {
+        let mut processor = Processor::new(
+            codec.clone(),
+            cfg.clone(),
+            HrvConfig::default(),
+            AlertsConfig::default(),
+            table.clone(),
+        )
+        .expect("processor");
+        let enriched: Vec<_> = payloads
+            .iter()
+            .enumerate()
+            .map(|(offset, (key, payload))| {
+                let rec = InputRecord {
+                    topic: "vitals.readings.raw",
+                    partition: 0,
+                    offset: offset as i64,
+                    key: Some(key.as_bytes()),
+                    payload: Some(payload),
+                };
+                match processor.process(&rec, NOW) {
+                    Disposition::Enriched(e) => e,
+                    other => panic!("bench input rejected: {other:?}"),
+                }
+            })
+            .collect();
+        group.bench_function(kind.as_str(), |b| {
+            let mut out = Vec::with_capacity(512);
+            b.iter(|| {
+                for e in &enriched {
+                    codec.encode_enriched(e, &mut out).expect("encode");
+                    black_box(&out);
+                }
+            });
+        });
+    }
+    group.finish();
 }
 
-criterion_group!(benches, hot_path);
+criterion_group!(benches, hot_path, stages);
 criterion_main!(benches);

@@ -220,6 +220,9 @@ async fn run_consumer(
             let txn = Transactions::init(producer.clone(), timeout)
                 .await
                 .map_err(PipelineError::Transaction)?;
+            context
+                .events
+                .set_transactional_producer(producer.clone(), timeout);
             info!(transactional_id = %id, "transactional producer ready");
             Some(txn)
         }
@@ -367,12 +370,25 @@ impl Pipeline {
                     res = &mut *loader => return Err(loader_stopped(res)),
                     msg = consumer.recv() => {
                         let msg = msg.map_err(PipelineError::Consume)?;
+                        if self.context.events.take_txn_aborted() {
+                            // The batch went with the aborted transaction.
+                            batch = Batch::default();
+                            let kept = self.drop_aborted_work(consumer)?;
+                            if kept.contains(&msg.partition()) {
+                                // Read again from the committed offset.
+                                continue;
+                            }
+                        }
                         deadline.get_or_insert_with(|| Instant::now() + max_wait);
                         self.handle(&msg, &mut batch).await?;
                         drop(msg);
                         self.relieve(consumer).await?;
                     }
                 }
+            }
+            if self.context.events.take_txn_aborted() {
+                self.drop_aborted_work(consumer)?;
+                continue;
             }
             // Before anything derived leaves: nothing of a patient erased by
             // now is published, not even an alert raised earlier.
@@ -565,9 +581,57 @@ impl Pipeline {
     /// Opens a transaction before anything is produced (exactly_once).
     fn begin(&mut self) -> Result<(), PipelineError> {
         match &mut self.txn {
-            Some(txn) => txn.begin().map_err(PipelineError::Transaction),
+            Some(txn) => {
+                txn.begin().map_err(PipelineError::Transaction)?;
+                self.context.events.set_txn_open(true);
+                Ok(())
+            }
             None => Ok(()),
         }
+    }
+
+    /// After the rebalance callback aborted the open transaction: the work
+    /// in it is dropped with all partition state (restored from the
+    /// changelog before a partition is processed again); partitions this
+    /// instance kept (cooperative assignment) go back to their committed
+    /// offsets, the others are fetched from there by their new owner.
+    /// Returns the partitions rewound.
+    fn drop_aborted_work(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+    ) -> Result<Vec<i32>, PipelineError> {
+        if let Some(txn) = &mut self.txn {
+            txn.mark_aborted();
+        }
+        self.open = OpenTxn::default();
+        self.metrics.transaction(false);
+        let revoked = self.context.events.take_revoked();
+        let held = self.processor.held_partitions();
+        self.processor.revoke(&held);
+        let kept: Vec<i32> = held.into_iter().filter(|p| !revoked.contains(p)).collect();
+        if !kept.is_empty() {
+            let timeout = Duration::from_millis(self.config.processing.transaction_timeout_ms);
+            let committed = consumer.committed(timeout).map_err(PipelineError::Commit)?;
+            for elem in committed
+                .elements()
+                .iter()
+                .filter(|e| kept.contains(&e.partition()))
+            {
+                let offset = match elem.offset() {
+                    Offset::Offset(n) => Offset::Offset(n),
+                    _ => Offset::Beginning,
+                };
+                consumer
+                    .seek(elem.topic(), elem.partition(), offset, timeout)
+                    .map_err(PipelineError::Commit)?;
+            }
+        }
+        info!(
+            revoked = ?revoked,
+            rewound = ?kept,
+            "work of the aborted transaction dropped; state goes back to the changelog"
+        );
+        Ok(kept)
     }
 
     /// Restores `partition`'s state from the changelog unless it is held.
@@ -811,11 +875,9 @@ impl Pipeline {
         let Some(txn) = &mut self.txn else {
             return Ok(true);
         };
-        match txn
-            .commit(offsets, group)
-            .await
-            .map_err(PipelineError::Transaction)?
-        {
+        let outcome = txn.commit(offsets, group).await;
+        self.context.events.set_txn_open(false);
+        match outcome.map_err(PipelineError::Transaction)? {
             TxnOutcome::Committed => {
                 // Committed means delivered; these resolve at once.
                 delivered(deliveries).await?;

@@ -2,8 +2,18 @@
 //! partitions to the pipeline, which restores the state of the former before
 //! processing them and drops the state of the latter once in-flight work and
 //! its changelog are delivered.
+//!
+//! exactly_once: a revocation aborts the open transaction inside the
+//! rebalance callback, before this member rejoins the group. A commit after
+//! that point could land after the partitions' new owner has read their
+//! committed offsets, and both would publish the same outputs; aborted, the
+//! work is simply done again by the new owner.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use rdkafka::producer::{FutureProducer, Producer};
 
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientContext, Statistics};
@@ -12,13 +22,64 @@ use tracing::{info, warn};
 use crate::telemetry::{CONSUMER_LAG, Stats};
 
 /// Partition changes seen by the rebalance callbacks since the last drain.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct RebalanceEvents {
     revoked: Mutex<Vec<i32>>,
     assigned: Mutex<Vec<i32>>,
+    /// exactly_once: the transactional producer and its call timeout.
+    txn_producer: OnceLock<(FutureProducer, Duration)>,
+    /// A transaction is open (set by the pipeline).
+    txn_open: AtomicBool,
+    /// The rebalance callback aborted the open transaction.
+    txn_aborted: AtomicBool,
+}
+
+impl std::fmt::Debug for RebalanceEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RebalanceEvents")
+            .field("revoked", &self.revoked)
+            .field("assigned", &self.assigned)
+            .field("txn_open", &self.txn_open)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RebalanceEvents {
+    /// exactly_once: the producer whose open transaction a revocation aborts.
+    pub fn set_transactional_producer(&self, producer: FutureProducer, timeout: Duration) {
+        let _ = self.txn_producer.set((producer, timeout));
+    }
+
+    /// Records whether a transaction is open.
+    pub fn set_txn_open(&self, open: bool) {
+        self.txn_open.store(open, Ordering::SeqCst);
+    }
+
+    /// Whether a revocation aborted the open transaction (not yet taken).
+    pub fn txn_abort_pending(&self) -> bool {
+        self.txn_aborted.load(Ordering::SeqCst)
+    }
+
+    /// Whether a revocation aborted the open transaction since the last call.
+    pub fn take_txn_aborted(&self) -> bool {
+        self.txn_aborted.swap(false, Ordering::SeqCst)
+    }
+
+    /// Aborts the open transaction, if any (called on revocation).
+    fn abort_open_txn(&self) {
+        let Some((producer, timeout)) = self.txn_producer.get() else {
+            return;
+        };
+        if !self.txn_open.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        match producer.abort_transaction(*timeout) {
+            Ok(()) => info!("open transaction aborted on revocation; the new owners redo its work"),
+            Err(e) => warn!(error = %e, "aborting the open transaction on revocation failed"),
+        }
+        self.txn_aborted.store(true, Ordering::SeqCst);
+    }
+
     /// Takes the partitions assigned since the last call.
     pub fn take_assigned(&self) -> Vec<i32> {
         self.assigned
@@ -92,6 +153,7 @@ impl ConsumerContext for PipelineContext {
             Rebalance::Revoke(tpl) => {
                 let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
                 info!(?partitions, "partitions revoked");
+                self.events.abort_open_txn();
                 if let Ok(mut revoked) = self.events.revoked.lock() {
                     revoked.extend(partitions);
                 }

@@ -62,6 +62,12 @@ impl Transactions {
     }
 
     /// Whether a transaction is open.
+    /// Records that the open transaction was aborted elsewhere (by the
+    /// rebalance callback, see `kafka::context`).
+    pub fn mark_aborted(&mut self) {
+        self.open = false;
+    }
+
     pub fn is_open(&self) -> bool {
         self.open
     }

@@ -275,6 +275,11 @@ impl Processor {
             .sum()
     }
 
+    /// The partitions whose state this processor holds.
+    pub fn held_partitions(&self) -> Vec<i32> {
+        self.partitions.keys().copied().collect()
+    }
+
     /// Reading ids remembered across all owned partitions.
     pub fn dedup_entries(&self) -> usize {
         self.partitions.values().map(|s| s.dedup.len()).sum()

@@ -263,12 +263,65 @@ impl Outputs {
         self
     }
 
+    /// Panics unless these outputs are exactly `expected` (each entry as
+    /// often as there, nothing else), naming what is missing or extra.
+    pub fn assert_exactly(&self, expected: &Outputs) {
+        let mut problems = Vec::new();
+        diff(
+            "enriched readings",
+            &self.enriched,
+            &expected.enriched,
+            &mut problems,
+        );
+        diff("DLQ records", &self.dlq, &expected.dlq, &mut problems);
+        diff(
+            "HRV windows",
+            &self.windows,
+            &expected.windows,
+            &mut problems,
+        );
+        diff("alerts", &self.alerts, &expected.alerts, &mut problems);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
     /// Entries that occur more than once.
     pub fn repeated(&self) -> usize {
         fn reps<T: PartialEq>(v: &[T]) -> usize {
             v.windows(2).filter(|w| w[0] == w[1]).count()
         }
         reps(&self.enriched) + reps(&self.dlq) + reps(&self.windows) + reps(&self.alerts)
+    }
+}
+
+/// Multiset difference of two sorted lists, as readable problems.
+fn diff<T: Ord + Clone + std::fmt::Debug>(
+    what: &str,
+    got: &[T],
+    want: &[T],
+    problems: &mut Vec<String>,
+) {
+    let (mut missing, mut extra) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < got.len() || j < want.len() {
+        match (got.get(i), want.get(j)) {
+            (Some(g), Some(w)) if g == w => (i, j) = (i + 1, j + 1),
+            (Some(g), Some(w)) if g < w => (extra.push(g.clone()), i += 1).1,
+            (Some(_), Some(w)) => (missing.push(w.clone()), j += 1).1,
+            (Some(g), None) => (extra.push(g.clone()), i += 1).1,
+            (None, Some(w)) => (missing.push(w.clone()), j += 1).1,
+            (None, None) => unreachable!(),
+        }
+    }
+    if !missing.is_empty() || !extra.is_empty() {
+        problems.push(format!(
+            "{what}: {} of {} published; {} missing {:?}; {} extra (repeated or unexpected) {:?}",
+            got.len(),
+            want.len(),
+            missing.len(),
+            &missing[..missing.len().min(5)],
+            extra.len(),
+            &extra[..extra.len().min(5)],
+        ));
     }
 }
 
