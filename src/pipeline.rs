@@ -610,21 +610,7 @@ impl Pipeline {
         self.processor.revoke(&held);
         let kept: Vec<i32> = held.into_iter().filter(|p| !revoked.contains(p)).collect();
         if !kept.is_empty() {
-            let timeout = Duration::from_millis(self.config.processing.transaction_timeout_ms);
-            let committed = consumer.committed(timeout).map_err(PipelineError::Commit)?;
-            for elem in committed
-                .elements()
-                .iter()
-                .filter(|e| kept.contains(&e.partition()))
-            {
-                let offset = match elem.offset() {
-                    Offset::Offset(n) => Offset::Offset(n),
-                    _ => Offset::Beginning,
-                };
-                consumer
-                    .seek(elem.topic(), elem.partition(), offset, timeout)
-                    .map_err(PipelineError::Commit)?;
-            }
+            self.seek_to_committed(consumer, |p| kept.contains(&p))?;
         }
         info!(
             revoked = ?revoked,
@@ -887,14 +873,17 @@ impl Pipeline {
         }
     }
 
-    /// After an aborted transaction: every assigned partition goes back to
-    /// its committed offset and its state is dropped, to be restored from
-    /// the (committed) changelog before it is processed again.
-    fn rewind(&mut self, consumer: &StreamConsumer<PipelineContext>) -> Result<(), PipelineError> {
+    /// Seeks the assigned partitions `which` selects back to their committed
+    /// offsets (the beginning when none is committed); returns them.
+    fn seek_to_committed(
+        &self,
+        consumer: &StreamConsumer<PipelineContext>,
+        which: impl Fn(i32) -> bool,
+    ) -> Result<Vec<i32>, PipelineError> {
         let timeout = Duration::from_millis(self.config.processing.transaction_timeout_ms);
         let committed = consumer.committed(timeout).map_err(PipelineError::Commit)?;
         let mut partitions = Vec::new();
-        for elem in committed.elements() {
+        for elem in committed.elements().iter().filter(|e| which(e.partition())) {
             let offset = match elem.offset() {
                 Offset::Offset(n) => Offset::Offset(n),
                 _ => Offset::Beginning,
@@ -904,6 +893,14 @@ impl Pipeline {
                 .map_err(PipelineError::Commit)?;
             partitions.push(elem.partition());
         }
+        Ok(partitions)
+    }
+
+    /// After an aborted transaction: every assigned partition goes back to
+    /// its committed offset and its state is dropped, to be restored from
+    /// the (committed) changelog before it is processed again.
+    fn rewind(&mut self, consumer: &StreamConsumer<PipelineContext>) -> Result<(), PipelineError> {
+        let partitions = self.seek_to_committed(consumer, |_| true)?;
         self.processor.revoke(&partitions);
         warn!(
             partitions = ?partitions,
