@@ -9,11 +9,9 @@ mod fixtures;
 
 use std::sync::Arc;
 
-use fixtures::{NOW, payloads, profiles};
+use fixtures::{enrich, payloads, processor, profiles};
 use vitalstream::codec::{Codec, SchemaIds};
-use vitalstream::config::ValidationConfig;
 use vitalstream::model::MeasurementKind;
-use vitalstream::process::{AlertsConfig, Disposition, HrvConfig, InputRecord, Processor};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -28,31 +26,15 @@ fn main() {
     println!("{:<16} {:>12} {:>14}", "kind", "allocations", "bytes");
     for kind in MeasurementKind::ALL {
         let inputs = payloads(&codec, kind, warm + measured);
-        let mut processor = Processor::new(
-            codec.clone(),
-            ValidationConfig::default(),
-            HrvConfig::default(),
-            AlertsConfig::default(),
-            table.clone(),
-        )
-        .expect("processor");
+        let mut processor = processor(&codec, &table);
         let mut out = Vec::with_capacity(4096);
         let mut before = None;
         for (offset, (key, payload)) in inputs.iter().enumerate() {
             if offset == warm {
                 before = Some(dhat::HeapStats::get());
             }
-            let rec = InputRecord {
-                topic: "vitals.readings.raw",
-                partition: 0,
-                offset: offset as i64,
-                key: Some(key.as_bytes()),
-                payload: Some(payload),
-            };
-            match processor.process(&rec, NOW) {
-                Disposition::Enriched(e) => codec.encode_enriched(&e, &mut out).expect("encode"),
-                other => panic!("bench input rejected: {other:?}"),
-            }
+            let e = enrich(&mut processor, offset, key, payload);
+            codec.encode_enriched(&e, &mut out).expect("encode");
         }
         let (b, a) = (before.expect("measured"), dhat::HeapStats::get());
         let per = |x: u64, y: u64| (y - x) as f64 / measured as f64;

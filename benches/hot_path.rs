@@ -7,13 +7,11 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fixtures::{NOW, payloads, profiles};
+use fixtures::{NOW, enrich, payloads, processor, profiles};
 use vitalstream::codec::{Codec, SchemaIds};
 use vitalstream::config::ValidationConfig;
 use vitalstream::model::*;
-use vitalstream::process::{
-    AlertsConfig, DedupStore, Disposition, HrvConfig, InputRecord, Processor, validate,
-};
+use vitalstream::process::{DedupStore, validate};
 
 const N: usize = 1_000;
 
@@ -28,29 +26,11 @@ fn hot_path(c: &mut Criterion) {
             let mut out = Vec::with_capacity(512);
             b.iter(|| {
                 // Fresh dedup state each iteration so every reading is new.
-                let mut processor = Processor::new(
-                    codec.clone(),
-                    ValidationConfig::default(),
-                    HrvConfig::default(),
-                    AlertsConfig::default(),
-                    table.clone(),
-                )
-                .expect("processor");
+                let mut processor = processor(&codec, &table);
                 for (offset, (key, payload)) in inputs.iter().enumerate() {
-                    let rec = InputRecord {
-                        topic: "vitals.readings.raw",
-                        partition: 0,
-                        offset: offset as i64,
-                        key: Some(key.as_bytes()),
-                        payload: Some(payload),
-                    };
-                    match processor.process(&rec, NOW) {
-                        Disposition::Enriched(e) => {
-                            codec.encode_enriched(&e, &mut out).expect("encode");
-                            black_box(&out);
-                        }
-                        other => panic!("bench input rejected: {other:?}"),
-                    }
+                    let e = enrich(&mut processor, offset, key, payload);
+                    codec.encode_enriched(&e, &mut out).expect("encode");
+                    black_box(&out);
                 }
             });
         });
@@ -118,30 +98,11 @@ fn stages(c: &mut Criterion) {
     let mut group = c.benchmark_group("encode");
     group.throughput(Throughput::Elements(N as u64));
     for (kind, payloads) in &inputs {
-        let mut processor = Processor::new(
-            codec.clone(),
-            cfg.clone(),
-            HrvConfig::default(),
-            AlertsConfig::default(),
-            table.clone(),
-        )
-        .expect("processor");
+        let mut processor = processor(&codec, &table);
         let enriched: Vec<_> = payloads
             .iter()
             .enumerate()
-            .map(|(offset, (key, payload))| {
-                let rec = InputRecord {
-                    topic: "vitals.readings.raw",
-                    partition: 0,
-                    offset: offset as i64,
-                    key: Some(key.as_bytes()),
-                    payload: Some(payload),
-                };
-                match processor.process(&rec, NOW) {
-                    Disposition::Enriched(e) => e,
-                    other => panic!("bench input rejected: {other:?}"),
-                }
-            })
+            .map(|(offset, (key, payload))| enrich(&mut processor, offset, key, payload))
             .collect();
         group.bench_function(kind.as_str(), |b| {
             let mut out = Vec::with_capacity(512);

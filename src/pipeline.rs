@@ -220,9 +220,7 @@ async fn run_consumer(
             let txn = Transactions::init(producer.clone(), timeout)
                 .await
                 .map_err(PipelineError::Transaction)?;
-            context
-                .events
-                .set_transactional_producer(producer.clone(), timeout);
+            context.events.set_transactions(txn.clone());
             info!(transactional_id = %id, "transactional producer ready");
             Some(txn)
         }
@@ -388,6 +386,9 @@ impl Pipeline {
             }
             if self.context.events.take_txn_aborted() {
                 self.drop_aborted_work(consumer)?;
+                if stopping {
+                    return Ok(());
+                }
                 continue;
             }
             // Before anything derived leaves: nothing of a patient erased by
@@ -581,11 +582,7 @@ impl Pipeline {
     /// Opens a transaction before anything is produced (exactly_once).
     fn begin(&mut self) -> Result<(), PipelineError> {
         match &mut self.txn {
-            Some(txn) => {
-                txn.begin().map_err(PipelineError::Transaction)?;
-                self.context.events.set_txn_open(true);
-                Ok(())
-            }
+            Some(txn) => txn.begin().map_err(PipelineError::Transaction),
             None => Ok(()),
         }
     }
@@ -600,9 +597,6 @@ impl Pipeline {
         &mut self,
         consumer: &StreamConsumer<PipelineContext>,
     ) -> Result<Vec<i32>, PipelineError> {
-        if let Some(txn) = &mut self.txn {
-            txn.mark_aborted();
-        }
         self.open = OpenTxn::default();
         self.metrics.transaction(false);
         let revoked = self.context.events.take_revoked();
@@ -647,13 +641,18 @@ impl Pipeline {
     /// Publishes the HRV windows the batch closed and the alerts it raised
     /// (including those whose confirmation wait ran out while idle).
     async fn publish_derived(&mut self, batch: &mut Batch) -> Result<(), PipelineError> {
-        self.begin()?;
         let now = now_ms();
-        for window in self.processor.take_closed_windows(now) {
-            self.publish_window(&window, batch).await?;
+        let windows = self.processor.take_closed_windows(now);
+        let alerts = self.processor.take_alerts(now);
+        if !windows.is_empty() || !alerts.is_empty() {
+            // Idle turns open no transaction: a revocation then has none to abort.
+            self.begin()?;
         }
-        for alert in self.processor.take_alerts(now) {
-            self.publish_alert(&alert, batch).await?;
+        for window in &windows {
+            self.publish_window(window, batch).await?;
+        }
+        for alert in &alerts {
+            self.publish_alert(alert, batch).await?;
         }
         let counts = self.processor.take_counts();
         batch.counts.late_beats += counts.late_beats;
@@ -721,7 +720,9 @@ impl Pipeline {
         stopping: bool,
     ) -> Result<(), PipelineError> {
         let committed = if self.txn.is_some() {
-            self.begin()?;
+            if !batch.changelog.is_empty() {
+                self.begin()?;
+            }
             let written = self.write_changelog(&batch.changelog).await?;
             let open = &mut self.open;
             open.started.get_or_insert_with(|| {
@@ -854,16 +855,17 @@ impl Pipeline {
         deliveries: Vec<DeliveryFuture>,
         offsets: TopicPartitionList,
     ) -> Result<bool, PipelineError> {
-        self.begin()?;
         let group = consumer.group_metadata().ok_or_else(|| {
             PipelineError::Config("the consumer has no group metadata for the transaction".into())
         })?;
         let Some(txn) = &mut self.txn else {
             return Ok(true);
         };
-        let outcome = txn.commit(offsets, group).await;
-        self.context.events.set_txn_open(false);
-        match outcome.map_err(PipelineError::Transaction)? {
+        match txn
+            .commit(offsets, group)
+            .await
+            .map_err(PipelineError::Transaction)?
+        {
             TxnOutcome::Committed => {
                 // Committed means delivered; these resolve at once.
                 delivered(deliveries).await?;

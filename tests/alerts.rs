@@ -4,14 +4,12 @@
 
 mod common;
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
 use rdkafka::message::{Message, OwnedMessage};
 use rust_decimal::Decimal;
-use vitalstream::codec::{Codec, SchemaIds};
 use vitalstream::config::Config;
 use vitalstream::model::*;
 use vitalstream::pipeline::now_ms;
@@ -19,27 +17,6 @@ use vitalstream::telemetry::Stats;
 
 const MIN: i64 = 60_000;
 const DAY: i64 = 24 * 60 * MIN;
-
-fn codec() -> Codec {
-    Codec::new(SchemaIds::default()).expect("codec")
-}
-
-fn raw(id: &str, patient: &str, measured_at_ms: i64, measurement: Measurement) -> Rec {
-    let reading = RawReading {
-        reading_id: Cow::Owned(id.to_owned()),
-        device_id: Cow::Borrowed("dev-1"),
-        device_model: Cow::Borrowed("device"),
-        device_kind: DeviceKind::Other,
-        patient_id: Cow::Owned(patient.to_owned()),
-        measured_at_ms,
-        received_at_ms: measured_at_ms + 1_000,
-        attribution: Attribution::Device,
-        measurement,
-    };
-    let mut buf = Vec::new();
-    codec().encode_raw(&reading, &mut buf).expect("encode");
-    Rec::new(patient, buf)
-}
 
 fn weight(grams: i64) -> Measurement {
     Measurement::BodyScan(BodyScan {
@@ -139,7 +116,7 @@ async fn clinical_scenarios_raise_exactly_the_expected_alerts() {
         .into_iter()
         .enumerate()
     {
-        recs.push(raw(
+        recs.push(raw_record(
             &format!("hf-{day}"),
             "p-hf",
             start + day as i64 * DAY,
@@ -148,18 +125,28 @@ async fn clinical_scenarios_raise_exactly_the_expected_alerts() {
     }
     let t = now - 30 * MIN;
     // 185/125 confirmed 3 minutes later.
-    recs.push(raw("cr-1", "p-crisis", t, bp(185, 125)));
-    recs.push(raw("cr-2", "p-crisis", t + 3 * MIN, bp(183, 122)));
+    recs.push(raw_record("cr-1", "p-crisis", t, bp(185, 125)));
+    recs.push(raw_record("cr-2", "p-crisis", t + 3 * MIN, bp(183, 122)));
     // 185/125 whose repeat is below the crisis range.
-    recs.push(raw("un-1", "p-unconfirmed", t, bp(185, 125)));
-    recs.push(raw("un-2", "p-unconfirmed", t + 3 * MIN, bp(150, 95)));
+    recs.push(raw_record("un-1", "p-unconfirmed", t, bp(185, 125)));
+    recs.push(raw_record(
+        "un-2",
+        "p-unconfirmed",
+        t + 3 * MIN,
+        bp(150, 95),
+    ));
     // The same confirmed crisis, without consent to clinician sharing.
-    recs.push(raw("nc-1", "p-no-consent", t, bp(185, 125)));
-    recs.push(raw("nc-2", "p-no-consent", t + 3 * MIN, bp(183, 122)));
+    recs.push(raw_record("nc-1", "p-no-consent", t, bp(185, 125)));
+    recs.push(raw_record(
+        "nc-2",
+        "p-no-consent",
+        t + 3 * MIN,
+        bp(183, 122),
+    ));
     // SpO2 89 % twice: an alert by default, none under a COPD limit of 88 %.
     for p in ["p-copd", "p-spo2"] {
-        recs.push(raw(&format!("{p}-1"), p, t, spo2(890)));
-        recs.push(raw(&format!("{p}-2"), p, t + 4 * MIN, spo2(892)));
+        recs.push(raw_record(&format!("{p}-1"), p, t, spo2(890)));
+        recs.push(raw_record(&format!("{p}-2"), p, t + 4 * MIN, spo2(892)));
     }
     produce(&broker, &cfg.topics.raw, &recs).await;
     let stats = run_until_consumed(cfg.clone(), recs.len() as u64).await;
@@ -237,8 +224,8 @@ async fn an_erased_patient_gets_no_alert_and_nothing_after_the_tombstone() {
     // Both patients: a crisis reading that waits for its repeat.
     let t = now_ms() - 10 * MIN;
     let before = [
-        raw("e-1", "p-erased", t, bp(190, 125)),
-        raw("k-1", "p-kept", t, bp(190, 125)),
+        raw_record("e-1", "p-erased", t, bp(190, 125)),
+        raw_record("k-1", "p-kept", t, bp(190, 125)),
     ];
     produce(&broker, &cfg.topics.raw, &before).await;
     p.wait_consumed(2, Duration::from_secs(60)).await;
@@ -256,7 +243,7 @@ async fn an_erased_patient_gets_no_alert_and_nothing_after_the_tombstone() {
         produce(
             &broker,
             &cfg.topics.raw,
-            &[raw(
+            &[raw_record(
                 &format!("e-after-{after}"),
                 "p-erased",
                 t + MIN,
@@ -268,7 +255,7 @@ async fn an_erased_patient_gets_no_alert_and_nothing_after_the_tombstone() {
     }
     let late = [
         Rec::new("p-erased", b"garbage".to_vec()),
-        raw(
+        raw_record(
             "e-fever",
             "p-erased",
             t + 2 * MIN,

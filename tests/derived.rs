@@ -3,41 +3,15 @@
 
 mod common;
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use common::*;
 use rdkafka::message::Message;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use vitalstream::codec::{Codec, SchemaIds};
 use vitalstream::model::*;
 use vitalstream::pipeline::now_ms;
 use vitalstream::telemetry::Stats;
-
-fn codec() -> Codec {
-    Codec::new(SchemaIds::default()).expect("codec")
-}
-
-fn reading(id: &str, patient: &str, measured_at_ms: i64, m: Measurement) -> RawReading<'static> {
-    RawReading {
-        reading_id: Cow::Owned(id.to_owned()),
-        device_id: Cow::Borrowed("dev-1"),
-        device_model: Cow::Borrowed("Body Scan"),
-        device_kind: DeviceKind::Scale,
-        patient_id: Cow::Owned(patient.to_owned()),
-        measured_at_ms,
-        received_at_ms: measured_at_ms + 500,
-        attribution: Attribution::Device,
-        measurement: m,
-    }
-}
-
-fn rec(r: &RawReading<'_>) -> Rec {
-    let mut buf = Vec::new();
-    codec().encode_raw(r, &mut buf).expect("encode");
-    Rec::new(&r.patient_id, buf)
-}
 
 fn worked_example_scan() -> Measurement {
     Measurement::BodyScan(BodyScan {
@@ -60,9 +34,14 @@ async fn body_scan_comes_out_with_the_worked_example_values() {
     publish_profiles(&broker, &cfg, &[profile("p-man"), unspecified]).await;
     let at = now_ms() - 60_000;
     let recs = [
-        rec(&reading("scan-1", "p-man", at, worked_example_scan())),
-        rec(&reading("scan-2", "p-nosex", at, worked_example_scan())),
-        rec(&reading("scan-3", "p-stranger", at, worked_example_scan())),
+        record_of(&raw_reading("scan-1", "p-man", at, worked_example_scan())),
+        record_of(&raw_reading("scan-2", "p-nosex", at, worked_example_scan())),
+        record_of(&raw_reading(
+            "scan-3",
+            "p-stranger",
+            at,
+            worked_example_scan(),
+        )),
     ];
     produce(&broker, &cfg.topics.raw, &recs).await;
 
@@ -200,7 +179,7 @@ async fn heart_rhythm_stream_produces_the_expected_windows() {
         let n = sizes[k % sizes.len()].min(rr_all.len() - i);
         let chunk = rr_all[i..i + n].to_vec();
         let span: i64 = chunk.iter().map(|&v| i64::from(v)).sum();
-        readings.push(reading(
+        readings.push(raw_reading(
             &format!("hr-{k:03}"),
             "p-hrv",
             at,
@@ -218,7 +197,7 @@ async fn heart_rhythm_stream_produces_the_expected_windows() {
     readings.swap(10, 11);
     // After everything, a reading whose window closed long ago: its beats
     // are late, counted, and reported on the patient's next window.
-    let late = reading(
+    let late = raw_reading(
         "hr-late",
         "p-hrv",
         t0 - 200_000,
@@ -230,9 +209,9 @@ async fn heart_rhythm_stream_produces_the_expected_windows() {
     // Split: the late reading goes in before the stream's last chunks, so
     // the window that closes afterwards reports it.
     let tail = readings.split_off(readings.len() - 8);
-    let mut recs: Vec<Rec> = readings.iter().map(rec).collect();
-    recs.push(rec(&late));
-    recs.extend(tail.iter().map(rec));
+    let mut recs: Vec<Rec> = readings.iter().map(record_of).collect();
+    recs.push(record_of(&late));
+    recs.extend(tail.iter().map(record_of));
     produce(&broker, &cfg.topics.raw, &recs).await;
 
     let p = start_pipeline(cfg.clone());

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -13,29 +12,8 @@ use std::time::Duration;
 
 use common::*;
 use tokio::time::Instant;
-use vitalstream::codec::{Codec, SchemaIds};
 use vitalstream::model::*;
 use vitalstream::pipeline::now_ms;
-
-fn raw(id: &str, patient: &str, at: i64, m: Measurement) -> Rec {
-    let r = RawReading {
-        reading_id: Cow::Owned(id.to_owned()),
-        device_id: Cow::Borrowed("dev-1"),
-        device_model: Cow::Borrowed("BPM Connect"),
-        device_kind: DeviceKind::BpMonitor,
-        patient_id: Cow::Owned(patient.to_owned()),
-        measured_at_ms: at,
-        received_at_ms: at + 200,
-        attribution: Attribution::Device,
-        measurement: m,
-    };
-    let mut buf = Vec::new();
-    Codec::new(SchemaIds::default())
-        .expect("codec")
-        .encode_raw(&r, &mut buf)
-        .expect("encode");
-    Rec::new(patient, buf)
-}
 
 fn bp(sys: i32) -> Measurement {
     Measurement::BloodPressure(BloodPressure {
@@ -93,7 +71,7 @@ async fn metrics_after_traffic_match_what_was_processed() {
     let now = now_ms();
     let mut recs = Vec::new();
     for i in 0..40 {
-        recs.push(raw(
+        recs.push(raw_record(
             &format!("r-{i}"),
             &format!("p-{}", i % 5),
             now - 5_000,
@@ -103,15 +81,15 @@ async fn metrics_after_traffic_match_what_was_processed() {
     recs.push(recs[0].clone()); // duplicate
     recs.push(recs[1].clone()); // duplicate
     recs.push(Rec::new("p-1", b"garbage".to_vec())); // malformed
-    recs.push(raw("oor", "p-2", now - 5_000, bp(400))); // out_of_range
-    recs.push(raw("who", "p-x", now - 5_000, bp(120))); // unknown_patient
-    recs.push(raw("gone-1", "p-gone", now - 5_000, bp(120))); // erased
+    recs.push(raw_record("oor", "p-2", now - 5_000, bp(400))); // out_of_range
+    recs.push(raw_record("who", "p-x", now - 5_000, bp(120))); // unknown_patient
+    recs.push(raw_record("gone-1", "p-gone", now - 5_000, bp(120))); // erased
     recs.push(Rec::new("p-gone", b"garbage".to_vec())); // erased, even undecodable
     // Heart rhythm: 10 minutes of beats in 60-beat readings, an hour ago:
     // closes at least one 5-minute window.
     let mut at = now - 3_600_000;
     for i in 0..10 {
-        recs.push(raw(
+        recs.push(raw_record(
             &format!("hr-{i}"),
             "p-3",
             at,

@@ -9,14 +9,9 @@ use std::time::Duration;
 use common::*;
 use rdkafka::message::Message;
 use rust_decimal::Decimal;
-use vitalstream::codec::{Codec, SchemaIds};
 use vitalstream::model::*;
 use vitalstream::pipeline::now_ms;
 use vitalstream::telemetry::Stats;
-
-fn codec() -> Codec {
-    Codec::new(SchemaIds::default()).expect("codec")
-}
 
 fn reading(id: &str, patient: &str, measurement: Measurement) -> RawReading<'static> {
     let now = now_ms();
@@ -308,17 +303,7 @@ async fn duplicates_are_dropped_and_counts_add_up() {
         Duration::from_secs(2),
     )
     .await;
-    let c = codec();
-    let ids: Vec<String> = out
-        .iter()
-        .map(|m| {
-            c.decode_enriched(m.payload().expect("value"))
-                .expect("decodes")
-                .reading
-                .reading_id
-                .into_owned()
-        })
-        .collect();
+    let ids = enriched_ids(&out);
     assert_eq!(
         ids.len(),
         unique.len(),
@@ -362,13 +347,9 @@ async fn restart_resumes_from_committed_offsets_without_loss() {
     );
 
     let out = read_topic(&broker, &cfg.topics.enriched, 100, Duration::from_secs(2)).await;
-    let c = codec();
     let mut per_id: BTreeMap<String, usize> = BTreeMap::new();
-    for m in &out {
-        let e = c
-            .decode_enriched(m.payload().expect("value"))
-            .expect("decodes");
-        *per_id.entry(e.reading.reading_id.into_owned()).or_default() += 1;
+    for id in enriched_ids(&out) {
+        *per_id.entry(id).or_default() += 1;
     }
     assert_eq!(per_id.len(), 100, "no reading lost across the restart");
     assert!(
@@ -413,17 +394,7 @@ async fn a_full_producer_queue_pauses_consumption_and_loses_nothing() {
         Duration::from_secs(2),
     )
     .await;
-    let ids: HashSet<String> = out
-        .iter()
-        .map(|m| {
-            codec()
-                .decode_enriched(m.payload().expect("value"))
-                .expect("decodes")
-                .reading
-                .reading_id
-                .into_owned()
-        })
-        .collect();
+    let ids: HashSet<String> = enriched_ids(&out).into_iter().collect();
     assert_eq!(
         out.len(),
         recs.len(),

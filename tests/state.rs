@@ -3,38 +3,15 @@
 
 mod common;
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use common::*;
 use rdkafka::message::Message;
-use vitalstream::codec::{Codec, SchemaIds};
 use vitalstream::model::*;
 use vitalstream::pipeline::now_ms;
 use vitalstream::telemetry::Stats;
 
 const MIN: i64 = 60_000;
-
-fn codec() -> Codec {
-    Codec::new(SchemaIds::default()).expect("codec")
-}
-
-fn raw(id: &str, patient: &str, measured_at_ms: i64, measurement: Measurement) -> Rec {
-    let reading = RawReading {
-        reading_id: Cow::Owned(id.to_owned()),
-        device_id: Cow::Borrowed("watch-1"),
-        device_model: Cow::Borrowed("ScanWatch"),
-        device_kind: DeviceKind::Watch,
-        patient_id: Cow::Owned(patient.to_owned()),
-        measured_at_ms,
-        received_at_ms: measured_at_ms + 1_000,
-        attribution: Attribution::Device,
-        measurement,
-    };
-    let mut buf = Vec::new();
-    codec().encode_raw(&reading, &mut buf).expect("encode");
-    Rec::new(patient, buf)
-}
 
 /// One minute of beats at 1000 ms.
 fn minute_of_beats() -> Measurement {
@@ -88,8 +65,8 @@ async fn windows_waiting_alerts_and_dedup_survive_a_restart() {
     // First run: three minutes of the window, and a crisis reading whose
     // repeat comes only after the restart.
     let first: Vec<Rec> = (0..3)
-        .map(|i| raw(&format!("rr-{i}"), "p-1", t + i * MIN, minute_of_beats()))
-        .chain([raw("bp-1", "p-1", t + 10 * MIN, bp(186, 124))])
+        .map(|i| raw_record(&format!("rr-{i}"), "p-1", t + i * MIN, minute_of_beats()))
+        .chain([raw_record("bp-1", "p-1", t + 10 * MIN, bp(186, 124))])
         .collect();
     let before = run_once(&cfg, &broker, &first).await;
     assert_eq!(before.enriched, 4);
@@ -102,9 +79,9 @@ async fn windows_waiting_alerts_and_dedup_survive_a_restart() {
     // Second run: the rest of the window and beyond (the watermark passes
     // the window's end), the repeat, and a re-send of a first-run reading.
     let second: Vec<Rec> = (3..8)
-        .map(|i| raw(&format!("rr-{i}"), "p-1", t + i * MIN, minute_of_beats()))
+        .map(|i| raw_record(&format!("rr-{i}"), "p-1", t + i * MIN, minute_of_beats()))
         .chain([
-            raw("bp-2", "p-1", t + 12 * MIN, bp(183, 121)),
+            raw_record("bp-2", "p-1", t + 12 * MIN, bp(183, 121)),
             first[0].clone(),
         ])
         .collect();

@@ -11,9 +11,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
-use rdkafka::producer::{FutureProducer, Producer};
+use super::Transactions;
 
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientContext, Statistics};
@@ -26,10 +25,8 @@ use crate::telemetry::{CONSUMER_LAG, Stats};
 pub struct RebalanceEvents {
     revoked: Mutex<Vec<i32>>,
     assigned: Mutex<Vec<i32>>,
-    /// exactly_once: the transactional producer and its call timeout.
-    txn_producer: OnceLock<(FutureProducer, Duration)>,
-    /// A transaction is open (set by the pipeline).
-    txn_open: AtomicBool,
+    /// exactly_once: the pipeline's transactions.
+    txn: OnceLock<Transactions>,
     /// The rebalance callback aborted the open transaction.
     txn_aborted: AtomicBool,
 }
@@ -39,25 +36,15 @@ impl std::fmt::Debug for RebalanceEvents {
         f.debug_struct("RebalanceEvents")
             .field("revoked", &self.revoked)
             .field("assigned", &self.assigned)
-            .field("txn_open", &self.txn_open)
+            .field("txn_aborted", &self.txn_aborted)
             .finish_non_exhaustive()
     }
 }
 
 impl RebalanceEvents {
-    /// exactly_once: the producer whose open transaction a revocation aborts.
-    pub fn set_transactional_producer(&self, producer: FutureProducer, timeout: Duration) {
-        let _ = self.txn_producer.set((producer, timeout));
-    }
-
-    /// Records whether a transaction is open.
-    pub fn set_txn_open(&self, open: bool) {
-        self.txn_open.store(open, Ordering::SeqCst);
-    }
-
-    /// Whether a revocation aborted the open transaction (not yet taken).
-    pub fn txn_abort_pending(&self) -> bool {
-        self.txn_aborted.load(Ordering::SeqCst)
+    /// exactly_once: the transactions whose open one a revocation aborts.
+    pub fn set_transactions(&self, txn: Transactions) {
+        let _ = self.txn.set(txn);
     }
 
     /// Whether a revocation aborted the open transaction since the last call.
@@ -67,14 +54,14 @@ impl RebalanceEvents {
 
     /// Aborts the open transaction, if any (called on revocation).
     fn abort_open_txn(&self) {
-        let Some((producer, timeout)) = self.txn_producer.get() else {
+        let Some(txn) = self.txn.get() else {
             return;
         };
-        if !self.txn_open.swap(false, Ordering::SeqCst) {
-            return;
-        }
-        match producer.abort_transaction(*timeout) {
-            Ok(()) => info!("open transaction aborted on revocation; the new owners redo its work"),
+        match txn.abort_blocking() {
+            Ok(false) => return,
+            Ok(true) => {
+                info!("open transaction aborted on revocation; the new owners redo its work")
+            }
             Err(e) => warn!(error = %e, "aborting the open transaction on revocation failed"),
         }
         self.txn_aborted.store(true, Ordering::SeqCst);

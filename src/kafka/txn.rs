@@ -6,6 +6,8 @@
 //! the committed offsets and restores state), fatal ones (fencing by a newer
 //! instance, an unrecoverable producer) stop the run.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rdkafka::TopicPartitionList;
@@ -24,11 +26,14 @@ pub enum TxnOutcome {
     Aborted,
 }
 
-/// Transaction state of the pipeline's producer.
+/// Transaction state of the pipeline's producer. Clones share it: the
+/// rebalance callback holds one to abort the open transaction on revocation
+/// (see `kafka::context`).
+#[derive(Clone)]
 pub struct Transactions {
     producer: FutureProducer,
     timeout: Duration,
-    open: bool,
+    open: Arc<AtomicBool>,
 }
 
 const RETRIES: u32 = 3;
@@ -45,7 +50,7 @@ impl Transactions {
         Ok(Self {
             producer,
             timeout,
-            open: false,
+            open: Arc::default(),
         })
     }
 
@@ -54,22 +59,29 @@ impl Transactions {
     /// # Errors
     /// A fatal producer state.
     pub fn begin(&mut self) -> Result<(), KafkaError> {
-        if !self.open {
+        if !self.open.load(Ordering::SeqCst) {
             self.producer.begin_transaction()?;
-            self.open = true;
+            self.open.store(true, Ordering::SeqCst);
         }
         Ok(())
     }
 
     /// Whether a transaction is open.
-    /// Records that the open transaction was aborted elsewhere (by the
-    /// rebalance callback, see `kafka::context`).
-    pub fn mark_aborted(&mut self) {
-        self.open = false;
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::SeqCst)
     }
 
-    pub fn is_open(&self) -> bool {
-        self.open
+    /// Aborts the open transaction, if any, blocking the calling thread
+    /// (for the rebalance callback). Returns whether one was aborted.
+    ///
+    /// # Errors
+    /// The abort failed.
+    pub fn abort_blocking(&self) -> Result<bool, KafkaError> {
+        if !self.open.swap(false, Ordering::SeqCst) {
+            return Ok(false);
+        }
+        retry(|| self.producer.abort_transaction(self.timeout))?;
+        Ok(true)
     }
 
     /// Adds `offsets` (next offsets to consume) to the open transaction and
@@ -93,7 +105,7 @@ impl Transactions {
         .await;
         match result {
             Ok(()) => {
-                self.open = false;
+                self.open.store(false, Ordering::SeqCst);
                 Ok(TxnOutcome::Committed)
             }
             Err(e) if requires_abort(&e) => {
@@ -110,12 +122,12 @@ impl Transactions {
     /// # Errors
     /// A fatal error.
     pub async fn abort(&mut self) -> Result<(), KafkaError> {
-        if !self.open {
+        if !self.is_open() {
             return Ok(());
         }
         let (p, timeout) = (self.producer.clone(), self.timeout);
         blocking(move || retry(|| p.abort_transaction(timeout))).await?;
-        self.open = false;
+        self.open.store(false, Ordering::SeqCst);
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 pub mod faults;
 pub mod monitoring;
 
+use std::borrow::Cow;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -19,10 +20,10 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rust_decimal::Decimal;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use vitalstream::codec::Codec;
+use vitalstream::codec::{Codec, SchemaIds};
 use vitalstream::config::Config;
 use vitalstream::kafka::{TopicSpec, ensure_topics};
-use vitalstream::model::{PatientProfile, Sex};
+use vitalstream::model::{Attribution, DeviceKind, Measurement, PatientProfile, RawReading, Sex};
 use vitalstream::pipeline::{self, PipelineError};
 use vitalstream::telemetry::Stats;
 
@@ -166,6 +167,59 @@ pub async fn create_topics(broker: &Broker, cfg: &Config, partitions: i32) {
     )
     .await
     .expect("create topics");
+}
+
+/// The codec with the default schema ids.
+pub fn codec() -> Codec {
+    Codec::new(SchemaIds::default()).expect("codec")
+}
+
+/// A raw reading of `patient` measured at `measured_at_ms`, received by the
+/// gateway half a second later.
+pub fn raw_reading(
+    id: &str,
+    patient: &str,
+    measured_at_ms: i64,
+    measurement: Measurement,
+) -> RawReading<'static> {
+    RawReading {
+        reading_id: Cow::Owned(id.to_owned()),
+        device_id: Cow::Borrowed("dev-1"),
+        device_model: Cow::Borrowed("device"),
+        device_kind: DeviceKind::Other,
+        patient_id: Cow::Owned(patient.to_owned()),
+        measured_at_ms,
+        received_at_ms: measured_at_ms + 500,
+        attribution: Attribution::Device,
+        measurement,
+    }
+}
+
+/// `reading` encoded as the gateway writes it, keyed by its patient.
+pub fn record_of(reading: &RawReading<'_>) -> Rec {
+    let mut buf = Vec::new();
+    codec().encode_raw(reading, &mut buf).expect("encode");
+    Rec::new(&reading.patient_id, buf)
+}
+
+/// [`raw_reading`] as the record the gateway writes.
+pub fn raw_record(id: &str, patient: &str, measured_at_ms: i64, measurement: Measurement) -> Rec {
+    record_of(&raw_reading(id, patient, measured_at_ms, measurement))
+}
+
+/// The reading ids of enriched-topic messages, in order.
+pub fn enriched_ids(messages: &[OwnedMessage]) -> Vec<String> {
+    let c = codec();
+    messages
+        .iter()
+        .map(|m| {
+            c.decode_enriched(m.payload().expect("value"))
+                .expect("enriched reading decodes")
+                .reading
+                .reading_id
+                .into_owned()
+        })
+        .collect()
 }
 
 /// A profile: male, 180.0 cm, 40 years old (plus ~100 days) today,
