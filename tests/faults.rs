@@ -151,15 +151,10 @@ async fn kill_9_cycles_lose_nothing_at_least_once() {
     );
 }
 
-/// Known failure, under investigation: in about a third of the runs the
-/// surviving instance republishes one transaction's worth of the killed
-/// instance's outputs (the HRV windows one batch closed, one or two enriched
-/// readings) and the window spanning the handover misses beats, as if the
-/// state restored from the changelog were one transaction behind the
-/// committed input offsets. Run it with `cargo test --test faults --
-/// --ignored` (FAULTS_KEEP_LOGS=1 keeps the instances' logs).
+/// Two instances in one group; A is killed halfway and B takes over its
+/// partition with the restored state. FAULTS_KEEP_LOGS=1 keeps the
+/// instances' logs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known failure: repeated outputs after a handover in about a third of runs (see the doc comment)"]
 async fn a_second_instance_takes_over_a_killed_ones_partitions_with_its_state() {
     let broker = start_broker().await;
     let cfg_a = faults_config(&broker, Guarantee::ExactlyOnce, "faults-a");
