@@ -66,7 +66,7 @@ fn stages(c: &mut Criterion) {
     let mut group = c.benchmark_group("validate");
     group.throughput(Throughput::Elements(N as u64));
     for (kind, payloads) in &inputs {
-        let readings: Vec<RawReading<'static>> = payloads
+        let readings: Vec<RawReading<'_>> = payloads
             .iter()
             .map(|(_, p)| codec.decode_raw(p).expect("decodes"))
             .collect();

@@ -51,33 +51,56 @@ pub(crate) fn to_unscaled_be(
     spec: DecimalSpec,
     field: &'static str,
 ) -> Result<Vec<u8>, EncodeError> {
-    let err = || EncodeError::Decimal {
-        field,
-        value,
-        precision: spec.precision,
-        scale: spec.scale,
-    };
-    let mut scaled = value;
-    scaled.rescale(spec.scale);
-    if scaled != value || scaled.scale() != spec.scale {
-        return Err(err());
-    }
-    let unscaled = scaled.mantissa();
-    if unscaled.unsigned_abs() >= 10u128.pow(spec.precision) {
-        return Err(err());
-    }
-    let bytes = unscaled.to_be_bytes();
-    // Drop redundant sign-extension bytes, keeping the sign bit intact.
-    let mut start = 0;
-    while start < 15 {
-        let (b, next) = (bytes[start], bytes[start + 1]);
-        let redundant = (b == 0x00 && next & 0x80 == 0) || (b == 0xFF && next & 0x80 != 0);
-        if !redundant {
-            break;
+    Ok(Unscaled::of(value, spec, field)?.as_bytes().to_vec())
+}
+
+/// The minimal big-endian two's complement bytes of a decimal's unscaled
+/// value, held inline (no allocation).
+pub(crate) struct Unscaled {
+    bytes: [u8; 16],
+    start: usize,
+}
+
+impl Unscaled {
+    /// `value` at `spec.scale`; see [`to_unscaled_be`] for the errors.
+    pub(crate) fn of(
+        value: Decimal,
+        spec: DecimalSpec,
+        field: &'static str,
+    ) -> Result<Self, EncodeError> {
+        let err = || EncodeError::Decimal {
+            field,
+            value,
+            precision: spec.precision,
+            scale: spec.scale,
+        };
+        let mut scaled = value;
+        scaled.rescale(spec.scale);
+        if scaled != value || scaled.scale() != spec.scale {
+            return Err(err());
         }
-        start += 1;
+        let unscaled = scaled.mantissa();
+        if unscaled.unsigned_abs() >= 10u128.pow(spec.precision) {
+            return Err(err());
+        }
+        let bytes = unscaled.to_be_bytes();
+        // Drop redundant sign-extension bytes, keeping the sign bit intact.
+        let mut start = 0;
+        while start < 15 {
+            let (b, next) = (bytes[start], bytes[start + 1]);
+            let redundant = (b == 0x00 && next & 0x80 == 0) || (b == 0xFF && next & 0x80 != 0);
+            if !redundant {
+                break;
+            }
+            start += 1;
+        }
+        Ok(Self { bytes, start })
     }
-    Ok(bytes[start..].to_vec())
+
+    /// The encoded bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
 }
 
 #[cfg(test)]

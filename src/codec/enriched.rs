@@ -15,9 +15,18 @@ const BP_CATEGORIES: [&str; 6] = [
     "STAGE_2",
     "CRISIS",
 ];
-const MASS: DecimalSpec = DecimalSpec::new(9, 3);
-const PERCENT: DecimalSpec = DecimalSpec::new(9, 2);
-const ENERGY: DecimalSpec = DecimalSpec::new(9, 1);
+pub(crate) const MASS: DecimalSpec = DecimalSpec::new(9, 3);
+pub(crate) const PERCENT: DecimalSpec = DecimalSpec::new(9, 2);
+pub(crate) const ENERGY: DecimalSpec = DecimalSpec::new(9, 1);
+/// [`BpCategory`] values in the order of `BP_CATEGORIES`.
+pub(crate) const BP_CATEGORY_ORDER: [BpCategory; 6] = [
+    BpCategory::Hypotension,
+    BpCategory::Normal,
+    BpCategory::Elevated,
+    BpCategory::Stage1,
+    BpCategory::Stage2,
+    BpCategory::Crisis,
+];
 
 /// LOINC codes the processor emits; decoding maps a code back to its `'static` str.
 const LOINC_CODES: [&str; 6] = [
@@ -72,7 +81,7 @@ pub(crate) fn to_value(e: &EnrichedReading<'_>) -> Result<Value, EncodeError> {
         (
             "provenance",
             record(vec![
-                ("topic", Value::String(e.provenance.topic.clone())),
+                ("topic", Value::String(e.provenance.topic.to_string())),
                 ("partition", Value::Int(e.provenance.partition)),
                 ("offset", Value::Long(e.provenance.offset)),
             ]),
@@ -128,7 +137,7 @@ pub(crate) fn from_value(value: &Value) -> Result<EnrichedReading<'static>, Deco
         bp_category,
         body_composition,
         provenance: Provenance {
-            topic: p.string("topic")?.into_owned(),
+            topic: p.string("topic")?,
             partition: p.int("partition")?,
             offset: p.long("offset")?,
         },
@@ -137,13 +146,8 @@ pub(crate) fn from_value(value: &Value) -> Result<EnrichedReading<'static>, Deco
 }
 
 fn bp_category(index: u32) -> Result<BpCategory, DecodeError> {
-    Ok(match index {
-        0 => BpCategory::Hypotension,
-        1 => BpCategory::Normal,
-        2 => BpCategory::Elevated,
-        3 => BpCategory::Stage1,
-        4 => BpCategory::Stage2,
-        5 => BpCategory::Crisis,
-        _ => return Err(DecodeError::field("bp_category", "unknown symbol")),
-    })
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| BP_CATEGORY_ORDER.get(i).copied())
+        .ok_or_else(|| DecodeError::field("bp_category", "unknown symbol"))
 }

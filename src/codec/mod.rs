@@ -6,7 +6,9 @@
 //! [`crate::model`] and back.
 
 mod alert;
+mod binary;
 mod decimal;
+mod direct;
 mod enriched;
 mod error;
 pub mod framing;
@@ -17,8 +19,11 @@ mod record_codec;
 pub mod schemas;
 mod value;
 
+pub use binary::DecodeLimits;
 pub use error::{DecodeError, EncodeError};
 pub use record_codec::{Codec, SchemaIds};
 
+#[cfg(test)]
+mod direct_tests;
 #[cfg(test)]
 mod tests;

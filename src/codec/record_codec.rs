@@ -5,7 +5,10 @@ use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use serde::{Deserialize, Serialize};
 
-use super::{DecodeError, EncodeError, alert, enriched, framing, hrv, profile, raw, schemas};
+use super::binary::{DecodeLimits, Reader};
+use super::{
+    DecodeError, EncodeError, alert, direct, enriched, framing, hrv, profile, raw, schemas,
+};
 use crate::model::{ClinicianAlert, EnrichedReading, HrvWindow, PatientProfile, RawReading};
 
 /// Confluent schema ids under which each record type is written and accepted.
@@ -44,8 +47,15 @@ impl Default for SchemaIds {
 ///
 /// Readers and writers resolve schema names once at construction; decoding a
 /// message then costs one Avro decode plus the mapping to the typed record.
+/// `RawReading` (decode and encode) and `EnrichedReading` (encode), the hot
+/// path, use the schema-specific codec of `direct.rs` when the embedded
+/// schemas are the ones it was written for, and apache-avro's generic path
+/// otherwise.
 pub struct Codec {
     ids: SchemaIds,
+    limits: DecodeLimits,
+    direct_raw: bool,
+    direct_enriched: bool,
     raw: Slot,
     enriched: Slot,
     profile: Slot,
@@ -98,9 +108,29 @@ impl Codec {
     /// Only if the embedded schemas fail name resolution, a build defect the
     /// unit tests rule out.
     pub fn new(ids: SchemaIds) -> Result<Self, apache_avro::Error> {
+        Self::with_limits(ids, DecodeLimits::default())
+    }
+
+    /// Builds a codec for the given schema ids that refuses strings, bytes
+    /// and arrays longer than `limits` on the hot path.
+    ///
+    /// # Errors
+    /// As [`Codec::new`].
+    pub fn with_limits(ids: SchemaIds, limits: DecodeLimits) -> Result<Self, apache_avro::Error> {
         let set = schemas::get();
+        // apache-avro's own cap on one allocation from a length field is
+        // process-wide and set once; no vitalstream record comes near it.
+        apache_avro::util::max_allocation_bytes(GENERIC_MAX_ALLOCATION_BYTES);
+        // `EnrichedReading` embeds `RawReading` (by name, in its canonical
+        // form too), so its direct encoder needs both schemas unchanged.
+        let direct_raw = direct::fingerprint(set.raw_reading()) == direct::RAW_READING_FINGERPRINT;
+        let direct_enriched = direct_raw
+            && direct::fingerprint(set.enriched_reading()) == direct::ENRICHED_READING_FINGERPRINT;
         Ok(Self {
             ids,
+            limits,
+            direct_raw,
+            direct_enriched,
             raw: Slot::new(ids.raw_reading, set.raw_reading())?,
             enriched: Slot::new(ids.enriched_reading, set.enriched_reading())?,
             profile: Slot::new(ids.patient_profile, set.patient_profile())?,
@@ -114,11 +144,39 @@ impl Codec {
         self.ids
     }
 
-    /// Decodes a framed `RawReading`.
+    /// Whether the schema-specific codec serves `RawReading` and
+    /// `EnrichedReading` (true unless a schema changed without `direct.rs`).
+    pub fn is_direct(&self) -> bool {
+        self.direct_raw && self.direct_enriched
+    }
+
+    /// Decodes a framed `RawReading`; its strings borrow from `payload`.
     ///
     /// # Errors
     /// A [`DecodeError`] naming what is wrong; never panics on any input.
-    pub fn decode_raw(&self, payload: &[u8]) -> Result<RawReading<'static>, DecodeError> {
+    pub fn decode_raw<'a>(&self, payload: &'a [u8]) -> Result<RawReading<'a>, DecodeError> {
+        if !self.direct_raw {
+            return raw::from_value(&self.raw.decode(payload)?);
+        }
+        let (id, datum) = framing::split(payload)?;
+        if id != self.raw.id {
+            return Err(DecodeError::UnknownSchema(id));
+        }
+        let mut reader = Reader::new(datum, self.limits);
+        let reading = direct::read_raw(&mut reader)?;
+        match reader.remaining() {
+            0 => Ok(reading),
+            n => Err(DecodeError::TrailingBytes(n)),
+        }
+    }
+
+    /// Decodes a framed `RawReading` with apache-avro's generic reader, the
+    /// reference the schema-specific decoder is tested against.
+    ///
+    /// # Errors
+    /// As [`Codec::decode_raw`].
+    #[doc(hidden)]
+    pub fn decode_raw_generic(&self, payload: &[u8]) -> Result<RawReading<'static>, DecodeError> {
         raw::from_value(&self.raw.decode(payload)?)
     }
 
@@ -131,7 +189,12 @@ impl Codec {
         reading: &RawReading<'_>,
         buf: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
-        self.raw.encode(&raw::to_value(reading)?, buf)
+        if !self.direct_raw {
+            return self.raw.encode(&raw::to_value(reading)?, buf);
+        }
+        buf.clear();
+        framing::write_header(buf, self.raw.id);
+        direct::write_raw(buf, reading)
     }
 
     /// Decodes a framed `EnrichedReading`.
@@ -151,7 +214,39 @@ impl Codec {
         reading: &EnrichedReading<'_>,
         buf: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
+        if !self.direct_enriched {
+            return self.enriched.encode(&enriched::to_value(reading)?, buf);
+        }
+        buf.clear();
+        framing::write_header(buf, self.enriched.id);
+        direct::write_enriched(buf, reading)
+    }
+
+    /// Encodes an `EnrichedReading` with apache-avro's generic writer, the
+    /// reference the schema-specific encoder is tested against.
+    ///
+    /// # Errors
+    /// As [`Codec::encode_enriched`].
+    #[doc(hidden)]
+    pub fn encode_enriched_generic(
+        &self,
+        reading: &EnrichedReading<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
         self.enriched.encode(&enriched::to_value(reading)?, buf)
+    }
+
+    /// Encodes a `RawReading` with apache-avro's generic writer.
+    ///
+    /// # Errors
+    /// As [`Codec::encode_raw`].
+    #[doc(hidden)]
+    pub fn encode_raw_generic(
+        &self,
+        reading: &RawReading<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        self.raw.encode(&raw::to_value(reading)?, buf)
     }
 
     /// Decodes a framed `PatientProfile`.
@@ -214,6 +309,9 @@ impl Codec {
         self.alert.encode(&alert::to_value(alert)?, buf)
     }
 }
+
+/// apache-avro's cap on one allocation from a length field (generic path).
+const GENERIC_MAX_ALLOCATION_BYTES: usize = 1 << 20;
 
 /// Decodes a framed datum strictly: all bytes consumed, and the value must
 /// re-encode to exactly the bytes read.

@@ -1,5 +1,7 @@
 //! `EnrichedReading`: an accepted reading with derived metrics and provenance.
 
+use std::borrow::Cow;
+
 use rust_decimal::Decimal;
 
 use super::RawReading;
@@ -18,16 +20,35 @@ pub struct EnrichedReading<'a> {
     /// Body composition, for body scans of patients with a profile.
     pub body_composition: Option<BodyComposition>,
     /// Where the reading came from.
-    pub provenance: Provenance,
+    pub provenance: Provenance<'a>,
     /// Processor wall clock when the reading was enriched, ms since the epoch.
     pub processed_at_ms: i64,
 }
 
+impl EnrichedReading<'_> {
+    /// Detaches the reading from the buffers it was decoded from.
+    pub fn into_owned(self) -> EnrichedReading<'static> {
+        EnrichedReading {
+            reading: self.reading.into_owned(),
+            quality_flags: self.quality_flags,
+            loinc_code: self.loinc_code,
+            bp_category: self.bp_category,
+            body_composition: self.body_composition,
+            provenance: Provenance {
+                topic: Cow::Owned(self.provenance.topic.into_owned()),
+                partition: self.provenance.partition,
+                offset: self.provenance.offset,
+            },
+            processed_at_ms: self.processed_at_ms,
+        }
+    }
+}
+
 /// Source coordinates of an input record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Provenance {
-    /// Input topic.
-    pub topic: String,
+pub struct Provenance<'a> {
+    /// Input topic (borrowed from the consumed message on the hot path).
+    pub topic: Cow<'a, str>,
     /// Input partition.
     pub partition: i32,
     /// Input offset.

@@ -78,9 +78,14 @@ impl Rejection {
 
 /// The outcome of processing one input record.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Disposition {
-    /// Accepted: publish on the enriched topic.
-    Enriched(Box<EnrichedReading<'static>>),
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned by value and consumed at once; boxing cost a heap allocation per reading"
+)]
+pub enum Disposition<'a> {
+    /// Accepted: publish on the enriched topic. Strings borrow from the
+    /// input record.
+    Enriched(EnrichedReading<'a>),
     /// Rejected: publish the original bytes on the DLQ.
     Dlq(Rejection),
     /// A reading id already seen within the dedup horizon: count and drop.
@@ -88,4 +93,16 @@ pub enum Disposition {
     /// A reading of a deleted (tombstoned) patient: count and drop, write
     /// nowhere, not even the DLQ (erased data must not be retained).
     Erased,
+}
+
+impl Disposition<'_> {
+    /// Detaches an enriched reading from the input record it borrows from.
+    pub fn into_owned(self) -> Disposition<'static> {
+        match self {
+            Self::Enriched(e) => Disposition::Enriched(e.into_owned()),
+            Self::Dlq(r) => Disposition::Dlq(r),
+            Self::Duplicate => Disposition::Duplicate,
+            Self::Erased => Disposition::Erased,
+        }
+    }
 }

@@ -10,13 +10,13 @@ use crate::model::{
 };
 
 /// Builds the enriched record of an accepted, deduplicated reading.
-pub(crate) fn enrich(
-    reading: RawReading<'static>,
+pub(crate) fn enrich<'a>(
+    reading: RawReading<'a>,
     profile: &PatientProfile,
     cfg: &ValidationConfig,
-    provenance: Provenance,
+    provenance: Provenance<'a>,
     now_ms: i64,
-) -> EnrichedReading<'static> {
+) -> EnrichedReading<'a> {
     let mut quality_flags = Vec::new();
     match reading.attribution {
         Attribution::Ambiguous => quality_flags.push(QualityFlag::AmbiguousAttribution),

@@ -9,6 +9,7 @@
 //! closed windows run through the partition's alert rules; alerts are
 //! collected per batch with [`Processor::take_alerts`].
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -92,12 +93,12 @@ impl Processor {
 
     /// Decides where `record` ends, at processor wall-clock time `now_ms`.
     /// Never panics on any input.
-    pub fn process(&mut self, record: &InputRecord<'_>, now_ms: i64) -> Disposition {
+    pub fn process<'a>(&mut self, record: &InputRecord<'a>, now_ms: i64) -> Disposition<'a> {
         if record.key.is_some_and(|k| self.profiles.is_erased_key(k)) {
             return Disposition::Erased;
         }
         match self.accept(record, now_ms) {
-            Ok(Some(enriched)) => Disposition::Enriched(Box::new(enriched)),
+            Ok(Some(enriched)) => Disposition::Enriched(enriched),
             Ok(None) => Disposition::Duplicate,
             Err(Some(rejection)) => Disposition::Dlq(rejection),
             Err(None) => Disposition::Erased,
@@ -105,11 +106,11 @@ impl Processor {
     }
 
     /// `Ok(None)`: duplicate; `Err(None)`: erased patient.
-    fn accept(
+    fn accept<'a>(
         &mut self,
-        record: &InputRecord<'_>,
+        record: &InputRecord<'a>,
         now_ms: i64,
-    ) -> Result<Option<EnrichedReading<'static>>, Option<Rejection>> {
+    ) -> Result<Option<EnrichedReading<'a>>, Option<Rejection>> {
         let payload = record
             .payload
             .ok_or_else(|| Rejection::new(DlqReason::Malformed, "record has no value"))?;
@@ -166,7 +167,7 @@ impl Processor {
         }
         state.alerts.observe_reading(&reading, &profile, now_ms);
         let provenance = Provenance {
-            topic: record.topic.to_owned(),
+            topic: Cow::Borrowed(record.topic),
             partition: record.partition,
             offset: record.offset,
         };

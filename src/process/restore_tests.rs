@@ -47,7 +47,11 @@ fn processor(codec: &Arc<Codec>, table: &Arc<ProfileTable>) -> Processor {
     .expect("processor")
 }
 
-type Outputs = (Vec<Disposition>, Vec<HrvWindow>, Vec<ClinicianAlert>);
+type Outputs = (
+    Vec<Disposition<'static>>,
+    Vec<HrvWindow>,
+    Vec<ClinicianAlert>,
+);
 
 /// Processes `records` (numbered from `first`) in batches of [`BATCH`],
 /// appending the changelog of each batch to `log`.
@@ -68,7 +72,7 @@ fn run(
             payload: Some(&rec.payload),
         };
         let now = NOW + offset as i64 * 50;
-        out.0.push(p.process(&record, now));
+        out.0.push(p.process(&record, now).into_owned());
         if (offset + 1).is_multiple_of(BATCH) {
             out.1.extend(p.take_closed_windows(now));
             out.2.extend(p.take_alerts(now));
