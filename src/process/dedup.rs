@@ -8,7 +8,9 @@
 //! the oldest point the store still covers is reported as [`DedupOutcome::TooOld`]
 //! rather than accepted unchecked: every accepted reading is proven unique.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use super::FastMap;
 
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
@@ -52,7 +54,7 @@ pub struct DedupMeta {
 /// Dedup state of one partition.
 #[derive(Debug, Clone)]
 pub struct DedupStore {
-    seen: HashMap<Key, i64>,
+    seen: FastMap<Key, i64>,
     by_time: BTreeSet<(i64, Key)>,
     horizon_ms: i64,
     max_entries: usize,
@@ -66,7 +68,7 @@ impl DedupStore {
     /// An empty store.
     pub fn new(horizon_ms: i64, max_entries: usize) -> Self {
         Self {
-            seen: HashMap::new(),
+            seen: FastMap::default(),
             by_time: BTreeSet::new(),
             horizon_ms,
             max_entries: max_entries.max(1),
@@ -186,7 +188,7 @@ mod tests {
     #[test]
     fn a_store_rebuilt_from_its_changes_behaves_the_same() {
         let mut s = DedupStore::new(H, 3);
-        let mut log: HashMap<DedupKey, i64> = HashMap::new();
+        let mut log: std::collections::HashMap<DedupKey, i64> = Default::default();
         let mut apply = |s: &mut DedupStore| {
             for c in s.take_changes() {
                 match c {

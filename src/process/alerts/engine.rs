@@ -7,7 +7,9 @@
 //! goes through every rule of its signal; candidate alerts pass the
 //! per-(patient, rule) cool-down and get a deterministic id.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use super::super::{FastMap, FastSet};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -47,14 +49,15 @@ struct Candidate {
 #[derive(Debug, Clone)]
 pub struct AlertEngine {
     cfg: AlertsConfig,
-    patients: HashMap<String, PatientHistory>,
+    patients: FastMap<String, PatientHistory>,
     // Ordered: readings settled together are published in a fixed order.
-    pending: BTreeMap<(String, AlertRule), Pending>,
+    /// Readings waiting for a confirming repeat, by patient, then rule.
+    pending: BTreeMap<String, BTreeMap<AlertRule, Pending>>,
     retention: [Retention; Signal::COUNT],
     out: Vec<ClinicianAlert>,
     suppressed: [u64; AlertRule::ALL.len()],
     /// Patients whose state changed since the last [`AlertEngine::take_dirty`].
-    dirty: HashSet<String>,
+    dirty: FastSet<String>,
 }
 
 /// One patient's alert state: what the state changelog keeps per patient.
@@ -76,30 +79,26 @@ impl AlertEngine {
         }
         Self {
             cfg,
-            patients: HashMap::new(),
+            patients: FastMap::default(),
             pending: BTreeMap::new(),
             retention,
             out: Vec::new(),
             suppressed: [0; AlertRule::ALL.len()],
-            dirty: HashSet::new(),
+            dirty: FastSet::default(),
         }
     }
 
     /// Patients whose state changed since the last call (for the changelog).
-    pub fn take_dirty(&mut self) -> HashSet<String> {
+    pub fn take_dirty(&mut self) -> FastSet<String> {
         std::mem::take(&mut self.dirty)
     }
 
     /// A patient's state, `None` when nothing is held for them.
     pub fn patient_state(&self, patient_id: &str) -> Option<AlertPatientState> {
         let history = self.patients.get(patient_id)?;
-        let mut pending: Vec<(AlertRule, Pending)> = self
-            .pending
-            .iter()
-            .filter(|((p, _), _)| p == patient_id)
-            .map(|((_, rule), waiting)| (*rule, waiting.clone()))
-            .collect();
-        pending.sort_by_key(|(rule, _)| *rule);
+        let pending = self.pending.get(patient_id).map_or_else(Vec::new, |rules| {
+            rules.iter().map(|(rule, p)| (*rule, p.clone())).collect()
+        });
         Some(AlertPatientState {
             history: history.clone(),
             pending,
@@ -110,8 +109,9 @@ impl AlertEngine {
     pub fn restore_patient(&mut self, patient_id: &str, state: AlertPatientState) {
         self.purge_patient(patient_id);
         self.dirty.remove(patient_id);
-        for (rule, waiting) in state.pending {
-            self.pending.insert((patient_id.to_owned(), rule), waiting);
+        if !state.pending.is_empty() {
+            self.pending
+                .insert(patient_id.to_owned(), state.pending.into_iter().collect());
         }
         self.patients.insert(patient_id.to_owned(), state.history);
     }
@@ -159,13 +159,12 @@ impl AlertEngine {
     /// on the processing clock is over.
     pub fn expire(&mut self, now_ms: i64) {
         let due: Vec<(String, AlertRule)> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| now_ms.saturating_sub(p.since_ms) >= self.cfg.confirm_wait_ms)
-            .map(|(k, _)| k.clone())
+            .pending_keys()
+            .filter(|(_, _, p)| now_ms.saturating_sub(p.since_ms) >= self.cfg.confirm_wait_ms)
+            .map(|(patient, rule, _)| (patient.to_owned(), rule))
             .collect();
-        for key in due {
-            self.resolve_unconfirmed(&key);
+        for (patient, rule) in due {
+            self.resolve_unconfirmed(&patient, rule);
         }
     }
 
@@ -173,10 +172,32 @@ impl AlertEngine {
     /// given up, or the process stops): an alert is never lost for want of
     /// its repeat.
     pub fn flush(&mut self) {
-        let all: Vec<(String, AlertRule)> = self.pending.keys().cloned().collect();
-        for key in all {
-            self.resolve_unconfirmed(&key);
+        let all: Vec<(String, AlertRule)> = self
+            .pending_keys()
+            .map(|(patient, rule, _)| (patient.to_owned(), rule))
+            .collect();
+        for (patient, rule) in all {
+            self.resolve_unconfirmed(&patient, rule);
         }
+    }
+
+    /// Every waiting reading, in (patient, rule) order.
+    fn pending_keys(&self) -> impl Iterator<Item = (&str, AlertRule, &Pending)> {
+        self.pending.iter().flat_map(|(patient, rules)| {
+            rules
+                .iter()
+                .map(move |(rule, p)| (patient.as_str(), *rule, p))
+        })
+    }
+
+    /// Removes and returns the reading of `patient` waiting under `rule`.
+    fn take_pending(&mut self, patient: &str, rule: AlertRule) -> Option<Pending> {
+        let rules = self.pending.get_mut(patient)?;
+        let p = rules.remove(&rule);
+        if rules.is_empty() {
+            self.pending.remove(patient);
+        }
+        p
     }
 
     /// Alerts produced since the last call.
@@ -195,10 +216,10 @@ impl AlertEngine {
     pub fn purge_patient(&mut self, patient_id: &str) -> usize {
         self.touch(patient_id);
         let history = self.patients.remove(patient_id).map_or(0, |h| h.entries());
-        let (pending, out) = (self.pending.len(), self.out.len());
-        self.pending.retain(|(p, _), _| p != patient_id);
+        let pending = self.pending.remove(patient_id).map_or(0, |rules| rules.len());
+        let out = self.out.len();
         self.out.retain(|a| a.patient_id != patient_id);
-        history + (pending - self.pending.len()) + (out - self.out.len())
+        history + pending + (out - self.out.len())
     }
 
     /// Patients with alert history.
@@ -208,7 +229,7 @@ impl AlertEngine {
 
     /// Readings waiting for a confirming repeat.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.pending.values().map(BTreeMap::len).sum()
     }
 
     fn admit(&mut self, profile: &PatientProfile) -> bool {
@@ -272,12 +293,13 @@ impl AlertEngine {
         within_ms: i64,
         confirmed: Severity,
     ) -> Option<Candidate> {
-        let key = (profile.patient_id.clone(), def.rule);
+        let patient = profile.patient_id.as_str();
         let tripped = tripped(def, threshold, obs.value, obs.secondary);
-        if let Some(p) = self.pending.get(&key) {
+        let waiting = self.pending.get(patient).and_then(|rules| rules.get(&def.rule));
+        if let Some(p) = waiting {
             let close = obs.t_ms.abs_diff(p.first.t_ms) <= within_ms.unsigned_abs();
             if let (true, Some((observed, threshold))) = (close, tripped) {
-                let p = self.pending.remove(&key)?;
+                let p = self.take_pending(patient, def.rule)?;
                 let (first, second) = if p.first.t_ms <= obs.t_ms {
                     (p.first.reading_id.to_string(), obs.last_id().to_owned())
                 } else {
@@ -294,11 +316,11 @@ impl AlertEngine {
             }
             // A repeat that is not beyond, or one too far apart: the
             // waiting reading stays unconfirmed.
-            self.resolve_unconfirmed(&key);
+            self.resolve_unconfirmed(patient, def.rule);
         }
         if let Some((observed, threshold)) = tripped {
-            self.pending.insert(
-                key,
+            self.pending.entry(patient.to_owned()).or_default().insert(
+                def.rule,
                 Pending {
                     first: obs.sample(),
                     observed,
@@ -314,31 +336,30 @@ impl AlertEngine {
     /// Settles, unconfirmed, the patient's waiting readings whose repeat
     /// window a newer observation (at `t_ms`) has left behind.
     fn settle_passed(&mut self, patient: &str, t_ms: i64) {
-        let passed: Vec<(String, AlertRule)> = self
-            .pending
+        let Some(rules) = self.pending.get(patient) else {
+            return;
+        };
+        let passed: Vec<AlertRule> = rules
             .iter()
-            .filter(|((p, rule), pending)| {
-                p == patient
-                    && match RULES[*rule as usize].trigger {
-                        Trigger::Confirmed { within_ms, .. } => {
-                            t_ms > pending.first.t_ms.saturating_add(within_ms)
-                        }
-                        _ => true,
-                    }
+            .filter(|(rule, pending)| match RULES[**rule as usize].trigger {
+                Trigger::Confirmed { within_ms, .. } => {
+                    t_ms > pending.first.t_ms.saturating_add(within_ms)
+                }
+                _ => true,
             })
-            .map(|(k, _)| k.clone())
+            .map(|(rule, _)| *rule)
             .collect();
-        for key in passed {
-            self.resolve_unconfirmed(&key);
+        for rule in passed {
+            self.resolve_unconfirmed(patient, rule);
         }
     }
 
-    fn resolve_unconfirmed(&mut self, key: &(String, AlertRule)) {
-        let Some(p) = self.pending.remove(key) else {
+    fn resolve_unconfirmed(&mut self, patient: &str, rule: AlertRule) {
+        let Some(p) = self.take_pending(patient, rule) else {
             return;
         };
-        self.touch(&key.0);
-        let def = &RULES[key.1 as usize];
+        self.touch(patient);
+        let def = &RULES[rule as usize];
         let candidate = Candidate {
             def,
             severity: def.severity,
@@ -347,7 +368,7 @@ impl AlertEngine {
             evidence: vec![p.first.reading_id.to_string()],
             t_ms: p.first.t_ms,
         };
-        self.emit(&key.0, &p.care_team, candidate);
+        self.emit(patient, &p.care_team, candidate);
     }
 
     fn emit(&mut self, patient: &str, care_team: &[String], c: Candidate) {

@@ -19,7 +19,9 @@
 //! carry no time: they do not advance the beat clock and are counted as
 //! rejected in the window of the current beat time.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::super::{FastMap, FastSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -76,14 +78,14 @@ pub struct HrvMeta {
 #[derive(Debug, Clone)]
 pub struct HrvWindows {
     config: HrvConfig,
-    patients: HashMap<String, PatientState>,
+    patients: FastMap<String, PatientState>,
     /// Open windows by (end, patient): the closing order.
     by_end: BTreeSet<(i64, String)>,
     max_event_ms: Option<i64>,
     buffered_beats: usize,
     late_total: u64,
     /// Patients whose state changed since the last [`HrvWindows::take_dirty`].
-    dirty: HashSet<String>,
+    dirty: FastSet<String>,
 }
 
 impl HrvWindows {
@@ -95,17 +97,17 @@ impl HrvWindows {
         config.validate()?;
         Ok(Self {
             config,
-            patients: HashMap::new(),
+            patients: FastMap::default(),
             by_end: BTreeSet::new(),
             max_event_ms: None,
             buffered_beats: 0,
             late_total: 0,
-            dirty: HashSet::new(),
+            dirty: FastSet::default(),
         })
     }
 
     /// Patients whose state changed since the last call (for the changelog).
-    pub fn take_dirty(&mut self) -> HashSet<String> {
+    pub fn take_dirty(&mut self) -> FastSet<String> {
         std::mem::take(&mut self.dirty)
     }
 
