@@ -59,9 +59,19 @@ pub fn validate(
                     ),
                 ));
             }
+            // All intervals are in range when the shortest and longest are:
+            // two decimal comparisons instead of one per beat.
+            let (mut shortest, mut longest) = (i32::MAX, i32::MIN);
             for &rr in &rhythm.rr_intervals_ms {
-                check("rr_intervals_ms", Decimal::from(rr), &r.rr_interval_ms)?;
+                shortest = shortest.min(rr);
+                longest = longest.max(rr);
             }
+            check(
+                "rr_intervals_ms",
+                Decimal::from(shortest),
+                &r.rr_interval_ms,
+            )?;
+            check("rr_intervals_ms", Decimal::from(longest), &r.rr_interval_ms)?;
         }
         Measurement::BloodPressure(bp) => {
             check("systolic_mmhg", bp.systolic_mmhg.into(), &r.systolic_mmhg)?;

@@ -216,7 +216,10 @@ impl AlertEngine {
     pub fn purge_patient(&mut self, patient_id: &str) -> usize {
         self.touch(patient_id);
         let history = self.patients.remove(patient_id).map_or(0, |h| h.entries());
-        let pending = self.pending.remove(patient_id).map_or(0, |rules| rules.len());
+        let pending = self
+            .pending
+            .remove(patient_id)
+            .map_or(0, |rules| rules.len());
         let out = self.out.len();
         self.out.retain(|a| a.patient_id != patient_id);
         history + pending + (out - self.out.len())
@@ -295,7 +298,10 @@ impl AlertEngine {
     ) -> Option<Candidate> {
         let patient = profile.patient_id.as_str();
         let tripped = tripped(def, threshold, obs.value, obs.secondary);
-        let waiting = self.pending.get(patient).and_then(|rules| rules.get(&def.rule));
+        let waiting = self
+            .pending
+            .get(patient)
+            .and_then(|rules| rules.get(&def.rule));
         if let Some(p) = waiting {
             let close = obs.t_ms.abs_diff(p.first.t_ms) <= within_ms.unsigned_abs();
             if let (true, Some((observed, threshold))) = (close, tripped) {

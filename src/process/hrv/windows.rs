@@ -181,6 +181,7 @@ impl HrvWindows {
         };
         let mut t = measured_at_ms;
         let mut newest: Option<i64> = None;
+        let mut current: Option<(i64, &mut OpenWindow)> = None;
         for &rr in rr_ms {
             let valid = rr > 0;
             if valid {
@@ -200,14 +201,22 @@ impl HrvWindows {
                 out.late = out.late.saturating_add(1);
                 continue;
             }
-            let by_end = &mut self.by_end;
-            let window = state.windows.entry(start).or_insert_with(|| {
-                by_end.insert((end, patient_id.to_owned()));
-                OpenWindow::default()
-            });
-            if window.reading_ids.last().is_none_or(|id| id != reading_id) {
-                window.reading_ids.push(reading_id.to_owned());
+            // Consecutive beats mostly share a window: look it up only when
+            // the window changes.
+            if current.as_ref().is_none_or(|(s, _)| *s != start) {
+                let by_end = &mut self.by_end;
+                let window = state.windows.entry(start).or_insert_with(|| {
+                    by_end.insert((end, patient_id.to_owned()));
+                    OpenWindow::default()
+                });
+                if window.reading_ids.last().is_none_or(|id| id != reading_id) {
+                    window.reading_ids.push(reading_id.to_owned());
+                }
+                current = Some((start, window));
             }
+            let Some((_, window)) = current.as_mut() else {
+                continue;
+            };
             if valid {
                 window.beats.push(Beat { t_ms: t, rr_ms: rr });
                 out.buffered = out.buffered.saturating_add(1);
