@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::codec::SchemaIds;
+use crate::codec::{CodecConfig, SchemaIds};
 use crate::process::{AlertsConfig, HrvConfig, HrvConfigError};
 
 /// Errors loading or validating the configuration. All are fatal at start-up.
@@ -46,6 +46,8 @@ pub struct Config {
     pub topics: Topics,
     /// Confluent schema ids.
     pub schemas: SchemaIds,
+    /// Decoder length caps and other accepted writer versions of `RawReading`.
+    pub codec: CodecConfig,
     /// Batching and commits.
     pub processing: ProcessingConfig,
     /// Validation, plausibility ranges and dedup.
@@ -421,6 +423,21 @@ impl Config {
         }
         if self.kafka.group_id.trim().is_empty() {
             return invalid("kafka.group_id", "must not be empty");
+        }
+        if self.codec.max_string_bytes == 0 {
+            return invalid("codec.max_string_bytes", "must be at least 1");
+        }
+        if self.codec.max_array_items == 0 {
+            return invalid("codec.max_array_items", "must be at least 1");
+        }
+        let mut writer_ids = std::collections::BTreeSet::new();
+        for w in &self.codec.raw_reading_writers {
+            if w.id == self.schemas.raw_reading || !writer_ids.insert(w.id) {
+                return invalid(
+                    "codec.raw_reading_writers",
+                    "each id must be distinct and differ from schemas.raw_reading",
+                );
+            }
         }
         if self.processing.batch_max_messages == 0 {
             return invalid("processing.batch_max_messages", "must be at least 1");

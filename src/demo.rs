@@ -89,7 +89,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
             .await
             .context("creating topics")?;
     }
-    let codec = Codec::new(config.schemas)?;
+    let codec = Codec::from_config(config.schemas, &config.codec)?;
     let mut gateway = Gateway::new(codec, opts.gateway.clone());
     let scenarios = gateway.scenarios().to_vec();
     let watcher = AlertWatcher::start(&brokers, &config.topics.alerts, Codec::new(config.schemas)?)

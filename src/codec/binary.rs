@@ -13,14 +13,11 @@
 //! lengths beyond the remaining bytes or the configured caps, and invalid
 //! UTF-8 are errors that name the field; nothing panics on any input.
 
-use serde::{Deserialize, Serialize};
-
 use super::DecodeError;
 
 /// Caps on lengths read from the wire, so a length field can never make the
 /// decoder allocate or scan more than the configuration allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeLimits {
     /// Longest string or bytes value accepted, in bytes.
     pub max_string_bytes: usize,

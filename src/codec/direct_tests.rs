@@ -319,3 +319,165 @@ fn strings_borrow_from_the_payload() {
         .all(|s| matches!(s, Cow::Borrowed(_)))
     );
 }
+
+/// Schema evolution: other writer versions of `RawReading` configured under
+/// their own ids.
+mod evolution {
+    use std::io::Write;
+
+    use apache_avro::types::Value;
+
+    use super::*;
+    use crate::codec::{CodecConfig, WriterSchema};
+
+    /// The embedded `RawReading` schema as JSON, edited by `change`, in a file.
+    fn writer_file(change: impl FnOnce(&mut serde_json::Value)) -> tempfile::NamedTempFile {
+        let mut json: serde_json::Value =
+            serde_json::from_str(schemas::RAW_READING_AVSC).expect("schema is JSON");
+        change(&mut json);
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(json.to_string().as_bytes())
+            .expect("write schema");
+        file
+    }
+
+    fn fields(record: &mut serde_json::Value) -> &mut Vec<serde_json::Value> {
+        record["fields"].as_array_mut().expect("fields")
+    }
+
+    fn codec(writers: &[(u32, &tempfile::NamedTempFile)]) -> Codec {
+        let config = CodecConfig {
+            raw_reading_writers: writers
+                .iter()
+                .map(|(id, file)| WriterSchema {
+                    id: *id,
+                    schema_file: file.path().to_owned(),
+                })
+                .collect(),
+            ..CodecConfig::default()
+        };
+        Codec::from_config(SchemaIds::default(), &config).expect("codec")
+    }
+
+    fn scan() -> RawReading<'static> {
+        RawReading {
+            reading_id: Cow::Borrowed("r-1"),
+            device_id: Cow::Borrowed("dev-1"),
+            device_model: Cow::Borrowed("Body Scan"),
+            device_kind: DeviceKind::Scale,
+            patient_id: Cow::Borrowed("p-1"),
+            measured_at_ms: 1_700_000_000_000,
+            received_at_ms: 1_700_000_000_500,
+            attribution: Attribution::Device,
+            measurement: Measurement::BodyScan(BodyScan {
+                weight_kg: Decimal::new(80_125, 3),
+                resistance_ohm: Decimal::new(45_050, 2),
+                reactance_ohm: Decimal::new(5_500, 2),
+                segments: vec![],
+            }),
+        }
+    }
+
+    /// `value` written with the schema in `file` under `id`, framed.
+    fn framed(id: u32, file: &tempfile::NamedTempFile, value: Value) -> Vec<u8> {
+        let text = std::fs::read_to_string(file.path()).expect("read schema");
+        let schema = apache_avro::Schema::parse_str(&text).expect("parse");
+        let mut out = vec![0];
+        out.extend_from_slice(&id.to_be_bytes());
+        out.extend(apache_avro::to_avro_datum(&schema, value).expect("encode"));
+        out
+    }
+
+    #[test]
+    fn an_older_writer_without_an_optional_field_decodes_with_its_default() {
+        // Version 0 had no segmental impedance on body scans.
+        let older = writer_file(|s| {
+            let body_scan = &mut s["fields"][8]["type"][0];
+            fields(body_scan).retain(|f| f["name"] != "segments");
+        });
+        let codec = codec(&[(7, &older)]);
+        let Value::Record(mut record) = raw::to_value(&scan()).expect("value") else {
+            panic!("a record");
+        };
+        if let (_, Value::Union(_, inner)) = &mut record[8]
+            && let Value::Record(scan_fields) = inner.as_mut()
+        {
+            scan_fields.retain(|(name, _)| name != "segments");
+        }
+        let payload = framed(7, &older, Value::Record(record));
+        assert_eq!(codec.decode_raw(&payload).expect("decodes"), scan());
+    }
+
+    #[test]
+    fn a_newer_writer_with_an_added_optional_field_decodes() {
+        let newer = writer_file(|s| {
+            fields(s).push(serde_json::json!(
+                {"name": "firmware_version", "type": ["null", "string"], "default": null}
+            ));
+        });
+        let codec = codec(&[(8, &newer)]);
+        let Value::Record(mut record) = raw::to_value(&scan()).expect("value") else {
+            panic!("a record");
+        };
+        record.push((
+            "firmware_version".into(),
+            Value::Union(1, Box::new(Value::String("4.2.1".into()))),
+        ));
+        let payload = framed(8, &newer, Value::Record(record));
+        assert_eq!(codec.decode_raw(&payload).expect("decodes"), scan());
+        // The current version still takes the direct path.
+        let mut current = Vec::new();
+        codec.encode_raw(&scan(), &mut current).expect("encode");
+        assert_eq!(codec.decode_raw(&current).expect("decodes"), scan());
+    }
+
+    #[test]
+    fn an_incompatible_writer_goes_to_the_dlq_as_unknown_schema_with_the_reason() {
+        // patient_id turned into a number: no reader of this version can
+        // resolve it.
+        let incompatible = writer_file(|s| {
+            s["fields"][4]["type"] = serde_json::json!("long");
+        });
+        let codec = codec(&[(9, &incompatible)]);
+        let Value::Record(mut record) = raw::to_value(&scan()).expect("value") else {
+            panic!("a record");
+        };
+        record[4].1 = Value::Long(42);
+        let payload = framed(9, &incompatible, Value::Record(record));
+        let err = codec.decode_raw(&payload).expect_err("incompatible");
+        assert_eq!(err.dlq_reason(), crate::process::DlqReason::UnknownSchema);
+        assert!(err.to_string().contains("schema id 9"), "{err}");
+        assert!(err.to_string().contains("patient_id"), "{err}");
+        // A writer id nobody configured is unknown_schema too.
+        let mut unknown = payload.clone();
+        unknown[4] = 10;
+        assert_eq!(codec.decode_raw(&unknown), Err(DecodeError::UnknownSchema(10)));
+    }
+
+    #[test]
+    fn a_compatible_writer_with_garbage_data_is_malformed() {
+        let newer = writer_file(|s| {
+            fields(s).push(serde_json::json!(
+                {"name": "firmware_version", "type": ["null", "string"], "default": null}
+            ));
+        });
+        let codec = codec(&[(8, &newer)]);
+        let mut payload = vec![0, 0, 0, 0, 8];
+        payload.extend_from_slice(&[0xFF; 12]);
+        let err = codec.decode_raw(&payload).expect_err("garbage");
+        assert_eq!(err.dlq_reason(), crate::process::DlqReason::Malformed);
+    }
+
+    #[test]
+    fn a_missing_writer_schema_file_is_a_start_up_error_naming_it() {
+        let config = CodecConfig {
+            raw_reading_writers: vec![WriterSchema {
+                id: 7,
+                schema_file: "/nonexistent/raw_reading_v0.avsc".into(),
+            }],
+            ..CodecConfig::default()
+        };
+        let err = Codec::from_config(SchemaIds::default(), &config).expect_err("missing file");
+        assert!(err.to_string().contains("raw_reading_v0.avsc"), "{err}");
+    }
+}

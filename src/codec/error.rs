@@ -18,6 +18,15 @@ pub enum DecodeError {
     /// Schema id is not one this processor knows for the expected record.
     #[error("schema id {0} is not a known writer schema for this topic")]
     UnknownSchema(u32),
+    /// The schema id is a configured writer schema that the processor's
+    /// reader schema cannot read (Avro schema resolution fails).
+    #[error("schema id {id} is configured but cannot be read as the current schema: {reason}")]
+    IncompatibleSchema {
+        /// Writer schema id.
+        id: u32,
+        /// Why resolution fails.
+        reason: String,
+    },
     /// The Avro datum did not decode against its writer schema.
     #[error("avro datum does not decode: {0}")]
     Avro(String),
@@ -38,7 +47,9 @@ impl DecodeError {
     /// The DLQ `reason` header for this error (DESIGN.md §3).
     pub fn dlq_reason(&self) -> crate::process::DlqReason {
         match self {
-            Self::UnknownSchema(_) => crate::process::DlqReason::UnknownSchema,
+            Self::UnknownSchema(_) | Self::IncompatibleSchema { .. } => {
+                crate::process::DlqReason::UnknownSchema
+            }
             _ => crate::process::DlqReason::Malformed,
         }
     }

@@ -11,6 +11,7 @@ mod decimal;
 mod direct;
 mod enriched;
 mod error;
+mod evolution;
 pub mod framing;
 mod hrv;
 mod profile;
@@ -21,6 +22,7 @@ mod value;
 
 pub use binary::DecodeLimits;
 pub use error::{DecodeError, EncodeError};
+pub use evolution::{CodecConfig, WriterSchema, WriterSchemaError};
 pub use record_codec::{Codec, SchemaIds};
 
 #[cfg(test)]

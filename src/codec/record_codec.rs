@@ -6,6 +6,7 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use serde::{Deserialize, Serialize};
 
 use super::binary::{DecodeLimits, Reader};
+use super::evolution::{CodecConfig, WriterSchemaError, WriterSlot};
 use super::{
     DecodeError, EncodeError, alert, direct, enriched, framing, hrv, profile, raw, schemas,
 };
@@ -56,6 +57,8 @@ pub struct Codec {
     limits: DecodeLimits,
     direct_raw: bool,
     direct_enriched: bool,
+    /// Other accepted writer versions of `RawReading`.
+    raw_writers: Vec<WriterSlot>,
     raw: Slot,
     enriched: Slot,
     profile: Slot,
@@ -131,6 +134,7 @@ impl Codec {
             limits,
             direct_raw,
             direct_enriched,
+            raw_writers: Vec::new(),
             raw: Slot::new(ids.raw_reading, set.raw_reading())?,
             enriched: Slot::new(ids.enriched_reading, set.enriched_reading())?,
             profile: Slot::new(ids.patient_profile, set.patient_profile())?,
@@ -142,6 +146,32 @@ impl Codec {
     /// The schema ids this codec writes and accepts.
     pub fn ids(&self) -> SchemaIds {
         self.ids
+    }
+
+    /// Builds a codec from the configuration: schema ids, the `[codec]` caps
+    /// and the other writer versions of `RawReading` it accepts.
+    ///
+    /// # Errors
+    /// A writer schema file that cannot be read or parsed.
+    pub fn from_config(ids: SchemaIds, config: &CodecConfig) -> Result<Self, WriterSchemaError> {
+        let mut codec = Self::with_limits(ids, config.limits()).map_err(|e| {
+            WriterSchemaError::Parse {
+                path: "embedded schemas".into(),
+                reason: e.to_string(),
+            }
+        })?;
+        for spec in &config.raw_reading_writers {
+            let slot = WriterSlot::load(spec)?;
+            if let Err(reason) = slot.compatibility() {
+                tracing::warn!(
+                    schema_id = slot.id,
+                    reason,
+                    "configured RawReading writer schema cannot be read by this version; its readings go to the DLQ as unknown_schema"
+                );
+            }
+            codec.raw_writers.push(slot);
+        }
+        Ok(codec)
     }
 
     /// Whether the schema-specific codec serves `RawReading` and
@@ -156,17 +186,25 @@ impl Codec {
     /// A [`DecodeError`] naming what is wrong; never panics on any input.
     pub fn decode_raw<'a>(&self, payload: &'a [u8]) -> Result<RawReading<'a>, DecodeError> {
         if !self.direct_raw {
-            return raw::from_value(&self.raw.decode(payload)?);
+            return self.decode_raw_generic(payload);
         }
         let (id, datum) = framing::split(payload)?;
         if id != self.raw.id {
-            return Err(DecodeError::UnknownSchema(id));
+            return self.decode_other_writer(id, payload);
         }
         let mut reader = Reader::new(datum, self.limits);
         let reading = direct::read_raw(&mut reader)?;
         match reader.remaining() {
             0 => Ok(reading),
             n => Err(DecodeError::TrailingBytes(n)),
+        }
+    }
+
+    /// A reading written with another configured version of the schema.
+    fn decode_other_writer(&self, id: u32, payload: &[u8]) -> Result<RawReading<'static>, DecodeError> {
+        match self.raw_writers.iter().find(|w| w.id == id) {
+            Some(writer) => writer.decode(payload),
+            None => Err(DecodeError::UnknownSchema(id)),
         }
     }
 
@@ -177,7 +215,10 @@ impl Codec {
     /// As [`Codec::decode_raw`].
     #[doc(hidden)]
     pub fn decode_raw_generic(&self, payload: &[u8]) -> Result<RawReading<'static>, DecodeError> {
-        raw::from_value(&self.raw.decode(payload)?)
+        match framing::split(payload)? {
+            (id, _) if id != self.raw.id => self.decode_other_writer(id, payload),
+            _ => raw::from_value(&self.raw.decode(payload)?),
+        }
     }
 
     /// Encodes a `RawReading` into `buf` (cleared first).
@@ -321,7 +362,7 @@ const GENERIC_MAX_ALLOCATION_BYTES: usize = 1 << 20;
 /// just before a trailing optional field would otherwise decode "successfully"
 /// with that field silently missing. Avro's binary encoding of a value is
 /// canonical, so a genuine datum always re-encodes to its own length.
-fn read_framed(
+pub(crate) fn read_framed(
     reader: &GenericDatumReader<'static>,
     writer: &GenericDatumWriter<'static>,
     expected_id: u32,
