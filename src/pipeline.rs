@@ -123,11 +123,10 @@ pub async fn run(
         .await
         .map_err(|source| PipelineError::Http { addr, source })?;
     }
-    let codec =
-        Arc::new(
-            Codec::from_config(config.schemas, &config.codec)
-                .map_err(|e| PipelineError::Schema(e.to_string()))?,
-        );
+    let codec = Arc::new(
+        Codec::from_config(config.schemas, &config.codec)
+            .map_err(|e| PipelineError::Schema(e.to_string()))?,
+    );
     let profiles = Arc::new(ProfileTable::new());
     let mut loader = tokio::spawn({
         let (config, codec, profiles) = (config.clone(), codec.clone(), profiles.clone());

@@ -451,7 +451,10 @@ mod evolution {
         // A writer id nobody configured is unknown_schema too.
         let mut unknown = payload.clone();
         unknown[4] = 10;
-        assert_eq!(codec.decode_raw(&unknown), Err(DecodeError::UnknownSchema(10)));
+        assert_eq!(
+            codec.decode_raw(&unknown),
+            Err(DecodeError::UnknownSchema(10))
+        );
     }
 
     #[test]

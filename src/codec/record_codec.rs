@@ -154,12 +154,11 @@ impl Codec {
     /// # Errors
     /// A writer schema file that cannot be read or parsed.
     pub fn from_config(ids: SchemaIds, config: &CodecConfig) -> Result<Self, WriterSchemaError> {
-        let mut codec = Self::with_limits(ids, config.limits()).map_err(|e| {
-            WriterSchemaError::Parse {
+        let mut codec =
+            Self::with_limits(ids, config.limits()).map_err(|e| WriterSchemaError::Parse {
                 path: "embedded schemas".into(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         for spec in &config.raw_reading_writers {
             let slot = WriterSlot::load(spec)?;
             if let Err(reason) = slot.compatibility() {
@@ -201,7 +200,11 @@ impl Codec {
     }
 
     /// A reading written with another configured version of the schema.
-    fn decode_other_writer(&self, id: u32, payload: &[u8]) -> Result<RawReading<'static>, DecodeError> {
+    fn decode_other_writer(
+        &self,
+        id: u32,
+        payload: &[u8],
+    ) -> Result<RawReading<'static>, DecodeError> {
         match self.raw_writers.iter().find(|w| w.id == id) {
             Some(writer) => writer.decode(payload),
             None => Err(DecodeError::UnknownSchema(id)),

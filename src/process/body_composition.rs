@@ -199,10 +199,35 @@ pub fn body_composition(
 }
 
 /// Rounds half away from zero to exactly `dp` decimals (padding with zeros).
+/// `v` rounded half away from zero to exactly `dp` decimals.
+///
+/// Integer arithmetic on the mantissa: the same result as
+/// `round_dp_with_strategy(dp, MidpointAwayFromZero)` then `rescale(dp)`
+/// (a property test checks it), at a fraction of the cost.
 fn at_scale(v: Decimal, dp: u32) -> Decimal {
-    let mut r = v.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
-    r.rescale(dp);
-    r
+    let (mantissa, scale) = (v.mantissa(), v.scale());
+    let exact = if scale <= dp {
+        10i128
+            .checked_pow(dp - scale)
+            .and_then(|f| mantissa.checked_mul(f))
+    } else {
+        10i128.checked_pow(scale - dp).map(|f| {
+            let (q, r) = (mantissa / f, mantissa % f);
+            if r.unsigned_abs() * 2 >= f.unsigned_abs() {
+                q + mantissa.signum()
+            } else {
+                q
+            }
+        })
+    };
+    match exact.and_then(|m| Decimal::try_from_i128_with_scale(m, dp).ok()) {
+        Some(r) => r,
+        None => {
+            let mut r = v.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
+            r.rescale(dp);
+            r
+        }
+    }
 }
 
 fn positive(field: &'static str, value: Decimal) -> Result<(), BodyCompError> {
@@ -239,6 +264,18 @@ pub(super) fn sum(terms: &[Decimal], what: &'static str) -> Result<Decimal, Body
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn at_scale_rounds_like_rust_decimal(m in any::<i64>(), scale in 0u32..=20, dp in 0u32..=4) {
+            let v = Decimal::new(m, scale);
+            let mut expected = v.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
+            expected.rescale(dp);
+            let got = at_scale(v, dp);
+            prop_assert_eq!(got, expected);
+            prop_assert_eq!(got.scale(), expected.scale());
+        }
+    }
 
     fn d(s: &str) -> Decimal {
         s.parse().expect("decimal literal")
