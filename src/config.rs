@@ -465,7 +465,9 @@ impl Config {
     /// variables (after validation, so a conflict is reported before any
     /// file is touched).
     fn finish(figment: Figment) -> Result<Self, ConfigError> {
-        let mut config: Config = figment.extract().map_err(Box::new)?;
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| Box::new(hide_secret_lines(e)))?;
         config.validate()?;
         config.kafka.load_secret_sources()?;
         Ok(config)
@@ -585,6 +587,42 @@ impl Config {
     }
 }
 
+/// A TOML syntax error quotes the offending line (`2 | key = "value`). On a
+/// line naming a password or secret, that quote could be the secret itself,
+/// so it is replaced; the line and column numbers remain.
+fn hide_secret_lines(mut error: figment::Error) -> figment::Error {
+    if let figment::error::Kind::Message(message) = &mut error.kind {
+        let hidden: Vec<String> = message
+            .lines()
+            .map(|line| match line.split_once(" | ") {
+                Some((number, text))
+                    if !number.trim().is_empty()
+                        && number.trim().chars().all(|c| c.is_ascii_digit())
+                        && mentions_secret(text) =>
+                {
+                    format!("{number} | {REDACTED} (a line that may hold a secret)")
+                }
+                _ => line.to_owned(),
+            })
+            .collect();
+        *message = hidden.join("\n");
+    }
+    error
+}
+
+/// Whether a config line names a secret key (see [`is_secret_property`]).
+fn mentions_secret(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "ssl.key.pem",
+        "sasl.oauthbearer.config",
+    ]
+    .iter()
+    .any(|word| text.contains(word))
+}
+
 /// Reads a secret from `path`, dropping trailing newlines (`echo` adds one).
 ///
 /// # Errors
@@ -643,6 +681,20 @@ mod tests {
             Some("SASL_SSL")
         );
         assert_eq!(cfg.validation.ranges.weight_kg.min, Decimal::new(15, 1));
+    }
+
+    #[test]
+    fn a_syntax_error_on_a_secret_line_does_not_quote_it() {
+        let err = Config::from_toml("[kafka.security]\nsasl_password = \"half-typed-secret\n")
+            .expect_err("syntax error");
+        let text = err.to_string();
+        assert!(!text.contains("half-typed-secret"), "{text}");
+        assert!(text.contains("line 2"), "the position is kept: {text}");
+        let err = Config::from_toml("[kafka]\nbrokers = \"b1:9092\n").expect_err("syntax error");
+        assert!(
+            err.to_string().contains("b1:9092"),
+            "other lines are quoted: {err}"
+        );
     }
 
     #[test]
