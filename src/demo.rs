@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
@@ -25,7 +24,7 @@ pub use summary::{DemoSummary, ScenarioOutcome};
 use crate::codec::Codec;
 use crate::config::Config;
 use crate::gateway::{Gateway, GatewayConfig, GatewayReport, produce, publish_profiles};
-use crate::kafka::{TopicSpec, ensure_topics};
+use crate::kafka::{TopicSpec, client_config, ensure_topics};
 use crate::model::{AlertRule, HrvQuality, MeasurementKind, Severity};
 use crate::pipeline;
 use crate::process::DlqReason;
@@ -82,8 +81,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     config.kafka.session_timeout_ms = 6000;
     // The demo is one short process; it serves no endpoints.
     config.http.enabled = false;
-    let mut client = ClientConfig::new();
-    client.set("bootstrap.servers", &brokers);
+    let client = client_config(&config.kafka);
     if mock.is_none() {
         ensure_topics(&client, &specs)
             .await
@@ -92,8 +90,12 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     let codec = Codec::from_config(config.schemas, &config.codec)?;
     let mut gateway = Gateway::new(codec, opts.gateway.clone());
     let scenarios = gateway.scenarios().to_vec();
-    let watcher = AlertWatcher::start(&brokers, &config.topics.alerts, Codec::new(config.schemas)?)
-        .context("following the alerts topic")?;
+    let watcher = AlertWatcher::start(
+        &config.kafka,
+        &config.topics.alerts,
+        Codec::new(config.schemas)?,
+    )
+    .context("following the alerts topic")?;
     let profiles = publish_profiles(&client, &config.topics.patients, &gateway)
         .await
         .context("publishing patient profiles")?;
@@ -141,7 +143,6 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
         .map(|q| (q.label(), stats.hrv_windows(q)))
         .collect();
     let read = read_back(
-        &brokers,
         &config,
         Stats::get(&stats.enriched),
         stats.dlq_total(),
@@ -223,14 +224,12 @@ struct ReadBack {
 /// Reads the output topics from the start until the expected counts are
 /// seen or nothing arrives for a while.
 async fn read_back(
-    brokers: &str,
     config: &Config,
     expect_enriched: u64,
     expect_dlq: u64,
     expect_windows: u64,
 ) -> anyhow::Result<ReadBack> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let consumer: StreamConsumer = client_config(&config.kafka)
         .set(
             "group.id",
             format!("vitalstream-demo-check-{}", pipeline::now_ms()),

@@ -1,4 +1,4 @@
-//! The `vitalstream` command line: `run`, `demo`, `loadgen`, `schemas`.
+//! The `vitalstream` command line: `run`, `demo`, `loadgen`, `config`, `schemas`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use rdkafka::ClientConfig;
 use vitalstream::codec::{Codec, schemas};
 use vitalstream::config::{Config, TelemetryConfig};
 use vitalstream::demo::{self, DemoOptions};
 use vitalstream::gateway::{self, Gateway, GatewayConfig};
-use vitalstream::kafka::{TopicSpec, ensure_topics};
+use vitalstream::kafka::{TopicSpec, client_config, ensure_topics};
 use vitalstream::pipeline;
 use vitalstream::telemetry::{self, Stats};
 
@@ -60,9 +59,14 @@ enum Command {
     },
     /// Simulated device gateway: write realistic raw readings to a broker.
     Loadgen {
-        /// Bootstrap servers, HOST:PORT[,HOST:PORT].
+        /// TOML configuration file whose `[kafka]` section (connection,
+        /// `[kafka.security]`, `[kafka.librdkafka]`) is used; `VITALSTREAM_*`
+        /// env variables override it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Bootstrap servers, HOST:PORT[,HOST:PORT]; overrides `kafka.brokers`.
         #[arg(long)]
-        brokers: String,
+        brokers: Option<String>,
         /// Readings per second.
         #[arg(long, default_value_t = 1_000)]
         rate: u64,
@@ -103,8 +107,32 @@ enum Command {
         #[arg(long, default_value_t = 6)]
         partitions: i32,
     },
+    /// Inspect the configuration without connecting to Kafka.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Print the Avro schemas (the wire contract).
     Schemas,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigAction {
+    /// Print the effective configuration (defaults, then the file, then
+    /// `VITALSTREAM_*` env variables) as TOML, every secret shown as
+    /// `[redacted]`.
+    Dump {
+        /// TOML configuration file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Load and validate the configuration, reading every secret file and
+    /// variable it names; exit 0 if `run` would accept it.
+    Check {
+        /// TOML configuration file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -135,11 +163,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let config = Config::load(config.as_deref())?;
             telemetry::init_logging(&config.telemetry);
             if create_topics {
-                let mut client = ClientConfig::new();
-                client.set("bootstrap.servers", &config.kafka.brokers);
-                for (k, v) in &config.kafka.librdkafka {
-                    client.set(k, v);
-                }
+                let client = client_config(&config.kafka);
                 let specs = TopicSpec::all(&config.topics, &config.kafka.group_id, partitions);
                 ensure_topics(&client, &specs)
                     .await
@@ -185,6 +209,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Loadgen {
+            config,
             brokers,
             rate,
             duration,
@@ -200,9 +225,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             create_topics,
             partitions,
         } => {
+            let mut config = Config::load(config.as_deref())?;
+            if let Some(brokers) = brokers {
+                config.kafka.brokers = brokers;
+            }
             telemetry::init_logging(&TelemetryConfig::default());
-            let mut client = ClientConfig::new();
-            client.set("bootstrap.servers", &brokers);
+            let client = client_config(&config.kafka);
             if create_topics {
                 let specs = [
                     TopicSpec::new(&topic, partitions),
@@ -238,6 +266,20 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 report.malformed,
                 report.out_of_range
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            action: ConfigAction::Dump { config },
+        } => {
+            let config = Config::load(config.as_deref())?;
+            print!("{}", config.to_redacted_toml()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            action: ConfigAction::Check { config },
+        } => {
+            Config::load(config.as_deref())?;
+            println!("configuration is valid");
             Ok(ExitCode::SUCCESS)
         }
         Command::Schemas => {

@@ -34,7 +34,7 @@ fn unknown_config_key_is_rejected_naming_the_key() {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in ["run", "demo", "loadgen", "schemas"] {
+    for cmd in ["run", "demo", "loadgen", "config", "schemas"] {
         let out = Command::new(BIN)
             .args([cmd, "--help"])
             .output()
@@ -44,6 +44,141 @@ fn every_command_has_help() {
             String::from_utf8_lossy(&out.stdout).contains("Usage"),
             "{cmd} --help prints usage"
         );
+    }
+}
+
+const SASL_SCRAM: &str = "[kafka.security]\nprotocol = \"sasl_ssl\"\n\
+    sasl_mechanism = \"SCRAM-SHA-512\"\nsasl_username = \"vitalstream\"\n";
+
+/// Runs the binary; (exit code, stdout + stderr).
+fn run_bin(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run binary");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn assert_hidden(secret: &str, stdout: &str, stderr: &str) {
+    assert!(!stdout.contains(secret), "secret in stdout:\n{stdout}");
+    assert!(!stderr.contains(secret), "secret in stderr:\n{stderr}");
+}
+
+#[test]
+fn config_dump_redacts_a_password_from_a_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = dir.path().join("sasl-password");
+    std::fs::write(&pw, "file-secret-Kq7\n").expect("write");
+    let path = dir.path().join("vitalstream.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{SASL_SCRAM}sasl_password_file = {:?}\n\
+             [kafka.librdkafka]\n\"ssl.keystore.password\" = \"inline-secret-Zx3\"\n\
+             \"ssl.key.password\" = {{ env = \"VS_TEST_KEY_PW\" }}\n",
+            pw.display().to_string()
+        ),
+    )
+    .expect("write");
+    let path = path.display().to_string();
+    let (code, stdout, stderr) = run_bin(
+        &["config", "dump", "--config", &path],
+        &[("VS_TEST_KEY_PW", "env-secret-Jw9")],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    for secret in ["file-secret-Kq7", "inline-secret-Zx3", "env-secret-Jw9"] {
+        assert_hidden(secret, &stdout, &stderr);
+    }
+    assert!(stdout.contains("[redacted]"), "{stdout}");
+    assert!(
+        stdout.contains("sasl-password"),
+        "the file is named: {stdout}"
+    );
+    assert!(
+        stdout.contains("VS_TEST_KEY_PW"),
+        "the variable is named: {stdout}"
+    );
+    assert!(stdout.contains("SCRAM-SHA-512"), "{stdout}");
+    let (code, stdout, stderr) = run_bin(
+        &["config", "check", "--config", &path],
+        &[("VS_TEST_KEY_PW", "env-secret-Jw9")],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_hidden("file-secret-Kq7", &stdout, &stderr);
+}
+
+#[test]
+fn config_dump_redacts_a_password_from_the_environment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("vitalstream.toml");
+    std::fs::write(&path, SASL_SCRAM).expect("write");
+    let path = path.display().to_string();
+    // Digits only: taken verbatim, not parsed into a number (which would
+    // fail to load, quoting it).
+    let secret = "00731946285";
+    let (code, stdout, stderr) = run_bin(
+        &["config", "dump", "--config", &path],
+        &[("VITALSTREAM_KAFKA__SECURITY__SASL_PASSWORD", secret)],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_hidden(secret, &stdout, &stderr);
+    assert!(
+        stdout.contains("sasl_password = \"[redacted]\""),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn help_never_shows_a_secret_from_the_environment() {
+    let secret = "help-secret-Vb2";
+    let env = [
+        ("VITALSTREAM_KAFKA__SECURITY__SASL_PASSWORD", secret),
+        ("VITALSTREAM_KAFKA__SECURITY__SSL_KEY_PASSWORD", secret),
+    ];
+    for args in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["loadgen", "--help"],
+        &["config", "dump", "--help"],
+        &["config", "check", "--help"],
+    ] {
+        let (code, stdout, stderr) = run_bin(args, &env);
+        assert_eq!(code, Some(0), "{args:?}");
+        assert_hidden(secret, &stdout, &stderr);
+    }
+}
+
+#[test]
+fn a_missing_password_file_fails_naming_the_file_not_a_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("not-mounted").join("sasl-password");
+    let path = dir.path().join("vitalstream.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{SASL_SCRAM}sasl_password_file = {:?}\n\
+             [kafka.librdkafka]\n\"sasl.oauthbearer.client.secret\" = \"inline-secret-Qp4\"\n",
+            missing.display().to_string()
+        ),
+    )
+    .expect("write");
+    let path = path.display().to_string();
+    for command in ["run", "config check", "config dump"] {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.extend(["--config", &path]);
+        let (code, stdout, stderr) = run_bin(&args, &[]);
+        assert_eq!(code, Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("kafka.security.sasl_password_file")
+                && stderr.contains(&missing.display().to_string()),
+            "{command}: names the key and the file: {stderr}"
+        );
+        assert_hidden("inline-secret-Qp4", &stdout, &stderr);
     }
 }
 

@@ -384,7 +384,11 @@ mod evolution {
         let schema = apache_avro::Schema::parse_str(&text).expect("parse");
         let mut out = vec![0];
         out.extend_from_slice(&id.to_be_bytes());
-        out.extend(apache_avro::to_avro_datum(&schema, value).expect("encode"));
+        apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+            .build()
+            .expect("writer")
+            .write_value_ref(&mut out, &value)
+            .expect("encode");
         out
     }
 

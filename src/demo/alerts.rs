@@ -4,13 +4,14 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::codec::Codec;
+use crate::config::KafkaConfig;
+use crate::kafka::client_config;
 use crate::model::ClinicianAlert;
 use crate::pipeline;
 
@@ -25,9 +26,8 @@ impl AlertWatcher {
     ///
     /// # Errors
     /// The consumer cannot be created or subscribed.
-    pub fn start(brokers: &str, topic: &str, codec: Codec) -> anyhow::Result<Self> {
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+    pub fn start(kafka: &KafkaConfig, topic: &str, codec: Codec) -> anyhow::Result<Self> {
+        let consumer: StreamConsumer = client_config(kafka)
             .set(
                 "group.id",
                 format!("vitalstream-demo-alerts-{}", pipeline::now_ms()),

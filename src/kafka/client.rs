@@ -1,20 +1,72 @@
-//! librdkafka client configuration: vitalstream's defaults, then the
-//! operator's passthrough map (so an operator can override any default).
+//! librdkafka client configuration: connection and `[kafka.security]`,
+//! vitalstream's defaults per client role, then the operator's passthrough
+//! map (so an operator can override any default).
+//!
+//! Every client vitalstream creates (pipeline consumer and producer, profile
+//! and state readers, admin client, load generator, demo readers) starts from
+//! [`client_config`], so none can miss the TLS and SASL settings.
+//!
+//! A `ClientConfig` holds secrets in clear (librdkafka needs them): never log
+//! one with `{:?}`.
 
 use rdkafka::ClientConfig;
 
-use crate::config::{Guarantee, KafkaConfig, ProcessingConfig};
+use crate::config::{Guarantee, KafkaConfig, ProcessingConfig, SecurityConfig};
+
+/// Connection, security and passthrough settings, without any role's
+/// defaults: for admin clients and tools.
+pub fn client_config(cfg: &KafkaConfig) -> ClientConfig {
+    let mut c = base(cfg);
+    apply_passthrough(&mut c, cfg);
+    c
+}
 
 fn base(cfg: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &cfg.brokers)
         .set("client.id", &cfg.client_id);
+    apply_security(&mut c, &cfg.security);
     c
 }
 
+/// `[kafka.security]` as librdkafka properties; unset keys set nothing.
+fn apply_security(c: &mut ClientConfig, s: &SecurityConfig) {
+    if let Some(protocol) = s.protocol {
+        c.set("security.protocol", protocol.as_str());
+    }
+    if let Some(mechanism) = s.sasl_mechanism {
+        c.set("sasl.mechanisms", mechanism.as_str());
+    }
+    if let Some(username) = &s.sasl_username {
+        c.set("sasl.username", username);
+    }
+    if let Some(password) = s.sasl_password() {
+        c.set("sasl.password", password.expose());
+    }
+    for (property, path) in [
+        ("ssl.ca.location", &s.ssl_ca_location),
+        ("ssl.certificate.location", &s.ssl_certificate_location),
+        ("ssl.key.location", &s.ssl_key_location),
+    ] {
+        if let Some(path) = path {
+            c.set(property, path.to_string_lossy());
+        }
+    }
+    if let Some(password) = s.ssl_key_password() {
+        c.set("ssl.key.password", password.expose());
+    }
+    if let Some(check) = s.ssl_endpoint_identification {
+        c.set("ssl.endpoint.identification.algorithm", check.as_str());
+    }
+}
+
 fn apply_passthrough(c: &mut ClientConfig, cfg: &KafkaConfig) {
-    for (k, v) in &cfg.librdkafka {
-        c.set(k, v);
+    for (k, v) in cfg.librdkafka.iter() {
+        // A `file`/`env` value is read at load; one that was not (a config
+        // built in code) is left to librdkafka's default.
+        if let Some(v) = v {
+            c.set(k, v);
+        }
     }
 }
 
@@ -99,4 +151,98 @@ pub fn producer_config(
         );
     apply_passthrough(&mut c, cfg);
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn security_settings_reach_every_client() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            path.display().to_string()
+        };
+        let (ca, cert, key) = (
+            write("ca.pem", "ca"),
+            write("c.pem", "c"),
+            write("k.pem", "k"),
+        );
+        let key_pw = write("key-pw", "key-secret\n");
+        let cfg = Config::from_toml(&format!(
+            r#"
+            [kafka.security]
+            protocol = "sasl_ssl"
+            sasl_mechanism = "SCRAM-SHA-512"
+            sasl_username = "svc-vitalstream"
+            sasl_password = "sasl-secret"
+            ssl_ca_location = {ca:?}
+            ssl_certificate_location = {cert:?}
+            ssl_key_location = {key:?}
+            ssl_key_password_file = {key_pw:?}
+            ssl_endpoint_identification = "none"
+            "#
+        ))
+        .expect("valid");
+        let k = &cfg.kafka;
+        let p = &cfg.processing;
+        for (role, c) in [
+            ("admin", client_config(k)),
+            ("consumer", consumer_config(k, p)),
+            ("producer", producer_config(k, Some("tx"), p)),
+            ("profiles", profile_consumer_config(k)),
+            ("state", state_consumer_config(k)),
+        ] {
+            for (property, value) in [
+                ("security.protocol", "sasl_ssl"),
+                ("sasl.mechanisms", "SCRAM-SHA-512"),
+                ("sasl.username", "svc-vitalstream"),
+                ("sasl.password", "sasl-secret"),
+                ("ssl.ca.location", ca.as_str()),
+                ("ssl.certificate.location", cert.as_str()),
+                ("ssl.key.location", key.as_str()),
+                ("ssl.key.password", "key-secret"),
+                ("ssl.endpoint.identification.algorithm", "none"),
+            ] {
+                assert_eq!(c.get(property), Some(value), "{role}: {property}");
+            }
+        }
+    }
+
+    #[test]
+    fn unset_security_sets_nothing_and_passthrough_still_applies() {
+        let cfg = Config::from_toml(
+            "[kafka.librdkafka]\n\"security.protocol\" = \"SSL\"\n\"linger.ms\" = \"9\"\n",
+        )
+        .expect("valid");
+        let c = producer_config(&cfg.kafka, None, &cfg.processing);
+        assert_eq!(c.get("security.protocol"), Some("SSL"));
+        assert_eq!(
+            c.get("linger.ms"),
+            Some("9"),
+            "passthrough overrides a default"
+        );
+        assert_eq!(c.get("sasl.mechanisms"), None);
+        let c = client_config(&Config::default().kafka);
+        assert_eq!(c.get("security.protocol"), None);
+    }
+
+    #[test]
+    fn a_librdkafka_client_accepts_the_tls_and_scram_settings() {
+        // Proves the linked librdkafka has TLS and SCRAM (the `ssl` feature):
+        // without OpenSSL it refuses `security.protocol = sasl_ssl` at creation.
+        let cfg = Config::from_toml(
+            "[kafka]\nbrokers = \"127.0.0.1:1\"\n[kafka.security]\nprotocol = \"sasl_ssl\"\n\
+             sasl_mechanism = \"SCRAM-SHA-256\"\nsasl_username = \"u\"\nsasl_password = \"p\"\n",
+        )
+        .expect("valid");
+        let created: Result<rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>, _> =
+            client_config(&cfg.kafka).create();
+        if let Err(e) = created {
+            panic!("librdkafka refused TLS/SCRAM settings: {e}");
+        }
+    }
 }

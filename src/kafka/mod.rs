@@ -13,7 +13,7 @@ mod txn;
 
 pub use admin::{TopicSpec, ensure_topics};
 pub use client::{
-    consumer_config, producer_config, profile_consumer_config, state_consumer_config,
+    client_config, consumer_config, producer_config, profile_consumer_config, state_consumer_config,
 };
 pub use committed::{CommittedReadError, CommittedRecord, read_committed};
 pub use context::{EofQuietContext, PipelineContext, RebalanceEvents};

@@ -21,7 +21,7 @@ use thiserror::Error;
 use super::client::state_consumer_config;
 use super::committed::{CommittedReadError, read_committed};
 use super::context::EofQuietContext;
-use crate::config::KafkaConfig;
+use crate::config::{KafkaConfig, SecurityProtocol};
 
 /// Why a changelog partition could not be read.
 #[derive(Debug, Error)]
@@ -52,11 +52,7 @@ impl StateReader {
     /// # Errors
     /// The consumer cannot be created.
     pub fn new(cfg: &KafkaConfig, topic: &str) -> Result<Self, KafkaError> {
-        let security = cfg
-            .librdkafka
-            .get("security.protocol")
-            .map(|p| p.to_ascii_lowercase());
-        let plaintext = security.is_none_or(|p| p == "plaintext");
+        let plaintext = cfg.security_protocol() == Some(SecurityProtocol::Plaintext);
         Ok(Self {
             consumer: state_consumer_config(cfg)
                 .create_with_context(EofQuietContext("state restore"))?,
