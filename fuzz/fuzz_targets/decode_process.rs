@@ -80,7 +80,10 @@ fuzz_target!(|data: &[u8]| {
     }
     // The gateway keys by patient id: give a decodable reading its own key,
     // so the input reaches validation and state.
-    let key = direct.as_ref().ok().map(|r| r.patient_id.as_bytes().to_vec());
+    let key = direct
+        .as_ref()
+        .ok()
+        .map(|r| r.patient_id.as_bytes().to_vec());
     let offset = i64::from(data.first().copied().unwrap_or(0));
     let record = InputRecord {
         topic: "vitals.readings.raw",
@@ -101,7 +104,9 @@ fuzz_target!(|data: &[u8]| {
     // Closed windows and alerts run their own encoders.
     let mut out = std::mem::take(&mut h.out);
     for w in h.processor.take_closed_windows(NOW) {
-        h.codec.encode_hrv_window(&w, &mut out).expect("window encodes");
+        h.codec
+            .encode_hrv_window(&w, &mut out)
+            .expect("window encodes");
     }
     for a in h.processor.take_alerts(NOW) {
         h.codec.encode_alert(&a, &mut out).expect("alert encodes");
