@@ -364,13 +364,25 @@ async fn below_the_invalid_ratio_every_bad_record_reaches_the_dlq_once_with_its_
             expect.push(Some((b.reason, b.detail)));
         }
     }
+    // Each group of three good records and one bad goes to one partition,
+    // alternately: a quarter of either partition is bad, however the
+    // pipeline interleaves their fetches.
+    for (i, r) in recs.iter_mut().enumerate() {
+        r.partition = Some(((i / 4) % 2) as i32);
+    }
     let coords = produce(&broker, &cfg.topics.raw, &recs).await;
     let where_of: BTreeMap<(i32, i64), usize> =
         coords.iter().enumerate().map(|(i, c)| (*c, i)).collect();
 
     let p = start_pipeline(cfg.clone());
-    p.wait_consumed(recs.len() as u64, Duration::from_secs(90))
-        .await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while vitalstream::telemetry::Stats::get(&p.stats.consumed) < recs.len() as u64 {
+        if p.is_finished() {
+            panic!("the pipeline stopped: {:?}", p.join().await);
+        }
+        assert!(Instant::now() < deadline, "all records consumed within 90 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     p.stop()
         .await

@@ -417,6 +417,11 @@ impl Drop for RunningPipeline {
 }
 
 impl RunningPipeline {
+    /// Whether the run has ended (by itself or after [`Self::stop`]).
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
     /// Waits until `n` records were consumed (or panics after `timeout`).
     pub async fn wait_consumed(&self, n: u64, timeout: Duration) {
         let deadline = Instant::now() + timeout;
