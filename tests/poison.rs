@@ -380,7 +380,10 @@ async fn below_the_invalid_ratio_every_bad_record_reaches_the_dlq_once_with_its_
         if p.is_finished() {
             panic!("the pipeline stopped: {:?}", p.join().await);
         }
-        assert!(Instant::now() < deadline, "all records consumed within 90 s");
+        assert!(
+            Instant::now() < deadline,
+            "all records consumed within 90 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;

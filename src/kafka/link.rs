@@ -8,11 +8,13 @@
 //! that starts an outage (a warning naming the bootstrap servers,
 //! `vitalstream_kafka_outages_total`, `vitalstream_kafka_connected` 0,
 //! `/readyz` not ready). There is no callback for the way back, so the
-//! statistics every client emits (`statistics.interval.ms`) end it: the
-//! first report with a broker in state `UP` logs the recovery and restores
-//! the gauge and readiness. Consumer and producer are tracked separately
-//! (the consumer's callbacks run only while the pipeline polls it, the
-//! producer's on its own thread); the outage lasts while either is cut off.
+//! statistics every client emits (`statistics.interval.ms`: 1 s for the
+//! producer, 5 s for the consumer) end it: the first report with a broker
+//! in state `UP` logs the recovery and restores the gauge and readiness.
+//! Consumer and producer are tracked separately (the consumer's callbacks
+//! run only while the pipeline polls it, so they can arrive late; the
+//! producer's run on its own thread); the outage lasts while either is cut
+//! off, so a late report of the consumer's never ends one early.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
