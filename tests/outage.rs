@@ -196,6 +196,7 @@ async fn network_outages_mid_stream_are_reported_and_lose_or_repeat_nothing_exac
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let written = delivered.load(Ordering::Relaxed);
+        assert!(written < READINGS, "outage {cycle} falls mid-stream");
         proxy.cut();
         let cut_at = Instant::now();
         println!("outage {cycle}: network cut with {written} of {READINGS} readings written");
@@ -206,7 +207,22 @@ async fn network_outages_mid_stream_are_reported_and_lose_or_repeat_nothing_exac
             cut_at.elapsed().as_secs_f64(),
             proxy.refused.load(Ordering::Relaxed)
         );
-        cuts.push((cut_at, Instant::now()));
+        let restored_at = Instant::now();
+        cuts.push((cut_at, restored_at));
+        // Recovered by itself: ready again (a statistics report saw a
+        // broker) before the next cut, so each outage is one of its own.
+        let deadline = restored_at + Duration::from_secs(30);
+        while !sample(addr).await.ready {
+            assert!(
+                Instant::now() < deadline,
+                "outage {cycle}: ready again within 30 s of the restore"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!(
+            "outage {cycle}: ready again {:.1} s after the restore",
+            restored_at.elapsed().as_secs_f64()
+        );
     }
     tokio::time::timeout(Duration::from_secs(180), producer)
         .await
