@@ -14,18 +14,26 @@
 //! Consumer and producer are tracked separately (the consumer's callbacks
 //! run only while the pipeline polls it, so they can arrive late; the
 //! producer's run on its own thread); the outage lasts while either is cut
-//! off, so a late report of the consumer's never ends one early.
+//! off, so a late report of the consumer's never ends one early. Nor does
+//! one start one late: the consumer's events queue up while the pipeline
+//! waits on a commit, and arrive in a burst after the network is back, so
+//! its `AllBrokersDown` is believed only when the producer has not seen a
+//! broker up within [`FRESH`] (the producer reports every outage itself).
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use metrics::{Counter, Gauge};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientContext, Statistics};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::telemetry::{KAFKA_CLIENT_ERRORS, KAFKA_CONNECTED, KAFKA_OUTAGES, Stats};
+
+/// How recent a producer statistics report with a broker up must be to
+/// overrule the consumer's `AllBrokersDown` (the producer reports every 1 s).
+const FRESH: Duration = Duration::from_millis(2_500);
 
 /// Which of the pipeline's clients reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +60,8 @@ pub struct BrokerLink {
     stats: Arc<Stats>,
     /// Per client: when it lost every broker, while it has not got one back.
     down_since: Mutex<[Option<Instant>; 2]>,
+    /// When the producer's statistics last showed a broker up.
+    producer_saw_up: Mutex<Option<Instant>>,
     outages: Counter,
     connected: Gauge,
     errors: [Counter; 2],
@@ -66,6 +76,7 @@ impl BrokerLink {
             brokers: brokers.to_owned(),
             stats,
             down_since: Mutex::new([None, None]),
+            producer_saw_up: Mutex::new(None),
             outages: metrics::counter!(KAFKA_OUTAGES),
             connected,
             errors: [LinkClient::Consumer, LinkClient::Producer]
@@ -84,6 +95,11 @@ impl BrokerLink {
     /// A statistics report of `client`: a broker in state `UP` ends its outage.
     pub fn statistics(&self, client: LinkClient, statistics: &Statistics) {
         if statistics.brokers.values().any(|b| b.state == "UP") {
+            if client == LinkClient::Producer
+                && let Ok(mut at) = self.producer_saw_up.lock()
+            {
+                *at = Some(Instant::now());
+            }
             self.broker_up(client);
         }
     }
@@ -97,6 +113,17 @@ impl BrokerLink {
     }
 
     fn all_brokers_down(&self, client: LinkClient) {
+        let contradicted = client == LinkClient::Consumer
+            && self
+                .producer_saw_up
+                .lock()
+                .is_ok_and(|at| at.is_some_and(|t| t.elapsed() < FRESH));
+        if contradicted {
+            debug!(
+                "consumer reports every broker down, the producer saw one up just now: a late report"
+            );
+            return;
+        }
         let Ok(mut down) = self.down_since.lock() else {
             return;
         };
@@ -209,6 +236,10 @@ mod tests {
         assert!(link.is_down(), "the consumer has no broker yet");
         link.broker_up(LinkClient::Consumer);
         assert!(!link.is_down());
+        // A consumer report just after the producer saw a broker up is late.
+        *link.producer_saw_up.lock().expect("lock") = Some(Instant::now());
+        link.client_error(LinkClient::Consumer, &down);
+        assert!(!link.is_down(), "a late consumer report starts no outage");
         // Other errors count but start no outage.
         link.client_error(
             LinkClient::Consumer,
