@@ -119,6 +119,9 @@ pub struct KafkaConfig {
     pub session_timeout_ms: u32,
     /// How long the producer may try to deliver one record before failing.
     pub message_timeout_ms: u32,
+    /// How long start-up waits for a bootstrap server to answer before the
+    /// run stops (exit code 4); 0 waits for ever, warning at every attempt.
+    pub startup_timeout_ms: u64,
     /// Transactional id of this instance (exactly_once). Must be unique per
     /// instance and stable across its restarts, so a restart fences its
     /// previous incarnation. Empty: `<group_id>-<$HOSTNAME>` (a pod name), or
@@ -139,6 +142,7 @@ impl Default for KafkaConfig {
             client_id: "vitalstream".into(),
             session_timeout_ms: 10_000,
             message_timeout_ms: 30_000,
+            startup_timeout_ms: 60_000,
             transactional_id: String::new(),
             security: SecurityConfig::default(),
             librdkafka: Librdkafka::default(),

@@ -16,7 +16,7 @@ use futures::future::try_join_all;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use thiserror::Error;
 use tokio::task::JoinHandle;
@@ -26,8 +26,9 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::codec::Codec;
 use crate::config::{Config, Guarantee};
 use crate::kafka::{
-    PipelineContext, ProfileLoadError, StateReader, Transactions, TxnOutcome, consumer_config,
-    follow_profiles, producer_config,
+    BrokerLink, BrokersUnreachable, LinkProducerContext, PipelineContext, PipelineProducer,
+    ProfileLoadError, StateReader, Transactions, TxnOutcome, consumer_config, follow_profiles,
+    is_transient, producer_config, wait_for_brokers,
 };
 use crate::model::{ClinicianAlert, HrvWindow};
 use crate::process::{
@@ -54,9 +55,26 @@ pub enum PipelineError {
     /// Storing or committing offsets failed.
     #[error("committing offsets failed: {0}")]
     Commit(#[source] KafkaError),
-    /// Too much invalid input.
+    /// Too much invalid input: the consumer stopped at the record that
+    /// tripped the limit. Nothing of the batch it belongs to (nor, in
+    /// exactly_once, of the open transaction) was committed.
+    #[error(
+        "{source} (tripped at partition {partition} offset {offset}; nothing from offset \
+         {batch_first_offset} of that partition on was committed)"
+    )]
+    InvalidRatio {
+        /// The guard's verdict.
+        source: InvalidRatioExceeded,
+        /// Input partition of the record that tripped it.
+        partition: i32,
+        /// Its offset.
+        offset: i64,
+        /// First offset of its batch in that partition.
+        batch_first_offset: i64,
+    },
+    /// No broker answered at start-up within `kafka.startup_timeout_ms`.
     #[error(transparent)]
-    InvalidRatio(#[from] InvalidRatioExceeded),
+    BrokersUnreachable(#[from] BrokersUnreachable),
     /// The embedded schemas failed to load (a build defect).
     #[error("schemas: {0}")]
     Schema(String),
@@ -92,10 +110,12 @@ pub enum PipelineError {
 }
 
 impl PipelineError {
-    /// Process exit code for this error.
+    /// Process exit code for this error: 3 for the invalid-input limit, 4
+    /// when no broker answered at start-up, 2 for every other error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::InvalidRatio(_) => 3,
+            Self::InvalidRatio { .. } => 3,
+            Self::BrokersUnreachable(_) => 4,
             _ => 2,
         }
     }
@@ -127,6 +147,12 @@ pub async fn run(
         Codec::from_config(config.schemas, &config.codec)
             .map_err(|e| PipelineError::Schema(e.to_string()))?,
     );
+    stats.health.set_kafka_reachable(false);
+    if !wait_for_brokers(&config.kafka, shutdown.as_mut()).await? {
+        info!("shutdown requested before a Kafka broker answered");
+        return Ok(());
+    }
+    stats.health.set_kafka_reachable(true);
     let profiles = Arc::new(ProfileTable::new());
     let mut loader = tokio::spawn({
         let (config, codec, profiles) = (config.clone(), codec.clone(), profiles.clone());
@@ -198,7 +224,8 @@ async fn run_consumer(
     loader: &mut JoinHandle<Result<(), ProfileLoadError>>,
     shutdown: impl Future<Output = ()> + Unpin,
 ) -> Result<(), PipelineError> {
-    let context = PipelineContext::new(stats.clone(), &config.topics.raw);
+    let link = Arc::new(BrokerLink::new(&config.kafka.brokers, stats.clone()));
+    let context = PipelineContext::new(stats.clone(), &config.topics.raw, link.clone());
     let state_topic = config.topics.state_topic(&config.kafka.group_id);
     let state_reader =
         StateReader::new(&config.kafka, &state_topic).map_err(PipelineError::Setup)?;
@@ -209,12 +236,12 @@ async fn run_consumer(
     let guarantee = config.processing.guarantee;
     let transactional_id =
         (guarantee == Guarantee::ExactlyOnce).then(|| config.kafka.transactional_id());
-    let producer: FutureProducer = producer_config(
+    let producer: PipelineProducer = producer_config(
         &config.kafka,
         transactional_id.as_deref(),
         &config.processing,
     )
-    .create()
+    .create_with_context(LinkProducerContext::new(link))
     .map_err(PipelineError::Setup)?;
     let txn = match &transactional_id {
         Some(id) => {
@@ -294,7 +321,7 @@ struct Pipeline {
     codec: Arc<Codec>,
     metrics: Metrics,
     stats: Arc<Stats>,
-    producer: FutureProducer,
+    producer: PipelineProducer,
     context: PipelineContext,
     config: Config,
     state_reader: StateReader,
@@ -323,6 +350,8 @@ struct Batch {
     deliveries: Vec<DeliveryFuture>,
     /// Next offset to consume per input partition (last offset + 1).
     next_offsets: BTreeMap<i32, i64>,
+    /// First offset of the batch per input partition.
+    first_offsets: BTreeMap<i32, i64>,
     /// When each input record of the batch was consumed (latency metric).
     consumed_at: Vec<Instant>,
     counts: BatchCounts,
@@ -369,7 +398,16 @@ impl Pipeline {
                     () = timeout => break,
                     res = &mut *loader => return Err(loader_stopped(res)),
                     msg = consumer.recv() => {
-                        let msg = msg.map_err(PipelineError::Consume)?;
+                        let msg = match msg {
+                            Ok(msg) => msg,
+                            // Lost connections and the like: librdkafka
+                            // reconnects and the context reports the outage.
+                            Err(e) if is_transient(&e) => {
+                                debug!(error = %e, "transient consumer error");
+                                continue;
+                            }
+                            Err(e) => return Err(PipelineError::Consume(e)),
+                        };
                         if self.context.events.take_txn_aborted() {
                             // The batch went with the aborted transaction.
                             batch = Batch::default();
@@ -436,8 +474,18 @@ impl Pipeline {
         let disposition = self.processor.process(&record, now);
         batch.counts.consumed += 1;
         batch.consumed_at.push(Instant::now());
+        let batch_first_offset = *batch
+            .first_offsets
+            .entry(record.partition)
+            .or_insert(record.offset);
         self.guard
-            .record(matches!(disposition, Disposition::Dlq(_)))?;
+            .record(matches!(disposition, Disposition::Dlq(_)))
+            .map_err(|source| PipelineError::InvalidRatio {
+                source,
+                partition: record.partition,
+                offset: record.offset,
+                batch_first_offset,
+            })?;
         let topics = &self.config.topics;
         match disposition {
             Disposition::Erased => {
@@ -930,7 +978,7 @@ async fn delivered(deliveries: Vec<DeliveryFuture>) -> Result<(), PipelineError>
 /// Enqueues `record`, waiting for queue space when the producer queue is full
 /// (backpressure instead of unbounded memory).
 async fn send(
-    producer: &FutureProducer,
+    producer: &PipelineProducer,
     mut record: FutureRecord<'_, [u8], [u8]>,
 ) -> Result<DeliveryFuture, PipelineError> {
     loop {

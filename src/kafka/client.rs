@@ -125,6 +125,15 @@ pub fn state_consumer_config(cfg: &KafkaConfig) -> ClientConfig {
     c
 }
 
+/// Start-up broker check: a plain client asking for metadata; it joins no
+/// group and consumes nothing.
+pub fn startup_check_config(cfg: &KafkaConfig) -> ClientConfig {
+    let mut c = base(cfg);
+    c.set("group.id", format!("{}.startup-check", cfg.group_id));
+    apply_passthrough(&mut c, cfg);
+    c
+}
+
 /// Idempotent producer settings: no duplicates or reordering from retries.
 /// With a `transactional_id` (exactly_once) the producer is transactional.
 /// The queue holds twice `processing.max_in_flight`, where the pipeline
@@ -145,6 +154,10 @@ pub fn producer_config(
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("message.timeout.ms", cfg.message_timeout_ms.to_string())
+        // Broker reachability for the outage report (kafka::link): the
+        // producer's statistics are served by its own thread, so they end
+        // an outage within a second of a broker answering.
+        .set("statistics.interval.ms", "1000")
         .set(
             "queue.buffering.max.messages",
             (processing.max_in_flight * 2).to_string(),

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::Transactions;
+use super::link::{BrokerLink, LinkClient};
 
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientContext, Statistics};
@@ -94,16 +95,19 @@ impl RebalanceEvents {
 pub struct PipelineContext {
     /// Shared with the pipeline loop.
     pub events: Arc<RebalanceEvents>,
+    /// Broker reachability, shared with the producer's context.
+    pub link: Arc<BrokerLink>,
     stats: Arc<Stats>,
     raw_topic: Arc<str>,
 }
 
 impl PipelineContext {
-    /// A context reporting assignment to `stats.health` and the consumer lag
-    /// of `raw_topic` from librdkafka statistics.
-    pub fn new(stats: Arc<Stats>, raw_topic: &str) -> Self {
+    /// A context reporting assignment to `stats.health`, the consumer lag
+    /// of `raw_topic` from librdkafka statistics, and outages to `link`.
+    pub fn new(stats: Arc<Stats>, raw_topic: &str, link: Arc<BrokerLink>) -> Self {
         Self {
             events: Arc::default(),
+            link,
             stats,
             raw_topic: raw_topic.into(),
         }
@@ -112,11 +116,14 @@ impl PipelineContext {
 
 impl ClientContext for PipelineContext {
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        warn!(%error, reason, "kafka client error");
+        self.link.client_error(LinkClient::Consumer, &error);
+        warn!(%error, reason, client = "consumer", "kafka client error");
     }
 
-    /// Consumer lag per partition, every `statistics.interval.ms`.
+    /// Consumer lag per partition and broker reachability, every
+    /// `statistics.interval.ms`.
     fn stats(&self, statistics: Statistics) {
+        self.link.statistics(LinkClient::Consumer, &statistics);
         let Some(topic) = statistics.topics.get(&*self.raw_topic) else {
             return;
         };

@@ -7,7 +7,9 @@ mod admin;
 mod client;
 mod committed;
 mod context;
+mod link;
 mod profiles;
+mod startup;
 mod state;
 mod txn;
 
@@ -17,6 +19,8 @@ pub use client::{
 };
 pub use committed::{CommittedReadError, CommittedRecord, read_committed};
 pub use context::{EofQuietContext, PipelineContext, RebalanceEvents};
+pub use link::{BrokerLink, LinkClient, LinkProducerContext, PipelineProducer, is_transient};
 pub use profiles::{ProfileLoadError, follow_profiles};
+pub use startup::{BrokersUnreachable, wait_for_brokers};
 pub use state::{ChangelogEntry, RestoreError, StateReader};
 pub use txn::{Transactions, TxnOutcome};

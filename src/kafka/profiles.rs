@@ -100,6 +100,9 @@ pub async fn follow_profiles(
                     info!(profiles = table.len(), "patient profiles caught up");
                 }
             }
+            // A lost connection: librdkafka reconnects and the loader
+            // goes on from where it was (the context logged the error).
+            Err(e) if super::is_transient(&e) => {}
             Err(e) => return Err(ProfileLoadError::Consume(e)),
         }
         // Entry counts are far below f64's exact-integer range.

@@ -13,7 +13,9 @@ use std::time::Duration;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
+
+use super::PipelineProducer;
 use tracing::warn;
 
 /// How a commit ended.
@@ -31,7 +33,7 @@ pub enum TxnOutcome {
 /// (see `kafka::context`).
 #[derive(Clone)]
 pub struct Transactions {
-    producer: FutureProducer,
+    producer: PipelineProducer,
     timeout: Duration,
     open: Arc<AtomicBool>,
 }
@@ -44,7 +46,7 @@ impl Transactions {
     ///
     /// # Errors
     /// The broker does not support transactions or cannot be reached in time.
-    pub async fn init(producer: FutureProducer, timeout: Duration) -> Result<Self, KafkaError> {
+    pub async fn init(producer: PipelineProducer, timeout: Duration) -> Result<Self, KafkaError> {
         let p = producer.clone();
         blocking(move || p.init_transactions(timeout)).await?;
         Ok(Self {

@@ -3,8 +3,11 @@
 //! Live: the pipeline loop has turned within the last `stall_after`
 //! (a stuck loop fails the liveness probe and gets restarted).
 //! Ready: the profile table has caught up, the consumer has received its
-//! partition assignment, and the state of every assigned partition is
-//! restored. Readiness is also exported as the `vitalstream_ready` gauge.
+//! partition assignment, the state of every assigned partition is
+//! restored, and the Kafka brokers are reachable (during an outage the
+//! instance cannot consume, publish or commit, so it is taken out of
+//! service until a broker answers again). Readiness is also exported as the
+//! `vitalstream_ready` gauge.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
@@ -19,6 +22,7 @@ pub struct Health {
     assigned: AtomicBool,
     assigned_partitions: AtomicU64,
     state_restored: AtomicBool,
+    kafka_unreachable: AtomicBool,
     stopping: AtomicBool,
 }
 
@@ -31,6 +35,8 @@ pub enum NotReady {
     NotAssigned,
     /// Partition state is being restored.
     Restoring,
+    /// No Kafka broker can be reached (an outage).
+    KafkaUnreachable,
     /// Shutting down.
     Stopping,
 }
@@ -42,6 +48,7 @@ impl NotReady {
             Self::ProfilesLoading => "patient profiles still loading",
             Self::NotAssigned => "no partition assignment yet",
             Self::Restoring => "restoring partition state",
+            Self::KafkaUnreachable => "Kafka brokers unreachable",
             Self::Stopping => "shutting down",
         }
     }
@@ -81,6 +88,13 @@ impl Health {
         self.publish();
     }
 
+    /// Every Kafka broker became unreachable (`false`) or one answers
+    /// again (`true`).
+    pub fn set_kafka_reachable(&self, reachable: bool) {
+        self.kafka_unreachable.store(!reachable, Ordering::Release);
+        self.publish();
+    }
+
     /// Shutdown began: stop receiving traffic.
     pub fn set_stopping(&self) {
         self.stopping.store(true, Ordering::Release);
@@ -99,6 +113,9 @@ impl Health {
     pub fn readiness(&self) -> Result<(), NotReady> {
         if self.stopping.load(Ordering::Acquire) {
             return Err(NotReady::Stopping);
+        }
+        if self.kafka_unreachable.load(Ordering::Acquire) {
+            return Err(NotReady::KafkaUnreachable);
         }
         if !self.profiles_caught_up.load(Ordering::Acquire) {
             return Err(NotReady::ProfilesLoading);
@@ -137,6 +154,10 @@ mod tests {
         h.set_state_restored(false);
         assert_eq!(h.readiness(), Err(NotReady::Restoring));
         h.set_state_restored(true);
+        h.set_kafka_reachable(false);
+        assert_eq!(h.readiness(), Err(NotReady::KafkaUnreachable));
+        h.set_kafka_reachable(true);
+        assert_eq!(h.readiness(), Ok(()));
         h.set_stopping();
         assert_eq!(h.readiness(), Err(NotReady::Stopping));
     }

@@ -45,6 +45,14 @@ pub const PRODUCER_QUEUE: &str = "vitalstream_producer_queue_messages";
 pub const ASSIGNED_PARTITIONS: &str = "vitalstream_assigned_partitions";
 /// 1 when `/readyz` answers 200 (gauge).
 pub const READY: &str = "vitalstream_ready";
+/// 1 while the Kafka clients reach at least one broker, 0 during an outage
+/// (every broker unreachable) (gauge).
+pub const KAFKA_CONNECTED: &str = "vitalstream_kafka_connected";
+/// Outages: times every Kafka broker became unreachable.
+pub const KAFKA_OUTAGES: &str = "vitalstream_kafka_outages_total";
+/// Errors the Kafka clients reported (connection failures, timeouts), label
+/// `client` (`consumer`, `producer`).
+pub const KAFKA_CLIENT_ERRORS: &str = "vitalstream_kafka_client_errors_total";
 /// Always 1, label `version` (gauge).
 pub const BUILD_INFO: &str = "vitalstream_build_info";
 /// Consume → all outputs of the record acknowledged, seconds (histogram).
@@ -84,7 +92,7 @@ pub const EVENT_LAG_BUCKETS: [f64; 12] = [
 ];
 
 /// Every metric name vitalstream exports, with its help text.
-pub const DESCRIBED: [(&str, &str); 24] = [
+pub const DESCRIBED: [(&str, &str); 27] = [
     (READINGS_CONSUMED, "Readings consumed from the raw topic."),
     (
         READINGS_ENRICHED,
@@ -133,6 +141,18 @@ pub const DESCRIBED: [(&str, &str); 24] = [
         "Input partitions assigned to this instance.",
     ),
     (READY, "1 when the instance is ready (see /readyz)."),
+    (
+        KAFKA_CONNECTED,
+        "1 while a Kafka broker is reachable, 0 during an outage.",
+    ),
+    (
+        KAFKA_OUTAGES,
+        "Outages: times every Kafka broker became unreachable.",
+    ),
+    (
+        KAFKA_CLIENT_ERRORS,
+        "Errors reported by the Kafka clients, by client.",
+    ),
     (BUILD_INFO, "Build information; always 1."),
     (
         PUBLISH_LATENCY,

@@ -5,6 +5,7 @@
 
 pub mod faults;
 pub mod monitoring;
+pub mod proxy;
 
 use std::borrow::Cow;
 use std::net::{TcpListener, TcpStream};
@@ -78,16 +79,23 @@ fn free_port() -> u16 {
 
 /// Starts tansu with in-memory storage on a free loopback port.
 pub async fn start_broker() -> Broker {
-    let tansu = tansu_path();
     let port = free_port();
+    spawn_tansu(port, port).await
+}
+
+/// Starts tansu listening on `port` and advertising `advertised_port` to
+/// clients (a proxy's, see [`proxy`]); waits until it listens.
+pub async fn spawn_tansu(port: u16, advertised_port: u16) -> Broker {
+    let tansu = tansu_path();
     let url = format!("tcp://127.0.0.1:{port}");
+    let advertised = format!("tcp://127.0.0.1:{advertised_port}");
     let child = Command::new(&tansu)
         .args([
             "broker",
             "--listener-url",
             &url,
             "--advertised-listener-url",
-            &url,
+            &advertised,
             "--storage-engine",
             "memory://tansu/",
         ])
@@ -97,14 +105,14 @@ pub async fn start_broker() -> Broker {
         .unwrap_or_else(|e| panic!("starting {}: {e}. {INSTALL_HINT}", tansu.display()));
     let broker = Broker {
         child,
-        bootstrap: format!("127.0.0.1:{port}"),
+        bootstrap: format!("127.0.0.1:{advertised_port}"),
     };
+    let own = format!("127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(&broker.bootstrap).is_err() {
+    while TcpStream::connect(&own).is_err() {
         assert!(
             Instant::now() < deadline,
-            "tansu did not listen on {} within 20 s",
-            broker.bootstrap
+            "tansu did not listen on {own} within 20 s"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -409,6 +417,11 @@ impl Drop for RunningPipeline {
 }
 
 impl RunningPipeline {
+    /// Whether the run has ended (by itself or after [`Self::stop`]).
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
     /// Waits until `n` records were consumed (or panics after `timeout`).
     pub async fn wait_consumed(&self, n: u64, timeout: Duration) {
         let deadline = Instant::now() + timeout;
