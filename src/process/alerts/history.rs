@@ -28,8 +28,9 @@ pub struct Sample {
     pub value: Decimal,
     /// Diastolic, for blood pressure.
     pub secondary: Option<Decimal>,
-    /// Reading the value came from.
-    pub reading_id: Box<str>,
+    /// Reading the value came from; held inline up to 24 bytes, so keeping a
+    /// sample does not allocate for typical reading ids.
+    pub reading_id: compact_str::CompactString,
 }
 
 /// Sum of one hour's values, for baselines.
