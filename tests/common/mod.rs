@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message, OwnedHeaders, OwnedMessage};
@@ -309,25 +310,29 @@ pub async fn produce(broker: &Broker, topic: &str, records: &[Rec]) -> Vec<(i32,
         .set("enable.idempotence", "true")
         .create()
         .expect("producer");
-    let mut coords = Vec::with_capacity(records.len());
-    for r in records {
-        let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
-        if let Some(k) = &r.key {
-            rec = rec.key(&k[..]);
-        }
-        if let Some(p) = &r.payload {
-            rec = rec.payload(&p[..]);
-        }
-        if let Some(p) = r.partition {
-            rec = rec.partition(p);
-        }
-        let delivery = producer
-            .send(rec, Duration::from_secs(10))
-            .await
-            .expect("test record delivered");
-        coords.push((delivery.partition, delivery.offset));
-    }
-    coords
+    // Up to 1,000 records in flight (in order: the producer is idempotent);
+    // one at a time would wait out librdkafka's linger per record.
+    futures::stream::iter(records)
+        .map(|r| {
+            let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
+            if let Some(k) = &r.key {
+                rec = rec.key(&k[..]);
+            }
+            if let Some(p) = &r.payload {
+                rec = rec.payload(&p[..]);
+            }
+            if let Some(p) = r.partition {
+                rec = rec.partition(p);
+            }
+            producer.send(rec, Duration::from_secs(30))
+        })
+        .buffered(1_000)
+        .map(|delivery| {
+            let delivery = delivery.expect("test record delivered");
+            (delivery.partition, delivery.offset)
+        })
+        .collect()
+        .await
 }
 
 /// Reads `topic` from the beginning until `expected` records arrived, then
