@@ -97,6 +97,8 @@ fn config(broker: &Broker, guarantee: Guarantee) -> Config {
     let mut cfg = common::config(broker);
     cfg.processing.guarantee = guarantee;
     cfg.telemetry.log_level = "warn".into();
+    // E2E_BATCH overrides processing.batch_max_messages (to study batching).
+    cfg.processing.batch_max_messages = env_or("E2E_BATCH", cfg.processing.batch_max_messages);
     cfg
 }
 
