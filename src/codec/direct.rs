@@ -43,7 +43,7 @@ pub(crate) fn fingerprint(schema: &Schema) -> u64 {
     u64::from_le_bytes(le)
 }
 
-const DEVICE_KINDS: [DeviceKind; 6] = [
+pub(crate) const DEVICE_KINDS: [DeviceKind; 6] = [
     DeviceKind::Scale,
     DeviceKind::Watch,
     DeviceKind::BpMonitor,
@@ -51,20 +51,20 @@ const DEVICE_KINDS: [DeviceKind; 6] = [
     DeviceKind::PulseOximeter,
     DeviceKind::Other,
 ];
-const ATTRIBUTIONS: [Attribution; 3] = [
+pub(crate) const ATTRIBUTIONS: [Attribution; 3] = [
     Attribution::Device,
     Attribution::Manual,
     Attribution::Ambiguous,
 ];
-const SEGMENTS: [BodySegment; 5] = [
+pub(crate) const SEGMENTS: [BodySegment; 5] = [
     BodySegment::LeftArm,
     BodySegment::RightArm,
     BodySegment::LeftLeg,
     BodySegment::RightLeg,
     BodySegment::Torso,
 ];
-const RHYTHM_SOURCES: [RhythmSource; 2] = [RhythmSource::Ecg, RhythmSource::Ppg];
-const ECG_CLASSES: [EcgClassification; 3] = [
+pub(crate) const RHYTHM_SOURCES: [RhythmSource; 2] = [RhythmSource::Ecg, RhythmSource::Ppg];
+pub(crate) const ECG_CLASSES: [EcgClassification; 3] = [
     EcgClassification::SinusRhythm,
     EcgClassification::Afib,
     EcgClassification::Inconclusive,

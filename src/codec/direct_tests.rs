@@ -40,13 +40,7 @@ fn text() -> impl Strategy<Value = String> {
 fn measurement() -> impl Strategy<Value = Measurement> {
     let segment =
         (0usize..5, decimal(7, 2), decimal(7, 2)).prop_map(|(s, r, x)| SegmentImpedance {
-            segment: [
-                BodySegment::LeftArm,
-                BodySegment::RightArm,
-                BodySegment::LeftLeg,
-                BodySegment::RightLeg,
-                BodySegment::Torso,
-            ][s],
+            segment: direct::SEGMENTS[s],
             resistance_ohm: r,
             reactance_ohm: x,
         });
@@ -94,11 +88,7 @@ fn measurement() -> impl Strategy<Value = Measurement> {
         decimal(4, 1).prop_map(|pct| Measurement::SpO2 { pct }),
         decimal(4, 2).prop_map(|celsius| Measurement::Temperature { celsius }),
         (0usize..3, any::<i32>()).prop_map(|(c, heart_rate_bpm)| Measurement::Ecg(EcgResult {
-            classification: [
-                EcgClassification::SinusRhythm,
-                EcgClassification::Afib,
-                EcgClassification::Inconclusive,
-            ][c],
+            classification: direct::ECG_CLASSES[c],
             heart_rate_bpm,
         })),
     ]
@@ -116,22 +106,11 @@ fn raw_reading() -> impl Strategy<Value = RawReading<'static>> {
                     reading_id: Cow::Owned(reading_id),
                     device_id: Cow::Owned(device_id),
                     device_model: Cow::Owned(device_model),
-                    device_kind: [
-                        DeviceKind::Scale,
-                        DeviceKind::Watch,
-                        DeviceKind::BpMonitor,
-                        DeviceKind::Thermometer,
-                        DeviceKind::PulseOximeter,
-                        DeviceKind::Other,
-                    ][kind],
+                    device_kind: direct::DEVICE_KINDS[kind],
                     patient_id: Cow::Owned(patient_id),
                     measured_at_ms: at,
                     received_at_ms: rx,
-                    attribution: [
-                        Attribution::Device,
-                        Attribution::Manual,
-                        Attribution::Ambiguous,
-                    ][attr],
+                    attribution: direct::ATTRIBUTIONS[attr],
                     measurement: m,
                 }
             },
@@ -366,22 +345,12 @@ mod evolution {
     }
 
     fn scan() -> RawReading<'static> {
-        RawReading {
-            reading_id: Cow::Borrowed("r-1"),
-            device_id: Cow::Borrowed("dev-1"),
-            device_model: Cow::Borrowed("Body Scan"),
-            device_kind: DeviceKind::Scale,
-            patient_id: Cow::Borrowed("p-1"),
-            measured_at_ms: 1_700_000_000_000,
-            received_at_ms: 1_700_000_000_500,
-            attribution: Attribution::Device,
-            measurement: Measurement::BodyScan(BodyScan {
-                weight_kg: Decimal::new(80_125, 3),
-                resistance_ohm: Decimal::new(45_050, 2),
-                reactance_ohm: Decimal::new(5_500, 2),
-                segments: vec![],
-            }),
-        }
+        super::super::tests::reading(Measurement::BodyScan(BodyScan {
+            weight_kg: Decimal::new(80_125, 3),
+            resistance_ohm: Decimal::new(45_050, 2),
+            reactance_ohm: Decimal::new(5_500, 2),
+            segments: vec![],
+        }))
     }
 
     /// `value` written with the schema in `file` under `id`, framed.

@@ -11,7 +11,8 @@ fn d(s: &str) -> Decimal {
     s.parse().expect("decimal literal")
 }
 
-fn reading(measurement: Measurement) -> RawReading<'static> {
+/// A reading with fixed ids and times around `measurement`.
+pub(super) fn reading(measurement: Measurement) -> RawReading<'static> {
     RawReading {
         reading_id: Cow::Borrowed("r-1"),
         device_id: Cow::Borrowed("dev-1"),
