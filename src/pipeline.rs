@@ -417,6 +417,9 @@ impl Pipeline {
                                 continue;
                             }
                         }
+                        // The rebalance that delivered this record may
+                        // have revoked its partition first.
+                        self.release_revoked();
                         deadline.get_or_insert_with(|| Instant::now() + max_wait);
                         self.handle(&msg, &mut batch).await?;
                         drop(msg);
@@ -431,6 +434,7 @@ impl Pipeline {
                 }
                 continue;
             }
+            self.release_revoked();
             // Before anything derived leaves: nothing of a patient erased by
             // now is published, not even an alert raised earlier.
             let purged = self.processor.apply_erasures();
@@ -664,6 +668,36 @@ impl Pipeline {
         Ok(kept)
     }
 
+    /// Releases the state of partitions revoked while no transaction was
+    /// open (a revocation with one open aborts it, and
+    /// [`Self::drop_aborted_work`] releases them): all their work is
+    /// committed, and their next owner restores it from the changelog.
+    ///
+    /// Called as soon as the pipeline sees the revocation, before it
+    /// processes any record of a later assignment. Eager rebalancing
+    /// revokes every partition and often hands some straight back to the
+    /// same instance; a partition that comes back must be restored, not
+    /// processed with the state held before: another owner may have moved
+    /// it on meanwhile. Releasing it only after processing some of its
+    /// records would also restore it right after this instance's own
+    /// commit, which need not be readable yet (Kafka writes the commit
+    /// markers after `commit_transaction` returns; tansu 0.6 keeps a
+    /// committed transaction unreadable while an earlier open one of
+    /// another producer shares a partition with it, see
+    /// `tests/broker_limits.rs`), and that transaction's state would be lost.
+    fn release_revoked(&mut self) {
+        let revoked = self.context.events.take_revoked();
+        if revoked.is_empty() {
+            return;
+        }
+        let open = self.processor.revoke(&revoked);
+        info!(
+            partitions = ?revoked,
+            open_windows = open,
+            "state of revoked partitions released (kept in the changelog)"
+        );
+    }
+
     /// Restores `partition`'s state from the changelog unless it is held.
     async fn ensure_restored(&mut self, partition: i32) -> Result<(), PipelineError> {
         if self.processor.has_partition(partition) {
@@ -762,7 +796,7 @@ impl Pipeline {
     /// Completes a batch. at_least_once: waits for every delivery, writes
     /// the changelog, stores the offsets. exactly_once: adds the changelog
     /// and offsets to the open transaction, which commits once due (or at
-    /// once when `stopping` or partitions were revoked).
+    /// once when `stopping`).
     async fn finish(
         &mut self,
         consumer: &StreamConsumer<PipelineContext>,
@@ -786,9 +820,7 @@ impl Pipeline {
             open.deliveries.extend(written);
             open.next_offsets.extend(batch.next_offsets);
             open.batches.push((batch.counts, batch.consumed_at));
-            let due = stopping
-                || self.context.events.revoke_pending()
-                || self.commit_due_at().is_some_and(|t| t <= Instant::now());
+            let due = stopping || self.commit_due_at().is_some_and(|t| t <= Instant::now());
             if !due {
                 return Ok(());
             }
@@ -813,15 +845,6 @@ impl Pipeline {
         let acknowledged = Instant::now();
         self.metrics
             .set_producer_queue(self.producer.in_flight_count());
-        let revoked = self.context.events.take_revoked();
-        if !revoked.is_empty() {
-            let open = self.processor.revoke(&revoked);
-            info!(
-                partitions = ?revoked,
-                open_windows = open,
-                "state of revoked partitions released (kept in the changelog)"
-            );
-        }
         let sizes = StateSizes {
             dedup_entries: self.processor.dedup_entries(),
             hrv_open_windows: self.processor.open_windows(),

@@ -118,3 +118,71 @@ async fn windows_waiting_alerts_and_dedup_survive_a_restart() {
     );
     assert_eq!(alert.evidence_reading_ids, ["bp-1", "bp-2"]);
 }
+
+/// Waits until `p` holds `n` partitions of the raw topic.
+async fn wait_assigned(p: &RunningPipeline, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while p.stats.health.assigned_partitions() != n {
+        assert!(!p.is_finished(), "pipeline stopped early");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} partitions assigned within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Scale-out (DESIGN.md §6): an idle instance whose partition is revoked,
+/// moved on by another owner and then handed back restores it from the
+/// changelog instead of carrying on with the state it held before. The
+/// stale state would not know the reading the other owner processed, and
+/// its re-send would be published a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_handed_back_is_restored_with_what_its_other_owner_did() {
+    let broker = start_broker().await;
+    let mut cfg_b = config(&broker);
+    cfg_b.kafka.client_id = "vitalstream-b".into();
+    cfg_b.kafka.transactional_id = "handback-b".into();
+    // Member ids begin with the client id, and the range assignor gives a
+    // single partition to the first member in id order: A takes it from B
+    // while both are in the group.
+    let mut cfg_a = cfg_b.clone();
+    cfg_a.kafka.client_id = "vitalstream-a".into();
+    cfg_a.kafka.transactional_id = "handback-a".into();
+    create_topics(&broker, &cfg_b, 1).await;
+    register_patients(&broker, &cfg_b, &["p-1"]).await;
+    let t = now_ms() - 60 * MIN;
+    let first = raw_record("bp-1", "p-1", t, bp(118, 76));
+    let second = raw_record("bp-2", "p-1", t + MIN, bp(119, 77));
+
+    // B alone: it holds the partition's state with bp-1 in it.
+    let b = start_pipeline(cfg_b.clone());
+    produce(&broker, &cfg_b.topics.raw, &[first]).await;
+    b.wait_consumed(1, Duration::from_secs(60)).await;
+    // A joins: the partition is revoked from B while B is idle (no open
+    // transaction) and goes to A, which processes bp-2 and leaves.
+    let a = start_pipeline(cfg_a.clone());
+    wait_assigned(&a, 1).await;
+    produce(&broker, &cfg_b.topics.raw, std::slice::from_ref(&second)).await;
+    a.wait_consumed(1, Duration::from_secs(60)).await;
+    let a_stats = a.stats.clone();
+    a.stop().await.expect("clean stop");
+    assert_eq!(Stats::get(&a_stats.enriched), 1, "A published bp-2");
+
+    // Back with B, the gateway re-sends bp-2: a duplicate.
+    wait_assigned(&b, 1).await;
+    produce(&broker, &cfg_b.topics.raw, &[second]).await;
+    b.wait_consumed(2, Duration::from_secs(60)).await;
+    let b_stats = b.stats.clone();
+    b.stop().await.expect("clean stop");
+    assert_eq!(
+        (
+            Stats::get(&b_stats.enriched),
+            Stats::get(&b_stats.duplicates)
+        ),
+        (1, 1),
+        "B published bp-1 and dropped the re-sent bp-2 that A had published"
+    );
+    let out = read_topic(&broker, &cfg_b.topics.enriched, 2, Duration::from_secs(2)).await;
+    assert_eq!(enriched_ids(&out), ["bp-1", "bp-2"]);
+}

@@ -1,7 +1,8 @@
 //! Consumer context: logs rebalances and hands assigned and revoked
 //! partitions to the pipeline, which restores the state of the former before
-//! processing them and drops the state of the latter once in-flight work and
-//! its changelog are delivered.
+//! processing them and drops the state of the latter as soon as it sees the
+//! revocation, before it processes any record of a later assignment (which
+//! may hand the same partitions back).
 //!
 //! exactly_once: a revocation aborts the open transaction inside the
 //! rebalance callback, before this member rejoins the group. A commit after
@@ -74,11 +75,6 @@ impl RebalanceEvents {
             .lock()
             .map(|mut v| std::mem::take(&mut *v))
             .unwrap_or_default()
-    }
-
-    /// Whether partitions were revoked since the last [`Self::take_revoked`].
-    pub fn revoke_pending(&self) -> bool {
-        self.revoked.lock().map(|v| !v.is_empty()).unwrap_or(false)
     }
 
     /// Takes the partitions revoked since the last call.
