@@ -18,12 +18,16 @@ use apache_avro::rabin::Rabin;
 
 use super::binary::{Reader, put_array, put_bytes, put_long, put_str};
 use super::decimal::{self, DecimalSpec, Unscaled};
-use super::enriched::{BP_CATEGORY_ORDER, ENERGY, MASS, PERCENT};
-use super::raw::{IMPEDANCE, SPO2, TEMPERATURE, WEIGHT};
+use super::enriched::{BP_CATEGORIES, ENERGY, MASS, PERCENT};
+use super::raw::{
+    ATTRIBUTIONS, DEVICE_KINDS, ECG_CLASSES, IMPEDANCE, RHYTHM_SOURCES, SEGMENTS, SPO2,
+    TEMPERATURE, WEIGHT,
+};
+use super::value::{Symbols, symbol_index};
 use super::{DecodeError, EncodeError};
 use crate::model::{
-    Attribution, BloodPressure, BodyScan, BodySegment, DeviceKind, EcgClassification, EcgResult,
-    EnrichedReading, HeartRhythm, Measurement, RawReading, RhythmSource, SegmentImpedance,
+    BloodPressure, BodyScan, EcgResult, EnrichedReading, HeartRhythm, Measurement, RawReading,
+    SegmentImpedance,
 };
 
 /// Rabin fingerprint of the parsing canonical form of `RawReading` this
@@ -36,43 +40,23 @@ pub(crate) const ENRICHED_READING_FINGERPRINT: u64 = 0xcf63_2510_2daf_c390;
 /// The 64-bit Rabin fingerprint of `schema`'s parsing canonical form.
 pub(crate) fn fingerprint(schema: &Schema) -> u64 {
     let bytes = schema.fingerprint::<Rabin>().bytes;
-    let mut le = [0u8; 8];
-    for (dst, src) in le.iter_mut().zip(bytes.iter()) {
-        *dst = *src;
-    }
-    u64::from_le_bytes(le)
+    bytes
+        .first_chunk::<8>()
+        .map_or(0, |le| u64::from_le_bytes(*le))
 }
 
-pub(crate) const DEVICE_KINDS: [DeviceKind; 6] = [
-    DeviceKind::Scale,
-    DeviceKind::Watch,
-    DeviceKind::BpMonitor,
-    DeviceKind::Thermometer,
-    DeviceKind::PulseOximeter,
-    DeviceKind::Other,
-];
-pub(crate) const ATTRIBUTIONS: [Attribution; 3] = [
-    Attribution::Device,
-    Attribution::Manual,
-    Attribution::Ambiguous,
-];
-pub(crate) const SEGMENTS: [BodySegment; 5] = [
-    BodySegment::LeftArm,
-    BodySegment::RightArm,
-    BodySegment::LeftLeg,
-    BodySegment::RightLeg,
-    BodySegment::Torso,
-];
-pub(crate) const RHYTHM_SOURCES: [RhythmSource; 2] = [RhythmSource::Ecg, RhythmSource::Ppg];
-pub(crate) const ECG_CLASSES: [EcgClassification; 3] = [
-    EcgClassification::SinusRhythm,
-    EcgClassification::Afib,
-    EcgClassification::Inconclusive,
-];
+/// The value at the enum symbol index read for `field`.
+fn read_symbol<T: Copy>(
+    r: &mut Reader<'_>,
+    field: &'static str,
+    table: &Symbols<T>,
+) -> Result<T, DecodeError> {
+    Ok(table[r.index(field, table.len())?].0)
+}
 
-/// Position of `value` in a symbol table (every enum value is in its table).
-fn position<T: PartialEq>(table: &[T], value: &T) -> i64 {
-    table.iter().position(|t| t == value).unwrap_or(0) as i64
+/// Appends `value`'s enum symbol index.
+fn put_symbol<T: PartialEq>(buf: &mut Vec<u8>, table: &Symbols<T>, value: T) {
+    put_long(buf, symbol_index(table, value) as i64);
 }
 
 /// Decodes a `RawReading` datum (without framing), borrowing its strings.
@@ -80,11 +64,11 @@ pub(crate) fn read_raw<'a>(r: &mut Reader<'a>) -> Result<RawReading<'a>, DecodeE
     let reading_id = Cow::Borrowed(r.str("reading_id")?);
     let device_id = Cow::Borrowed(r.str("device_id")?);
     let device_model = Cow::Borrowed(r.str("device_model")?);
-    let device_kind = DEVICE_KINDS[r.index("device_kind", DEVICE_KINDS.len())?];
+    let device_kind = read_symbol(r, "device_kind", &DEVICE_KINDS)?;
     let patient_id = Cow::Borrowed(r.str("patient_id")?);
     let measured_at_ms = r.long("measured_at")?;
     let received_at_ms = r.long("received_at")?;
-    let attribution = ATTRIBUTIONS[r.index("attribution", ATTRIBUTIONS.len())?];
+    let attribution = read_symbol(r, "attribution", &ATTRIBUTIONS)?;
     let measurement = read_measurement(r)?;
     Ok(RawReading {
         reading_id,
@@ -117,7 +101,7 @@ fn read_measurement(r: &mut Reader<'_>) -> Result<Measurement, DecodeError> {
             if r.index("segments", 2)? == 1 {
                 r.array("segments", &mut segments, |r| {
                     Ok(SegmentImpedance {
-                        segment: SEGMENTS[r.index("segments.segment", SEGMENTS.len())?],
+                        segment: read_symbol(r, "segments.segment", &SEGMENTS)?,
                         resistance_ohm: read_decimal(r, IMPEDANCE, "segments.resistance_ohm")?,
                         reactance_ohm: read_decimal(r, IMPEDANCE, "segments.reactance_ohm")?,
                     })
@@ -135,7 +119,7 @@ fn read_measurement(r: &mut Reader<'_>) -> Result<Measurement, DecodeError> {
             r.array("rr_intervals_ms", &mut rr_intervals_ms, |r| {
                 r.int("rr_intervals_ms")
             })?;
-            let source = RHYTHM_SOURCES[r.index("source", RHYTHM_SOURCES.len())?];
+            let source = read_symbol(r, "source", &RHYTHM_SOURCES)?;
             Measurement::HeartRhythm(HeartRhythm {
                 rr_intervals_ms,
                 source,
@@ -156,7 +140,7 @@ fn read_measurement(r: &mut Reader<'_>) -> Result<Measurement, DecodeError> {
             celsius: read_decimal(r, TEMPERATURE, "temperature_c")?,
         },
         _ => Measurement::Ecg(EcgResult {
-            classification: ECG_CLASSES[r.index("classification", ECG_CLASSES.len())?],
+            classification: read_symbol(r, "classification", &ECG_CLASSES)?,
             heart_rate_bpm: r.int("heart_rate_bpm")?,
         }),
     })
@@ -177,11 +161,11 @@ pub(crate) fn write_raw(buf: &mut Vec<u8>, reading: &RawReading<'_>) -> Result<(
     put_str(buf, &reading.reading_id);
     put_str(buf, &reading.device_id);
     put_str(buf, &reading.device_model);
-    put_long(buf, position(&DEVICE_KINDS, &reading.device_kind));
+    put_symbol(buf, &DEVICE_KINDS, reading.device_kind);
     put_str(buf, &reading.patient_id);
     put_long(buf, reading.measured_at_ms);
     put_long(buf, reading.received_at_ms);
-    put_long(buf, position(&ATTRIBUTIONS, &reading.attribution));
+    put_symbol(buf, &ATTRIBUTIONS, reading.attribution);
     match &reading.measurement {
         Measurement::BodyScan(s) => {
             put_long(buf, 0);
@@ -193,7 +177,7 @@ pub(crate) fn write_raw(buf: &mut Vec<u8>, reading: &RawReading<'_>) -> Result<(
             } else {
                 put_long(buf, 1);
                 put_array(buf, &s.segments, |buf, seg| {
-                    put_long(buf, position(&SEGMENTS, &seg.segment));
+                    put_symbol(buf, &SEGMENTS, seg.segment);
                     put_decimal(
                         buf,
                         seg.resistance_ohm,
@@ -210,7 +194,7 @@ pub(crate) fn write_raw(buf: &mut Vec<u8>, reading: &RawReading<'_>) -> Result<(
                 put_long(buf, i64::from(rr));
                 Ok::<_, EncodeError>(())
             })?;
-            put_long(buf, position(&RHYTHM_SOURCES, &h.source));
+            put_symbol(buf, &RHYTHM_SOURCES, h.source);
         }
         Measurement::BloodPressure(bp) => {
             put_long(buf, 2);
@@ -234,7 +218,7 @@ pub(crate) fn write_raw(buf: &mut Vec<u8>, reading: &RawReading<'_>) -> Result<(
         }
         Measurement::Ecg(e) => {
             put_long(buf, 5);
-            put_long(buf, position(&ECG_CLASSES, &e.classification));
+            put_symbol(buf, &ECG_CLASSES, e.classification);
             put_long(buf, i64::from(e.heart_rate_bpm));
         }
     }
@@ -262,7 +246,7 @@ pub(crate) fn write_enriched(
         None => put_long(buf, 0),
         Some(c) => {
             put_long(buf, 1);
-            put_long(buf, position(&BP_CATEGORY_ORDER, &c));
+            put_symbol(buf, &BP_CATEGORIES, c);
         }
     }
     match &e.body_composition {

@@ -40,7 +40,7 @@ fn text() -> impl Strategy<Value = String> {
 fn measurement() -> impl Strategy<Value = Measurement> {
     let segment =
         (0usize..5, decimal(7, 2), decimal(7, 2)).prop_map(|(s, r, x)| SegmentImpedance {
-            segment: direct::SEGMENTS[s],
+            segment: raw::SEGMENTS[s].0,
             resistance_ohm: r,
             reactance_ohm: x,
         });
@@ -88,7 +88,7 @@ fn measurement() -> impl Strategy<Value = Measurement> {
         decimal(4, 1).prop_map(|pct| Measurement::SpO2 { pct }),
         decimal(4, 2).prop_map(|celsius| Measurement::Temperature { celsius }),
         (0usize..3, any::<i32>()).prop_map(|(c, heart_rate_bpm)| Measurement::Ecg(EcgResult {
-            classification: direct::ECG_CLASSES[c],
+            classification: raw::ECG_CLASSES[c].0,
             heart_rate_bpm,
         })),
     ]
@@ -106,11 +106,11 @@ fn raw_reading() -> impl Strategy<Value = RawReading<'static>> {
                     reading_id: Cow::Owned(reading_id),
                     device_id: Cow::Owned(device_id),
                     device_model: Cow::Owned(device_model),
-                    device_kind: direct::DEVICE_KINDS[kind],
+                    device_kind: raw::DEVICE_KINDS[kind].0,
                     patient_id: Cow::Owned(patient_id),
                     measured_at_ms: at,
                     received_at_ms: rx,
-                    attribution: direct::ATTRIBUTIONS[attr],
+                    attribution: raw::ATTRIBUTIONS[attr].0,
                     measurement: m,
                 }
             },
@@ -164,7 +164,7 @@ fn enriched_reading() -> impl Strategy<Value = EnrichedReading<'static>> {
                             "29463-7", "8867-4", "59408-5", "8310-5", "85354-9", "39156-5",
                         ][i]
                     }),
-                    bp_category: bp.map(|i| enriched::BP_CATEGORY_ORDER[i]),
+                    bp_category: bp.map(|i| enriched::BP_CATEGORIES[i].0),
                     body_composition,
                     provenance: Provenance {
                         topic: Cow::Owned(topic),

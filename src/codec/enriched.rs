@@ -3,30 +3,22 @@
 use apache_avro::types::Value;
 
 use super::decimal::DecimalSpec;
-use super::value::{Fields, decimal_value, enum_value, nullable, record, unwrap_union};
+use super::value::{Fields, decimal_value, enum_of, nullable, record, unwrap_union};
 use super::{DecodeError, EncodeError, raw};
 use crate::model::{BodyComposition, BpCategory, EnrichedReading, Provenance, QualityFlag};
 
-const BP_CATEGORIES: [&str; 6] = [
-    "HYPOTENSION",
-    "NORMAL",
-    "ELEVATED",
-    "STAGE_1",
-    "STAGE_2",
-    "CRISIS",
+/// BP categories with their symbols, in `enriched_reading.avsc` order.
+pub(crate) const BP_CATEGORIES: [(BpCategory, &str); 6] = [
+    (BpCategory::Hypotension, "HYPOTENSION"),
+    (BpCategory::Normal, "NORMAL"),
+    (BpCategory::Elevated, "ELEVATED"),
+    (BpCategory::Stage1, "STAGE_1"),
+    (BpCategory::Stage2, "STAGE_2"),
+    (BpCategory::Crisis, "CRISIS"),
 ];
 pub(crate) const MASS: DecimalSpec = DecimalSpec::new(9, 3);
 pub(crate) const PERCENT: DecimalSpec = DecimalSpec::new(9, 2);
 pub(crate) const ENERGY: DecimalSpec = DecimalSpec::new(9, 1);
-/// [`BpCategory`] values in the order of `BP_CATEGORIES`.
-pub(crate) const BP_CATEGORY_ORDER: [BpCategory; 6] = [
-    BpCategory::Hypotension,
-    BpCategory::Normal,
-    BpCategory::Elevated,
-    BpCategory::Stage1,
-    BpCategory::Stage2,
-    BpCategory::Crisis,
-];
 
 /// LOINC codes the processor emits; decoding maps a code back to its `'static` str.
 const LOINC_CODES: [&str; 6] = [
@@ -39,9 +31,7 @@ pub(crate) fn to_value(e: &EnrichedReading<'_>) -> Result<Value, EncodeError> {
         .iter()
         .map(|f| Value::String(f.as_str().to_owned()))
         .collect();
-    let category = e
-        .bp_category
-        .map(|c| enum_value(&BP_CATEGORIES, c as usize));
+    let category = e.bp_category.map(|c| enum_of(&BP_CATEGORIES, c));
     let body = match &e.body_composition {
         None => None,
         Some(b) => Some(record(vec![
@@ -148,6 +138,7 @@ pub(crate) fn from_value(value: &Value) -> Result<EnrichedReading<'static>, Deco
 fn bp_category(index: u32) -> Result<BpCategory, DecodeError> {
     usize::try_from(index)
         .ok()
-        .and_then(|i| BP_CATEGORY_ORDER.get(i).copied())
+        .and_then(|i| BP_CATEGORIES.get(i))
+        .map(|(c, _)| *c)
         .ok_or_else(|| DecodeError::field("bp_category", "unknown symbol"))
 }

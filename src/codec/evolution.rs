@@ -66,9 +66,13 @@ pub struct WriterSchema {
     pub schema_file: PathBuf,
 }
 
-/// Why a configured writer schema could not be loaded.
+/// Why the codec could not be built from the configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum WriterSchemaError {
+    /// The embedded schemas failed name resolution (a build defect the unit
+    /// tests rule out).
+    #[error("embedded schemas: {0}")]
+    Embedded(String),
     /// The file could not be read.
     #[error("codec.raw_reading_writers: cannot read {path}: {source}")]
     Read {

@@ -3,7 +3,7 @@
 use apache_avro::types::Value;
 
 use super::decimal::DecimalSpec;
-use super::value::{Fields, as_decimal, as_int, decimal_value, enum_value, nullable, record};
+use super::value::{Fields, as_decimal, as_int, decimal_value, enum_of, nullable, record};
 use super::{DecodeError, EncodeError};
 use crate::model::{
     Attribution, BloodPressure, BodyScan, BodySegment, DeviceKind, EcgClassification, EcgResult,
@@ -17,18 +17,33 @@ pub(crate) const IMPEDANCE: DecimalSpec = DecimalSpec::new(7, 2);
 pub(crate) const SPO2: DecimalSpec = DecimalSpec::new(4, 1);
 pub(crate) const TEMPERATURE: DecimalSpec = DecimalSpec::new(4, 2);
 
-const DEVICE_KINDS: [&str; 6] = [
-    "SCALE",
-    "WATCH",
-    "BP_MONITOR",
-    "THERMOMETER",
-    "PULSE_OXIMETER",
-    "OTHER",
+pub(crate) const DEVICE_KINDS: [(DeviceKind, &str); 6] = [
+    (DeviceKind::Scale, "SCALE"),
+    (DeviceKind::Watch, "WATCH"),
+    (DeviceKind::BpMonitor, "BP_MONITOR"),
+    (DeviceKind::Thermometer, "THERMOMETER"),
+    (DeviceKind::PulseOximeter, "PULSE_OXIMETER"),
+    (DeviceKind::Other, "OTHER"),
 ];
-const ATTRIBUTIONS: [&str; 3] = ["DEVICE", "MANUAL", "AMBIGUOUS"];
-const SEGMENTS: [&str; 5] = ["LEFT_ARM", "RIGHT_ARM", "LEFT_LEG", "RIGHT_LEG", "TORSO"];
-const RHYTHM_SOURCES: [&str; 2] = ["ECG", "PPG"];
-const ECG_CLASSES: [&str; 3] = ["SINUS_RHYTHM", "AFIB", "INCONCLUSIVE"];
+pub(crate) const ATTRIBUTIONS: [(Attribution, &str); 3] = [
+    (Attribution::Device, "DEVICE"),
+    (Attribution::Manual, "MANUAL"),
+    (Attribution::Ambiguous, "AMBIGUOUS"),
+];
+pub(crate) const SEGMENTS: [(BodySegment, &str); 5] = [
+    (BodySegment::LeftArm, "LEFT_ARM"),
+    (BodySegment::RightArm, "RIGHT_ARM"),
+    (BodySegment::LeftLeg, "LEFT_LEG"),
+    (BodySegment::RightLeg, "RIGHT_LEG"),
+    (BodySegment::Torso, "TORSO"),
+];
+pub(crate) const RHYTHM_SOURCES: [(RhythmSource, &str); 2] =
+    [(RhythmSource::Ecg, "ECG"), (RhythmSource::Ppg, "PPG")];
+pub(crate) const ECG_CLASSES: [(EcgClassification, &str); 3] = [
+    (EcgClassification::SinusRhythm, "SINUS_RHYTHM"),
+    (EcgClassification::Afib, "AFIB"),
+    (EcgClassification::Inconclusive, "INCONCLUSIVE"),
+];
 
 /// Maps a decoded `RawReading` datum to the typed record.
 pub(crate) fn from_value(value: &Value) -> Result<RawReading<'static>, DecodeError> {
@@ -37,11 +52,11 @@ pub(crate) fn from_value(value: &Value) -> Result<RawReading<'static>, DecodeErr
         reading_id: f.string("reading_id")?,
         device_id: f.string("device_id")?,
         device_model: f.string("device_model")?,
-        device_kind: device_kind(f.symbol("device_kind")?),
+        device_kind: f.symbol_in("device_kind", &DEVICE_KINDS)?,
         patient_id: f.string("patient_id")?,
         measured_at_ms: f.long("measured_at")?,
         received_at_ms: f.long("received_at")?,
-        attribution: attribution(f.symbol("attribution")?),
+        attribution: f.symbol_in("attribution", &ATTRIBUTIONS)?,
         measurement: measurement(value_of(value, "measurement")?)?,
     })
 }
@@ -79,10 +94,7 @@ fn measurement(value: &Value) -> Result<Measurement, DecodeError> {
                 .iter()
                 .map(|v| as_int(v, "rr_intervals_ms"))
                 .collect::<Result<_, _>>()?,
-            source: match f.symbol("source")? {
-                "ECG" => RhythmSource::Ecg,
-                _ => RhythmSource::Ppg,
-            },
+            source: f.symbol_in("source", &RHYTHM_SOURCES)?,
         }),
         2 => Measurement::BloodPressure(BloodPressure {
             systolic_mmhg: f.int("systolic_mmhg")?,
@@ -96,11 +108,7 @@ fn measurement(value: &Value) -> Result<Measurement, DecodeError> {
             celsius: f.decimal("temperature_c", TEMPERATURE)?,
         },
         5 => Measurement::Ecg(EcgResult {
-            classification: match f.symbol("classification")? {
-                "SINUS_RHYTHM" => EcgClassification::SinusRhythm,
-                "AFIB" => EcgClassification::Afib,
-                _ => EcgClassification::Inconclusive,
-            },
+            classification: f.symbol_in("classification", &ECG_CLASSES)?,
             heart_rate_bpm: f.int("heart_rate_bpm")?,
         }),
         other => {
@@ -114,60 +122,15 @@ fn measurement(value: &Value) -> Result<Measurement, DecodeError> {
 
 fn segment(value: &Value) -> Result<SegmentImpedance, DecodeError> {
     let f = Fields::of(value, "segments")?;
-    let segment = match f.symbol("segment")? {
-        "LEFT_ARM" => BodySegment::LeftArm,
-        "RIGHT_ARM" => BodySegment::RightArm,
-        "LEFT_LEG" => BodySegment::LeftLeg,
-        "RIGHT_LEG" => BodySegment::RightLeg,
-        "TORSO" => BodySegment::Torso,
-        other => {
-            return Err(DecodeError::field(
-                "segment",
-                format!("unknown symbol {other}"),
-            ));
-        }
-    };
     Ok(SegmentImpedance {
-        segment,
+        segment: f.symbol_in("segment", &SEGMENTS)?,
         resistance_ohm: as_decimal(f.get("resistance_ohm")?, IMPEDANCE, "resistance_ohm")?,
         reactance_ohm: as_decimal(f.get("reactance_ohm")?, IMPEDANCE, "reactance_ohm")?,
     })
 }
 
-fn device_kind(symbol: &str) -> DeviceKind {
-    match symbol {
-        "SCALE" => DeviceKind::Scale,
-        "WATCH" => DeviceKind::Watch,
-        "BP_MONITOR" => DeviceKind::BpMonitor,
-        "THERMOMETER" => DeviceKind::Thermometer,
-        "PULSE_OXIMETER" => DeviceKind::PulseOximeter,
-        _ => DeviceKind::Other,
-    }
-}
-
-fn attribution(symbol: &str) -> Attribution {
-    match symbol {
-        "DEVICE" => Attribution::Device,
-        "MANUAL" => Attribution::Manual,
-        _ => Attribution::Ambiguous,
-    }
-}
-
 /// Maps a typed reading to its Avro datum value.
 pub(crate) fn to_value(reading: &RawReading<'_>) -> Result<Value, EncodeError> {
-    let kind_index = match reading.device_kind {
-        DeviceKind::Scale => 0,
-        DeviceKind::Watch => 1,
-        DeviceKind::BpMonitor => 2,
-        DeviceKind::Thermometer => 3,
-        DeviceKind::PulseOximeter => 4,
-        DeviceKind::Other => 5,
-    };
-    let attribution_index = match reading.attribution {
-        Attribution::Device => 0,
-        Attribution::Manual => 1,
-        Attribution::Ambiguous => 2,
-    };
     Ok(record(vec![
         ("reading_id", Value::String(reading.reading_id.to_string())),
         ("device_id", Value::String(reading.device_id.to_string())),
@@ -175,7 +138,7 @@ pub(crate) fn to_value(reading: &RawReading<'_>) -> Result<Value, EncodeError> {
             "device_model",
             Value::String(reading.device_model.to_string()),
         ),
-        ("device_kind", enum_value(&DEVICE_KINDS, kind_index)),
+        ("device_kind", enum_of(&DEVICE_KINDS, reading.device_kind)),
         ("patient_id", Value::String(reading.patient_id.to_string())),
         (
             "measured_at",
@@ -185,7 +148,7 @@ pub(crate) fn to_value(reading: &RawReading<'_>) -> Result<Value, EncodeError> {
             "received_at",
             Value::TimestampMillis(reading.received_at_ms),
         ),
-        ("attribution", enum_value(&ATTRIBUTIONS, attribution_index)),
+        ("attribution", enum_of(&ATTRIBUTIONS, reading.attribution)),
         ("measurement", measurement_value(&reading.measurement)?),
     ]))
 }
@@ -229,10 +192,7 @@ fn measurement_value(m: &Measurement) -> Result<Value, EncodeError> {
                     "rr_intervals_ms",
                     Value::Array(h.rr_intervals_ms.iter().map(|&v| Value::Int(v)).collect()),
                 ),
-                (
-                    "source",
-                    enum_value(&RHYTHM_SOURCES, usize::from(h.source == RhythmSource::Ppg)),
-                ),
+                ("source", enum_of(&RHYTHM_SOURCES, h.source)),
             ]),
         ),
         Measurement::BloodPressure(bp) => (
@@ -254,34 +214,20 @@ fn measurement_value(m: &Measurement) -> Result<Value, EncodeError> {
                 decimal_value(*celsius, TEMPERATURE, "temperature_c")?,
             )]),
         ),
-        Measurement::Ecg(e) => {
-            let class = match e.classification {
-                EcgClassification::SinusRhythm => 0,
-                EcgClassification::Afib => 1,
-                EcgClassification::Inconclusive => 2,
-            };
-            (
-                5,
-                record(vec![
-                    ("classification", enum_value(&ECG_CLASSES, class)),
-                    ("heart_rate_bpm", Value::Int(e.heart_rate_bpm)),
-                ]),
-            )
-        }
+        Measurement::Ecg(e) => (
+            5,
+            record(vec![
+                ("classification", enum_of(&ECG_CLASSES, e.classification)),
+                ("heart_rate_bpm", Value::Int(e.heart_rate_bpm)),
+            ]),
+        ),
     };
     Ok(Value::Union(branch, Box::new(value)))
 }
 
 fn segment_value(s: &SegmentImpedance) -> Result<Value, EncodeError> {
-    let index = match s.segment {
-        BodySegment::LeftArm => 0,
-        BodySegment::RightArm => 1,
-        BodySegment::LeftLeg => 2,
-        BodySegment::RightLeg => 3,
-        BodySegment::Torso => 4,
-    };
     Ok(record(vec![
-        ("segment", enum_value(&SEGMENTS, index)),
+        ("segment", enum_of(&SEGMENTS, s.segment)),
         (
             "resistance_ohm",
             decimal_value(s.resistance_ohm, IMPEDANCE, "segments.resistance_ohm")?,

@@ -154,11 +154,8 @@ impl Codec {
     /// # Errors
     /// A writer schema file that cannot be read or parsed.
     pub fn from_config(ids: SchemaIds, config: &CodecConfig) -> Result<Self, WriterSchemaError> {
-        let mut codec =
-            Self::with_limits(ids, config.limits()).map_err(|e| WriterSchemaError::Parse {
-                path: "embedded schemas".into(),
-                reason: e.to_string(),
-            })?;
+        let mut codec = Self::with_limits(ids, config.limits())
+            .map_err(|e| WriterSchemaError::Embedded(e.to_string()))?;
         for spec in &config.raw_reading_writers {
             let slot = WriterSlot::load(spec)?;
             if let Err(reason) = slot.compatibility() {
@@ -176,7 +173,8 @@ impl Codec {
     /// Whether the schema-specific codec serves `RawReading` and
     /// `EnrichedReading` (true unless a schema changed without `direct.rs`).
     pub fn is_direct(&self) -> bool {
-        self.direct_raw && self.direct_enriched
+        // The enriched encoder is direct only when the raw codec is too.
+        self.direct_enriched
     }
 
     /// Decodes a framed `RawReading`; its strings borrow from `payload`.
@@ -234,7 +232,7 @@ impl Codec {
         buf: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
         if !self.direct_raw {
-            return self.raw.encode(&raw::to_value(reading)?, buf);
+            return self.encode_raw_generic(reading, buf);
         }
         buf.clear();
         framing::write_header(buf, self.raw.id);
@@ -259,7 +257,7 @@ impl Codec {
         buf: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
         if !self.direct_enriched {
-            return self.enriched.encode(&enriched::to_value(reading)?, buf);
+            return self.encode_enriched_generic(reading, buf);
         }
         buf.clear();
         framing::write_header(buf, self.enriched.id);

@@ -101,6 +101,17 @@ impl<'v> Fields<'v> {
         }
     }
 
+    /// An enum field, mapped through its symbol table.
+    pub(crate) fn symbol_in<T: Copy>(
+        &self,
+        name: &'static str,
+        table: &Symbols<T>,
+    ) -> Result<T, DecodeError> {
+        let symbol = self.symbol(name)?;
+        by_symbol(table, symbol)
+            .ok_or_else(|| DecodeError::field(name, format!("unknown symbol {symbol}")))
+    }
+
     pub(crate) fn decimal(
         &self,
         name: &'static str,
@@ -184,6 +195,28 @@ pub(crate) fn decimal_value(
 ) -> Result<Value, EncodeError> {
     let bytes = decimal::to_unscaled_be(value, spec, field)?;
     Ok(Value::Decimal(apache_avro::Decimal::from(bytes)))
+}
+
+/// An enum's values with their Avro symbols, in the schema's symbol order:
+/// the one place a codec learns both the symbol names and their indices.
+pub(crate) type Symbols<T> = [(T, &'static str)];
+
+/// Index of `value` in its symbol table.
+pub(crate) fn symbol_index<T: PartialEq>(table: &Symbols<T>, value: T) -> usize {
+    // Every table lists every value of its enum (the round-trip tests cover
+    // each), so the fallback is never taken.
+    table.iter().position(|(v, _)| *v == value).unwrap_or(0)
+}
+
+/// The value named `symbol`, if the table has it.
+pub(crate) fn by_symbol<T: Copy>(table: &Symbols<T>, symbol: &str) -> Option<T> {
+    table.iter().find(|(_, s)| *s == symbol).map(|(v, _)| *v)
+}
+
+/// The Avro enum value of `value`.
+pub(crate) fn enum_of<T: PartialEq>(table: &Symbols<T>, value: T) -> Value {
+    let index = symbol_index(table, value);
+    Value::Enum(index as u32, table[index].1.to_owned())
 }
 
 /// An enum value given its symbol list.
