@@ -6,6 +6,7 @@
 //! trailing newline dropped) or from the environment
 //! (`VITALSTREAM_KAFKA__SECURITY__SASL_PASSWORD`, taken verbatim).
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -148,6 +149,18 @@ pub struct SecurityConfig {
     ssl_key_password_from_file: Option<Secret>,
 }
 
+/// One `[kafka.security]` setting as a librdkafka property.
+pub struct LibrdkafkaSetting<'a> {
+    /// The `[kafka.security]` key.
+    pub field: &'static str,
+    /// The librdkafka property it sets.
+    pub property: &'static str,
+    /// Whether the configuration gives it (inline or as a file).
+    pub given: bool,
+    /// The value to set; `None` when not given (or a file not read yet).
+    pub value: Option<Cow<'a, str>>,
+}
+
 /// Environment variables read verbatim for secret-bearing keys: figment would
 /// parse `12345` as a number and `"x"` as `x`, and report a type error with
 /// the value in it. (variable, dotted key)
@@ -188,61 +201,100 @@ impl SecurityConfig {
             .or(self.ssl_key_password_from_file.as_ref())
     }
 
-    /// Typed setting → librdkafka property it sets, for the settings that are given.
-    fn properties_set(&self) -> Vec<(&'static str, &'static str)> {
-        let given = [
-            (self.protocol.is_some(), "protocol", "security.protocol"),
-            (
-                self.sasl_mechanism.is_some(),
+    /// Each setting with the librdkafka property it sets: the one mapping
+    /// from `[kafka.security]` to librdkafka, used both to configure clients
+    /// and to refuse the same property in the passthrough map.
+    pub fn librdkafka_settings(&self) -> [LibrdkafkaSetting<'_>; 9] {
+        fn path(p: &Option<PathBuf>) -> Option<Cow<'_, str>> {
+            p.as_deref().map(Path::to_string_lossy)
+        }
+        fn text(v: Option<&'static str>) -> Option<Cow<'static, str>> {
+            v.map(Cow::Borrowed)
+        }
+        fn secret(s: Option<&Secret>) -> Option<Cow<'_, str>> {
+            s.map(|s| Cow::Borrowed(s.expose()))
+        }
+        let setting = |field, property, given, value| LibrdkafkaSetting {
+            field,
+            property,
+            given,
+            value,
+        };
+        [
+            setting(
+                "protocol",
+                "security.protocol",
+                self.protocol.is_some(),
+                text(self.protocol.map(SecurityProtocol::as_str)),
+            ),
+            setting(
                 "sasl_mechanism",
                 "sasl.mechanisms",
-            ),
-            (
                 self.sasl_mechanism.is_some(),
-                "sasl_mechanism",
-                "sasl.mechanism",
+                text(self.sasl_mechanism.map(SaslMechanism::as_str)),
             ),
-            (
-                self.sasl_username.is_some(),
+            setting(
                 "sasl_username",
                 "sasl.username",
+                self.sasl_username.is_some(),
+                self.sasl_username.as_deref().map(Cow::Borrowed),
             ),
-            (
-                self.sasl_password.is_some() || self.sasl_password_file.is_some(),
+            setting(
                 "sasl_password",
                 "sasl.password",
+                self.sasl_password.is_some() || self.sasl_password_file.is_some(),
+                secret(self.sasl_password()),
             ),
-            (
-                self.ssl_ca_location.is_some(),
+            setting(
                 "ssl_ca_location",
                 "ssl.ca.location",
+                self.ssl_ca_location.is_some(),
+                path(&self.ssl_ca_location),
             ),
-            (
-                self.ssl_certificate_location.is_some(),
+            setting(
                 "ssl_certificate_location",
                 "ssl.certificate.location",
+                self.ssl_certificate_location.is_some(),
+                path(&self.ssl_certificate_location),
             ),
-            (
-                self.ssl_key_location.is_some(),
+            setting(
                 "ssl_key_location",
                 "ssl.key.location",
+                self.ssl_key_location.is_some(),
+                path(&self.ssl_key_location),
             ),
-            (
-                self.ssl_key_password.is_some() || self.ssl_key_password_file.is_some(),
+            setting(
                 "ssl_key_password",
                 "ssl.key.password",
+                self.ssl_key_password.is_some() || self.ssl_key_password_file.is_some(),
+                secret(self.ssl_key_password()),
             ),
-            (
-                self.ssl_endpoint_identification.is_some(),
+            setting(
                 "ssl_endpoint_identification",
                 "ssl.endpoint.identification.algorithm",
+                self.ssl_endpoint_identification.is_some(),
+                text(
+                    self.ssl_endpoint_identification
+                        .map(EndpointIdentification::as_str),
+                ),
             ),
-        ];
-        given
+        ]
+    }
+
+    /// Typed setting → librdkafka property it sets, for the settings that
+    /// are given (a password file counts before it is read), plus librdkafka's
+    /// alias `sasl.mechanism` of `sasl.mechanisms`.
+    fn properties_set(&self) -> Vec<(&'static str, &'static str)> {
+        let mut set: Vec<_> = self
+            .librdkafka_settings()
             .into_iter()
-            .filter(|(set, _, _)| *set)
-            .map(|(_, field, property)| (field, property))
-            .collect()
+            .filter(|s| s.given)
+            .map(|s| (s.field, s.property))
+            .collect();
+        if self.sasl_mechanism.is_some() {
+            set.push(("sasl_mechanism", "sasl.mechanism"));
+        }
+        set
     }
 
     /// Checks that the settings fit together (no file is read).

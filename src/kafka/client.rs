@@ -31,32 +31,10 @@ fn base(cfg: &KafkaConfig) -> ClientConfig {
 
 /// `[kafka.security]` as librdkafka properties; unset keys set nothing.
 fn apply_security(c: &mut ClientConfig, s: &SecurityConfig) {
-    if let Some(protocol) = s.protocol {
-        c.set("security.protocol", protocol.as_str());
-    }
-    if let Some(mechanism) = s.sasl_mechanism {
-        c.set("sasl.mechanisms", mechanism.as_str());
-    }
-    if let Some(username) = &s.sasl_username {
-        c.set("sasl.username", username);
-    }
-    if let Some(password) = s.sasl_password() {
-        c.set("sasl.password", password.expose());
-    }
-    for (property, path) in [
-        ("ssl.ca.location", &s.ssl_ca_location),
-        ("ssl.certificate.location", &s.ssl_certificate_location),
-        ("ssl.key.location", &s.ssl_key_location),
-    ] {
-        if let Some(path) = path {
-            c.set(property, path.to_string_lossy());
+    for setting in s.librdkafka_settings() {
+        if let Some(value) = setting.value {
+            c.set(setting.property, value);
         }
-    }
-    if let Some(password) = s.ssl_key_password() {
-        c.set("ssl.key.password", password.expose());
-    }
-    if let Some(check) = s.ssl_endpoint_identification {
-        c.set("ssl.endpoint.identification.algorithm", check.as_str());
     }
 }
 
