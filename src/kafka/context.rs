@@ -26,6 +26,9 @@ use crate::telemetry::{CONSUMER_LAG, Stats};
 #[derive(Default)]
 pub struct RebalanceEvents {
     revoked: Mutex<Vec<i32>>,
+    /// Set with every revocation, so the pipeline's per-record check is an
+    /// atomic load rather than a lock.
+    revoke_seen: AtomicBool,
     assigned: Mutex<Vec<i32>>,
     /// exactly_once: the pipeline's transactions.
     txn: OnceLock<Transactions>,
@@ -79,6 +82,9 @@ impl RebalanceEvents {
 
     /// Takes the partitions revoked since the last call.
     pub fn take_revoked(&self) -> Vec<i32> {
+        if !self.revoke_seen.swap(false, Ordering::SeqCst) {
+            return Vec::new();
+        }
         self.revoked
             .lock()
             .map(|mut v| std::mem::take(&mut *v))
@@ -147,6 +153,7 @@ impl ConsumerContext for PipelineContext {
                 if let Ok(mut revoked) = self.events.revoked.lock() {
                     revoked.extend(partitions);
                 }
+                self.events.revoke_seen.store(true, Ordering::SeqCst);
             }
             Rebalance::Assign(tpl) => {
                 let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
