@@ -216,13 +216,6 @@ async fn run_stops_on_sigterm_with_exit_code_zero() {
         .status()
         .expect("kill");
     assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(s) = child.try_wait().expect("poll child") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no exit within 30 s of SIGTERM");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let exit = common::wait_exit(&mut child, Duration::from_secs(30), "of SIGTERM").await;
     assert_eq!(exit.code(), Some(0), "clean shutdown exits 0");
 }

@@ -345,22 +345,13 @@ fn run_without_broker(
 #[tokio::test]
 async fn no_broker_at_start_up_exits_with_code_4_naming_the_bootstrap_servers() {
     let (mut child, brokers, log, _dir) = run_without_broker(3_000);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("no exit within 30 s with kafka.startup_timeout_ms = 3000");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let stderr = std::fs::read_to_string(&log).expect("stderr");
-    let error = stderr
-        .lines()
-        .find(|l| l.starts_with("error: "))
-        .unwrap_or_else(|| panic!("an error line: {stderr}"));
+    let status = wait_exit(
+        &mut child,
+        Duration::from_secs(30),
+        "with kafka.startup_timeout_ms = 3000",
+    )
+    .await;
+    let error = error_line(&log);
     println!("{error}");
     assert_eq!(status.code(), Some(4), "exit code of an unreachable broker");
     assert!(
@@ -399,16 +390,6 @@ async fn no_broker_at_start_up_without_a_timeout_keeps_retrying_and_says_so() {
     // SIGTERM ends the wait cleanly.
     let pid = child.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("no exit within 15 s of SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = wait_exit(&mut child, Duration::from_secs(15), "of SIGTERM").await;
     assert_eq!(status.code(), Some(0), "clean exit after SIGTERM");
 }

@@ -142,22 +142,8 @@ async fn burst_stops_the_consumer(guarantee: Guarantee) {
         })
         .collect();
     produce(&broker, &cfg.topics.raw, &bad).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("vitalstream did not stop within 60 s of the burst");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let log = std::fs::read_to_string(&stderr).expect("stderr");
-    let error = log
-        .lines()
-        .find(|l| l.starts_with("error: "))
-        .unwrap_or_else(|| panic!("an error line on stderr: {log}"));
+    let status = wait_exit(&mut child, Duration::from_secs(60), "of the burst").await;
+    let error = error_line(&stderr);
     println!("{error}");
     assert_eq!(status.code(), Some(3), "invalid-ratio exit code; {error}");
     assert!(
@@ -165,8 +151,8 @@ async fn burst_stops_the_consumer(guarantee: Guarantee) {
             && error.contains("validation.max_invalid_ratio"),
         "the error says what happened and what to do: {error}"
     );
-    let tripped_at = number_after(error, "tripped at partition 0 offset ");
-    let batch_first = number_after(error, "nothing from offset ");
+    let tripped_at = number_after(&error, "tripped at partition 0 offset ");
+    let batch_first = number_after(&error, "nothing from offset ");
     // Window of 100 full of good readings: the 51st bad one trips it.
     assert_eq!(
         tripped_at,

@@ -9,8 +9,8 @@ pub mod proxy;
 
 use std::borrow::Cow;
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -302,6 +302,31 @@ impl Rec {
             partition: None,
         }
     }
+}
+
+/// Waits up to `limit` for `child` to exit; kills it and fails the test,
+/// saying what was awaited, if it does not.
+pub async fn wait_exit(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("poll child") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("no exit within {limit:?} {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The first `error: ` line of a child's captured stderr.
+pub fn error_line(stderr: &Path) -> String {
+    let text = std::fs::read_to_string(stderr).expect("stderr");
+    text.lines()
+        .find(|l| l.starts_with("error: "))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("an error line on stderr: {text}"))
 }
 
 /// Produces `records` in order and returns the (partition, offset) of each.
