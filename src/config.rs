@@ -9,6 +9,7 @@
 //! shows `[redacted]` in their place, and no load error quotes one.
 
 mod passthrough;
+mod registry;
 mod secret;
 mod security;
 
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use passthrough::{Librdkafka, PassthroughValue};
+pub use registry::SchemaRegistryConfig;
 pub use secret::{REDACTED, Secret, is_secret_property};
 pub use security::{EndpointIdentification, SaslMechanism, SecurityConfig, SecurityProtocol};
 
@@ -65,8 +67,10 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// Topic names.
     pub topics: Topics,
-    /// Confluent schema ids.
+    /// Confluent schema ids (used when no schema registry is configured).
     pub schemas: SchemaIds,
+    /// Confluent-compatible schema registry.
+    pub schema_registry: SchemaRegistryConfig,
     /// Decoder length caps and other accepted writer versions of `RawReading`.
     pub codec: CodecConfig,
     /// Batching and commits.
@@ -480,6 +484,7 @@ impl Config {
             .map_err(|e| Box::new(hide_secret_lines(e)))?;
         config.validate()?;
         config.kafka.load_secret_sources()?;
+        config.schema_registry.load_files()?;
         Ok(config)
     }
 
@@ -520,6 +525,7 @@ impl Config {
             return invalid("kafka.group_id", "must not be empty");
         }
         self.kafka.validate_security()?;
+        self.schema_registry.validate()?;
         if self.codec.max_string_bytes == 0 {
             return invalid("codec.max_string_bytes", "must be at least 1");
         }
@@ -643,6 +649,7 @@ fn mentions_secret(text: &str) -> bool {
         "secret",
         "ssl.key.pem",
         "sasl.oauthbearer.config",
+        "token",
     ]
     .iter()
     .any(|word| text.contains(word))
