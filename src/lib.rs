@@ -52,3 +52,4 @@ pub mod process;
 pub mod registry;
 pub mod state;
 pub mod telemetry;
+pub mod tools;

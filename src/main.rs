@@ -14,6 +14,7 @@ use vitalstream::gateway::{self, Gateway, GatewayConfig};
 use vitalstream::kafka::{TopicSpec, client_config, ensure_topics};
 use vitalstream::pipeline;
 use vitalstream::telemetry::{self, Stats};
+use vitalstream::tools::{self, TailArgs};
 
 /// Real-time processor for connected-health measurements on Kafka.
 #[derive(Debug, Parser)]
@@ -114,6 +115,10 @@ enum Command {
     },
     /// Print the Avro schemas (the wire contract).
     Schemas,
+    /// Print a topic's records as JSON lines (read_committed, each value
+    /// decoded with its writer schema; decimals as strings); joins no
+    /// consumer group.
+    Tail(TailArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -280,6 +285,19 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             Config::load(config.as_deref())?;
             println!("configuration is valid");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tail(args) => {
+            let mut config = Config::load(args.config.as_deref())?;
+            if let Some(brokers) = &args.brokers {
+                config.kafka.brokers.clone_from(brokers);
+            }
+            telemetry::init_logging(&TelemetryConfig {
+                log_level: "warn".into(),
+                ..config.telemetry.clone()
+            });
+            let mut out = std::io::BufWriter::new(std::io::stdout());
+            tools::tail(&config, &args, &mut out, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Schemas => {

@@ -138,9 +138,8 @@ impl WriterResolver {
                         Ok(text) => self.codec.learn_writer(kind, id, text, &fetched.references),
                         Err(kind) => Err(format!("a {kind} schema, not Avro")),
                     };
-                    let outcome = outcome.map_err(|reason| {
-                        self.codec.learn_incompatible(kind, id, &reason);
-                        reason
+                    let outcome = outcome.inspect_err(|reason| {
+                        self.codec.learn_incompatible(kind, id, reason);
                     });
                     match outcome {
                         Ok(None) => {

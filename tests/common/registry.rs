@@ -187,13 +187,11 @@ fn gate(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     None
 }
 
-fn parse_body(body: &str) -> Result<Stored, Response> {
-    let v: Value = serde_json::from_str(body)
-        .map_err(|_| error(StatusCode::UNPROCESSABLE_ENTITY, 42201, "invalid JSON"))?;
-    let schema = v["schema"]
-        .as_str()
-        .ok_or_else(|| error(StatusCode::UNPROCESSABLE_ENTITY, 42201, "no schema"))?;
-    Ok(Stored {
+/// The schema of a request body; `None` answers 422.
+fn parse_body(body: &str) -> Option<Stored> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    let schema = v["schema"].as_str()?;
+    Some(Stored {
         schema: schema.to_owned(),
         schema_type: v["schemaType"].as_str().unwrap_or("AVRO").to_owned(),
         // Stored as a registry does: name, subject, version.
@@ -227,9 +225,8 @@ async fn register(
     if let Some(refused) = gate(&shared, &headers) {
         return refused;
     }
-    let stored = match parse_body(&body) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(stored) = parse_body(&body) else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, 42201, "invalid schema");
     };
     let (id, _) = shared
         .inner
@@ -248,9 +245,8 @@ async fn lookup(
     if let Some(refused) = gate(&shared, &headers) {
         return refused;
     }
-    let stored = match parse_body(&body) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(stored) = parse_body(&body) else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, 42201, "invalid schema");
     };
     let inner = shared.inner.lock().expect("registry lock");
     let Some(versions) = inner.subjects.get(&subject) else {
