@@ -343,6 +343,9 @@ pub struct Ranges {
     pub reactance_ohm: Range,
     /// RR interval, ms.
     pub rr_interval_ms: Range,
+    /// Profile height, cm: outside it (e.g. metres typed as centimetres)
+    /// no BMI or body composition is computed and the reading is flagged.
+    pub height_cm: Range,
     /// Systolic pressure, mmHg.
     pub systolic_mmhg: Range,
     /// Diastolic pressure, mmHg.
@@ -362,6 +365,7 @@ impl Default for Ranges {
             resistance_ohm: Range::new(150, 1200),
             reactance_ohm: Range::new(1, 200),
             rr_interval_ms: Range::new(200, 3000),
+            height_cm: Range::new(50, 250),
             systolic_mmhg: Range::new(50, 300),
             diastolic_mmhg: Range::new(20, 200),
             heart_rate_bpm: Range::new(20, 300),
@@ -585,6 +589,7 @@ impl Config {
             ("validation.ranges.resistance_ohm", r.resistance_ohm),
             ("validation.ranges.reactance_ohm", r.reactance_ohm),
             ("validation.ranges.rr_interval_ms", r.rr_interval_ms),
+            ("validation.ranges.height_cm", r.height_cm),
             ("validation.ranges.systolic_mmhg", r.systolic_mmhg),
             ("validation.ranges.diastolic_mmhg", r.diastolic_mmhg),
             ("validation.ranges.heart_rate_bpm", r.heart_rate_bpm),
