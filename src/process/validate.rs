@@ -225,6 +225,97 @@ mod tests {
         validate(&bp(120, 80, 0), &cfg, 0).expect("plausible");
     }
 
+    fn with(m: Measurement) -> RawReading<'static> {
+        RawReading {
+            measurement: m,
+            ..bp(120, 80, 0)
+        }
+    }
+
+    #[test]
+    fn socks_on_the_scale_keep_the_weight() {
+        let cfg = ValidationConfig::default();
+        let scan = |r: &str| {
+            with(Measurement::BodyScan(crate::model::BodyScan {
+                weight_kg: "81.4".parse().expect("d"),
+                resistance_ohm: r.parse().expect("d"),
+                reactance_ohm: "0".parse().expect("d"),
+                segments: vec![],
+            }))
+        };
+        let checked = validate(&scan("5000"), &cfg, 0).expect("weight kept");
+        assert!(checked.impedance_dropped);
+        assert_eq!(
+            checked.flags().collect::<Vec<_>>(),
+            [QualityFlag::ImpedanceImplausible]
+        );
+        let mut heavy = scan("500");
+        if let Measurement::BodyScan(s) = &mut heavy.measurement {
+            s.weight_kg = "812".parse().expect("d");
+        }
+        let err = validate(&heavy, &cfg, 0).expect_err("weight is primary");
+        assert!(err.detail.starts_with("weight_kg=812"), "{}", err.detail);
+    }
+
+    #[test]
+    fn an_odd_pulse_keeps_the_blood_pressure() {
+        let cfg = ValidationConfig::default();
+        let mut r = bp(128, 82, 0);
+        if let Measurement::BloodPressure(b) = &mut r.measurement {
+            b.pulse_bpm = Some(400);
+        }
+        let checked = validate(&r, &cfg, 0).expect("kept");
+        assert!(checked.pulse_dropped);
+        assert!(validate(&bp(128, 130, 0), &cfg, 0).is_err(), "primary");
+    }
+
+    #[test]
+    fn a_pause_among_normal_beats_keeps_the_recording() {
+        let cfg = ValidationConfig::default();
+        let rhythm = |rr: Vec<i32>| {
+            with(Measurement::HeartRhythm(crate::model::HeartRhythm {
+                rr_intervals_ms: rr,
+                source: crate::model::RhythmSource::Ppg,
+            }))
+        };
+        let mut rr = vec![850; 30];
+        rr.push(3500);
+        rr.extend([850; 30]);
+        let checked = validate(&rhythm(rr), &cfg, 0).expect("kept");
+        assert!(checked.pause && checked.rr_implausible);
+        let checked = validate(&rhythm(vec![900, 150, 900]), &cfg, 0).expect("kept");
+        assert!(checked.rr_implausible && !checked.pause);
+        let err = validate(&rhythm(vec![50, 4000]), &cfg, 0).expect_err("none plausible");
+        assert_eq!(err.reason, DlqReason::OutOfRange);
+    }
+
+    #[test]
+    fn a_recording_ending_in_the_future_is_rejected() {
+        let cfg = ValidationConfig::default();
+        let skew = cfg.max_clock_skew_ms;
+        // Starts now, but its beats sum to 1.7 h: it would move event time.
+        let long = with(Measurement::HeartRhythm(crate::model::HeartRhythm {
+            rr_intervals_ms: vec![3000; 2040],
+            source: crate::model::RhythmSource::Ecg,
+        }));
+        let cfg_long = ValidationConfig {
+            max_rr_intervals: 4096,
+            ..cfg.clone()
+        };
+        let err = validate(&long, &cfg_long, 0).expect_err("ends 1.7 h ahead");
+        assert_eq!(err.reason, DlqReason::FutureTimestamp);
+        assert!(
+            err.detail.contains("sum(rr_intervals_ms)"),
+            "{}",
+            err.detail
+        );
+        let short = with(Measurement::HeartRhythm(crate::model::HeartRhythm {
+            rr_intervals_ms: vec![1000; 60],
+            source: crate::model::RhythmSource::Ecg,
+        }));
+        validate(&short, &cfg, skew - 60_000).expect("ends within the skew");
+    }
+
     #[test]
     fn future_beyond_skew_is_rejected_but_within_skew_accepted() {
         let cfg = ValidationConfig::default();

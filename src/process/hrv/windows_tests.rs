@@ -402,3 +402,60 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// DESIGN.md §4: one patient's device can never make another patient's
+    /// beats late. Patient p's readings (in order) give the same windows
+    /// whatever other patients' readings, with clocks hours slow to minutes
+    /// fast (within what validation lets through), share the partition in
+    /// any interleaving.
+    #[test]
+    fn a_patients_windows_do_not_depend_on_other_patients(
+        own in prop::collection::vec(prop::collection::vec(600i32..1400, 1..60), 1..12),
+        others in prop::collection::vec(
+            (0usize..4, -4 * 60 * MIN..15 * MIN, prop::collection::vec(250i32..2500, 1..60)),
+            0..40,
+        ),
+        slots in prop::collection::vec(any::<prop::sample::Index>(), 40),
+        filter in any::<bool>(),
+    ) {
+        let base = 1_700_000_000_000i64;
+        let mut p_readings = Vec::new();
+        let mut t = base;
+        for rr in &own {
+            p_readings.push((t, rr.clone()));
+            t += total(rr);
+        }
+        let run = |with_others: bool| -> Vec<HrvWindow> {
+            let mut w = windows(cfg(filter, 2 * MIN));
+            let mut out = Vec::new();
+            let mut theirs = others.iter().enumerate().peekable();
+            for (i, (at, rr)) in p_readings.iter().enumerate() {
+                // A few of the others' readings before each of p's.
+                let n = if with_others { slots[i].index(others.len() + 1) } else { 0 };
+                for _ in 0..n {
+                    if let Some((j, (q, dt, rr))) = theirs.next() {
+                        w.add_reading(&format!("q{q}"), &format!("o{j}"), base + dt, rr);
+                        out.extend(w.advance());
+                    }
+                }
+                w.add_reading("p", &format!("p{i}"), *at, rr);
+                out.extend(w.advance());
+            }
+            if with_others {
+                for (j, (q, dt, rr)) in theirs {
+                    w.add_reading(&format!("q{q}"), &format!("o{j}"), base + dt, rr);
+                    out.extend(w.advance());
+                }
+            }
+            out.extend(w.flush_all());
+            out.retain(|h| h.patient_id == "p");
+            out
+        };
+        let alone = run(false);
+        prop_assert!(alone.iter().all(|h| h.n_late == 0));
+        prop_assert_eq!(run(true), alone);
+    }
+}
