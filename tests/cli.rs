@@ -32,6 +32,53 @@ fn unknown_config_key_is_rejected_naming_the_key() {
     );
 }
 
+/// A Service named `vitalstream` makes the kubelet inject these into every
+/// pod of its namespace; they are not configuration and must not stop start-up.
+const KUBERNETES_SERVICE_ENV: [(&str, &str); 7] = [
+    ("VITALSTREAM_PORT", "tcp://10.0.0.1:9464"),
+    ("VITALSTREAM_SERVICE_HOST", "10.0.0.1"),
+    ("VITALSTREAM_SERVICE_PORT", "9464"),
+    ("VITALSTREAM_SERVICE_PORT_METRICS", "9464"),
+    ("VITALSTREAM_PORT_9464_TCP", "tcp://10.0.0.1:9464"),
+    ("VITALSTREAM_PORT_9464_TCP_PROTO", "tcp"),
+    ("VITALSTREAM_PORT_9464_TCP_ADDR", "10.0.0.1"),
+];
+
+#[test]
+fn kubernetes_service_variables_do_not_break_start_up() {
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/config/vitalstream.toml"
+    );
+    let (code, stdout, stderr) = run_bin(
+        &["config", "check", "--config", config],
+        &KUBERNETES_SERVICE_ENV,
+    );
+    assert_eq!(code, Some(0), "config check exits 0:\n{stdout}{stderr}");
+    // Nested variables still override the file next to the injected ones.
+    let mut env = KUBERNETES_SERVICE_ENV.to_vec();
+    env.push(("VITALSTREAM_KAFKA__BROKERS", "kafka-0.kafka:9092"));
+    let (code, stdout, stderr) = run_bin(&["config", "dump", "--config", config], &env);
+    assert_eq!(code, Some(0), "config dump exits 0:\n{stderr}");
+    assert!(
+        stdout.contains("brokers = \"kafka-0.kafka:9092\""),
+        "the nested override applies:\n{stdout}"
+    );
+}
+
+#[test]
+fn a_single_underscore_after_the_section_is_rejected_naming_the_right_variable() {
+    let (code, _, stderr) = run_bin(
+        &["config", "check"],
+        &[("VITALSTREAM_KAFKA_BROKERS", "kafka:9092")],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("VITALSTREAM_KAFKA__BROKERS"),
+        "names the intended variable: {stderr}"
+    );
+}
+
 #[test]
 fn every_command_has_help() {
     for cmd in ["run", "demo", "loadgen", "config", "schemas"] {
