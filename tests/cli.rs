@@ -80,6 +80,131 @@ fn a_single_underscore_after_the_section_is_rejected_naming_the_right_variable()
 }
 
 #[test]
+fn schemas_prints_json_for_a_registry() {
+    let (code, stdout, stderr) = run_bin(&["schemas"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let all: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is one JSON value");
+    let names: Vec<&str> = all
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ClinicianAlert",
+            "EnrichedReading",
+            "HrvWindow",
+            "PatientProfile",
+            "RawReading"
+        ]
+    );
+    let file: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schemas/raw_reading.avsc"
+        ))
+        .expect("schema file"),
+    )
+    .expect("schema file is JSON");
+    assert_eq!(all["RawReading"], file, "the file's schema, unchanged");
+
+    let (code, stdout, stderr) = run_bin(&["schemas", "--name", "RawReading"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let one: serde_json::Value = serde_json::from_str(&stdout).expect("one schema as JSON");
+    assert_eq!(one, file);
+
+    let (code, _, stderr) = run_bin(&["schemas", "--name", "Reading"], &[]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("RawReading"), "lists the names: {stderr}");
+}
+
+#[test]
+fn replication_factor_below_one_is_refused() {
+    for cmd in ["run", "loadgen"] {
+        let (code, _, stderr) = run_bin(&[cmd, "--replication-factor", "0"], &[]);
+        assert_eq!(code, Some(2), "{cmd}: {stderr}");
+        assert!(stderr.contains("replication-factor"), "{cmd}: {stderr}");
+    }
+}
+
+/// `loadgen --config` writes to the file's `[topics]` with its `[schemas]` ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadgen_uses_topics_and_schema_ids_from_the_config() {
+    let broker = start_broker().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("loadgen.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[kafka]\nbrokers = \"{}\"\n\
+             [topics]\nraw = \"gw.readings\"\npatients = \"gw.patients\"\n\
+             [schemas]\nraw_reading = 41\npatient_profile = 42\n",
+            broker.bootstrap
+        ),
+    )
+    .expect("write config");
+    let out = tokio::process::Command::new(BIN)
+        .args(["loadgen", "--config"])
+        .arg(&path)
+        .args([
+            "--create-topics",
+            "--partitions",
+            "1",
+            "--replication-factor",
+            "1",
+            "--patients",
+            "5",
+            "--count",
+            "20",
+            "--malformed-ratio",
+            "0",
+            "--duration",
+            "60s",
+        ])
+        .output()
+        .await
+        .expect("run loadgen");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "loadgen exits 0:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("to gw.patients"), "{stdout}");
+    let schema_id = |m: &rdkafka::message::OwnedMessage| {
+        use rdkafka::Message;
+        let v = m.payload().expect("a value");
+        u32::from_be_bytes([v[1], v[2], v[3], v[4]])
+    };
+    let readings = read_topic(&broker, "gw.readings", 20, Duration::from_millis(200)).await;
+    assert_eq!(readings.len(), 20);
+    assert!(
+        readings.iter().all(|m| schema_id(m) == 41),
+        "raw_reading id 41"
+    );
+    // The simulated patients plus the scripted alert scenarios' patients.
+    let published: usize = stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("`published N patient profiles` first");
+    let profiles = read_topic(
+        &broker,
+        "gw.patients",
+        published,
+        Duration::from_millis(200),
+    )
+    .await;
+    assert_eq!(profiles.len(), published);
+    assert!(
+        profiles.iter().all(|m| schema_id(m) == 42),
+        "patient_profile id 42"
+    );
+}
+
+#[test]
 fn every_command_has_help() {
     for cmd in ["run", "demo", "loadgen", "config", "schemas"] {
         let out = Command::new(BIN)
