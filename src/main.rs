@@ -1,4 +1,5 @@
-//! The `vitalstream` command line: `run`, `demo`, `loadgen`, `config`, `schemas`.
+//! The `vitalstream` command line: `run`, `demo`, `loadgen`, `healthcheck`,
+//! `config`, `schemas`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use vitalstream::codec::{Codec, schemas};
 use vitalstream::config::{Config, TelemetryConfig};
 use vitalstream::demo::{self, DemoOptions};
 use vitalstream::gateway::{self, Gateway, GatewayConfig};
+use vitalstream::healthcheck;
 use vitalstream::kafka::{TopicSpec, client_config, ensure_topics};
 use vitalstream::pipeline;
 use vitalstream::telemetry::{self, Stats};
@@ -116,6 +118,25 @@ enum Command {
         /// Replication factor for topics created with --create-topics.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
         replication_factor: i32,
+    },
+    /// Ask a running instance's `/readyz` (or `/healthz` with --live) on the
+    /// configured `http.listen_addr`; exit 0 if it answers 2xx, else 1. For a
+    /// container HEALTHCHECK: the image has no curl.
+    Healthcheck {
+        /// TOML configuration file (for `http.listen_addr`); `VITALSTREAM_*`
+        /// env variables override it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Ask this address instead of the configured one.
+        #[arg(long)]
+        addr: Option<std::net::SocketAddr>,
+        /// Ask `/healthz` (the processing loop turns) instead of `/readyz`
+        /// (partitions assigned, state restored, Kafka reachable).
+        #[arg(long)]
+        live: bool,
+        /// How long to wait for the connection and for the answer.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+        timeout: Duration,
     },
     /// Inspect the configuration without connecting to Kafka.
     Config {
@@ -294,6 +315,28 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 report.out_of_range
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Healthcheck {
+            config,
+            addr,
+            live,
+            timeout,
+        } => {
+            let addr = match addr {
+                Some(addr) => addr,
+                None => healthcheck::target(Config::load(config.as_deref())?.http.listen_addr),
+            };
+            let path = if live { "/healthz" } else { "/readyz" };
+            Ok(match healthcheck::check(addr, path, timeout) {
+                Ok(body) => {
+                    println!("{body}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("unhealthy: {e}");
+                    ExitCode::from(1)
+                }
+            })
         }
         Command::Config {
             action: ConfigAction::Dump { config },

@@ -204,9 +204,63 @@ async fn loadgen_uses_topics_and_schema_ids_from_the_config() {
     );
 }
 
+/// `vitalstream healthcheck ARGS` with `env`: (exit code, stdout, stderr).
+async fn healthcheck(args: &[&str], env: &[(&str, String)]) -> (Option<i32>, String, String) {
+    let out = tokio::process::Command::new(BIN)
+        .arg("healthcheck")
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .await
+        .expect("run healthcheck");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_exits_by_the_health_of_the_configured_listener() {
+    let closed = format!("127.0.0.1:{}", free_loopback_port());
+    let (code, _, stderr) = healthcheck(&["--addr", &closed], &[]).await;
+    assert_eq!(code, Some(1), "nothing listening: {stderr}");
+    assert!(stderr.contains("unhealthy"), "{stderr}");
+
+    let broker = start_broker().await;
+    let cfg = config(&broker);
+    create_topics(&broker, &cfg, 1).await;
+    let p = start_pipeline(cfg);
+    let bound = p.http_addr().await;
+    // As in a container: the listener is bound to every interface and the
+    // check finds it through the same setting.
+    let env = [(
+        "VITALSTREAM_HTTP__LISTEN_ADDR",
+        format!("0.0.0.0:{}", bound.port()),
+    )];
+    let (code, _, stderr) = healthcheck(&["--live"], &env).await;
+    assert_eq!(code, Some(0), "/healthz answers 200: {stderr}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, stdout, stderr) = healthcheck(&[], &env).await;
+        if code == Some(0) {
+            assert!(stdout.contains("ready"), "{stdout}");
+            break;
+        }
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(
+            stderr.contains("503"),
+            "not ready yet, with the reason: {stderr}"
+        );
+        assert!(Instant::now() < deadline, "ready within 30 s: {stderr}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    p.stop().await.expect("clean stop");
+}
+
 #[test]
 fn every_command_has_help() {
-    for cmd in ["run", "demo", "loadgen", "config", "schemas"] {
+    for cmd in ["run", "demo", "loadgen", "healthcheck", "config", "schemas"] {
         let out = Command::new(BIN)
             .args([cmd, "--help"])
             .output()
