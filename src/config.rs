@@ -8,6 +8,7 @@
 //! [`Secret`]s: every `Debug`, `Display` and `Serialize` of the configuration
 //! shows `[redacted]` in their place, and no load error quotes one.
 
+mod env;
 mod passthrough;
 mod secret;
 mod security;
@@ -16,7 +17,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -444,7 +445,9 @@ impl Default for TelemetryConfig {
 
 impl Config {
     /// Loads defaults, then `path` (if given), then `VITALSTREAM_*` env
-    /// variables (`__` separates levels: `VITALSTREAM_KAFKA__BROKERS`).
+    /// variables (`__` separates levels: `VITALSTREAM_KAFKA__BROKERS`; one
+    /// without `__`, such as Kubernetes' `VITALSTREAM_SERVICE_HOST`, is not
+    /// configuration and is ignored).
     ///
     /// # Errors
     /// [`ConfigError`] naming the file, key and problem.
@@ -459,19 +462,7 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        let verbatim = security::VERBATIM_ENV.map(|(_, key)| key);
-        figment = figment.merge(Env::prefixed("VITALSTREAM_").split("__").ignore(&verbatim));
-        for (var, key) in security::VERBATIM_ENV {
-            if let Some(value) = std::env::var_os(var) {
-                let Some(value) = value.to_str() else {
-                    return Err(ConfigError::Invalid {
-                        key: key.to_owned(),
-                        problem: format!("from {var} is not valid UTF-8"),
-                    });
-                };
-                figment = figment.merge(Serialized::default(key, value));
-            }
-        }
+        figment = env::merge(figment)?;
         Self::finish(figment)
     }
 
