@@ -8,6 +8,7 @@
 //! [`Secret`]s: every `Debug`, `Display` and `Serialize` of the configuration
 //! shows `[redacted]` in their place, and no load error quotes one.
 
+mod env;
 mod passthrough;
 mod registry;
 mod secret;
@@ -17,7 +18,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -347,6 +348,9 @@ pub struct Ranges {
     pub reactance_ohm: Range,
     /// RR interval, ms.
     pub rr_interval_ms: Range,
+    /// Profile height, cm: outside it (e.g. metres typed as centimetres)
+    /// no BMI or body composition is computed and the reading is flagged.
+    pub height_cm: Range,
     /// Systolic pressure, mmHg.
     pub systolic_mmhg: Range,
     /// Diastolic pressure, mmHg.
@@ -366,6 +370,7 @@ impl Default for Ranges {
             resistance_ohm: Range::new(150, 1200),
             reactance_ohm: Range::new(1, 200),
             rr_interval_ms: Range::new(200, 3000),
+            height_cm: Range::new(50, 250),
             systolic_mmhg: Range::new(50, 300),
             diastolic_mmhg: Range::new(20, 200),
             heart_rate_bpm: Range::new(20, 300),
@@ -444,7 +449,9 @@ impl Default for TelemetryConfig {
 
 impl Config {
     /// Loads defaults, then `path` (if given), then `VITALSTREAM_*` env
-    /// variables (`__` separates levels: `VITALSTREAM_KAFKA__BROKERS`).
+    /// variables (`__` separates levels: `VITALSTREAM_KAFKA__BROKERS`; one
+    /// without `__`, such as Kubernetes' `VITALSTREAM_SERVICE_HOST`, is not
+    /// configuration and is ignored).
     ///
     /// # Errors
     /// [`ConfigError`] naming the file, key and problem.
@@ -459,19 +466,7 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        let verbatim = security::VERBATIM_ENV.map(|(_, key)| key);
-        figment = figment.merge(Env::prefixed("VITALSTREAM_").split("__").ignore(&verbatim));
-        for (var, key) in security::VERBATIM_ENV {
-            if let Some(value) = std::env::var_os(var) {
-                let Some(value) = value.to_str() else {
-                    return Err(ConfigError::Invalid {
-                        key: key.to_owned(),
-                        problem: format!("from {var} is not valid UTF-8"),
-                    });
-                };
-                figment = figment.merge(Serialized::default(key, value));
-            }
-        }
+        figment = env::merge(figment)?;
         Self::finish(figment)
     }
 
@@ -591,6 +586,7 @@ impl Config {
             ("validation.ranges.resistance_ohm", r.resistance_ohm),
             ("validation.ranges.reactance_ohm", r.reactance_ohm),
             ("validation.ranges.rr_interval_ms", r.rr_interval_ms),
+            ("validation.ranges.height_cm", r.height_cm),
             ("validation.ranges.systolic_mmhg", r.systolic_mmhg),
             ("validation.ranges.diastolic_mmhg", r.diastolic_mmhg),
             ("validation.ranges.heart_rate_bpm", r.heart_rate_bpm),

@@ -34,7 +34,8 @@
 //! * [`state`]: the changelog records of per-partition state, restored on
 //!   assignment.
 //! * [`telemetry`]: metric names, the Prometheus recorder, counters, health flags.
-//! * [`http`]: `/metrics`, `/healthz`, `/readyz`.
+//! * [`http`]: `/metrics`, `/healthz`, `/readyz`; [`healthcheck`] asks them
+//!   from the command line.
 //! * [`gateway`]: the simulated device-ingest gateway used by `demo` and `loadgen`.
 //!
 //! Health data is sensitive: no payload or patient identifier is logged at
@@ -44,6 +45,7 @@ pub mod codec;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod healthcheck;
 pub mod http;
 pub mod kafka;
 pub mod model;

@@ -521,7 +521,9 @@ impl Pipeline {
             .entry(record.partition)
             .or_insert(record.offset);
         self.guard
-            .record(matches!(disposition, Disposition::Dlq(_)))
+            .record(
+                matches!(&disposition, Disposition::Dlq(r) if r.reason.signals_broken_producer()),
+            )
             .map_err(|source| PipelineError::InvalidRatio {
                 source,
                 partition: record.partition,

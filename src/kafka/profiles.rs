@@ -23,9 +23,9 @@ use super::client::profile_consumer_config;
 use super::context::EofQuietContext;
 use crate::codec::{Codec, InputKind};
 use crate::config::Config;
-use crate::process::ProfileTable;
+use crate::process::{OverrideRejection, ProfileTable, check_overrides};
 use crate::registry::WriterResolver;
-use crate::telemetry::{PROFILE_UPDATES, PROFILES};
+use crate::telemetry::{OVERRIDES_REJECTED, PROFILE_UPDATES, PROFILES};
 
 /// Why the profile loader stopped. Fatal: readings cannot be joined.
 #[derive(Debug, Error)]
@@ -167,7 +167,28 @@ fn apply(msg: &BorrowedMessage<'_>, codec: &Codec, table: &ProfileTable, m: &Loa
         return;
     };
     match codec.decode_profile(payload) {
-        Ok(profile) if profile.patient_id == key => {
+        Ok(mut profile) if profile.patient_id == key => {
+            for rejected in check_overrides(&mut profile) {
+                let rule = rejected.rule_label();
+                metrics::counter!(OVERRIDES_REJECTED, "rule" => rule).increment(1);
+                // Coordinates and rule only: neither the patient nor the value.
+                match rejected {
+                    OverrideRejection::UnknownRule => warn!(
+                        partition,
+                        offset,
+                        "clinician threshold override ignored: unknown rule name; the defaults apply"
+                    ),
+                    OverrideRejection::OutOfBounds { min, max, .. } => warn!(
+                        partition,
+                        offset,
+                        rule,
+                        %min,
+                        %max,
+                        "clinician threshold override ignored: outside the rule's sane bounds \
+                         (a unit mistake?); the default applies"
+                    ),
+                }
+            }
             table.upsert(profile);
             m.upserts.increment(1);
         }

@@ -23,6 +23,10 @@ pub const HRV_LATE_BEATS: &str = "vitalstream_hrv_late_beats_total";
 pub const STATE_ENTRIES: &str = "vitalstream_state_entries";
 /// Records applied from the patients topic, label `kind` (`upsert`, `tombstone`, `invalid`).
 pub const PROFILE_UPDATES: &str = "vitalstream_profile_updates_total";
+/// Clinician threshold overrides rejected (unknown rule or outside the
+/// rule's sane bounds; the default applies), label `rule` (a rule name or
+/// `unknown`).
+pub const OVERRIDES_REJECTED: &str = "vitalstream_threshold_overrides_rejected_total";
 /// Profiles in the table (gauge).
 pub const PROFILES: &str = "vitalstream_profiles";
 
