@@ -16,7 +16,7 @@ use vitalstream::healthcheck;
 use vitalstream::kafka::{TopicSpec, client_config, ensure_topics};
 use vitalstream::pipeline;
 use vitalstream::telemetry::{self, Stats};
-use vitalstream::tools::{self, TailArgs};
+use vitalstream::tools::{self, RedriveArgs, TailArgs};
 
 /// Real-time processor for connected-health measurements on Kafka.
 #[derive(Debug, Parser)]
@@ -156,6 +156,19 @@ enum Command {
     /// decoded with its writer schema; decimals as strings); joins no
     /// consumer group.
     Tail(TailArgs),
+    /// Dead-letter queue tools.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqAction {
+    /// Re-publish to the raw topic the dead-lettered readings that can now
+    /// succeed (original key and bytes), at most --max per run; a re-run
+    /// does not re-publish the same DLQ records again. Prints what it did.
+    Redrive(RedriveArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -368,6 +381,22 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             });
             let mut out = std::io::BufWriter::new(std::io::stdout());
             tools::tail(&config, &args, &mut out, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dlq {
+            action: DlqAction::Redrive(args),
+        } => {
+            let mut config = Config::load(args.config.as_deref())?;
+            if let Some(brokers) = &args.brokers {
+                config.kafka.brokers.clone_from(brokers);
+            }
+            telemetry::init_logging(&TelemetryConfig {
+                log_level: "warn".into(),
+                ..config.telemetry.clone()
+            });
+            let report = tools::redrive(&config, &args).await?;
+            let mode = if args.dry_run { " (dry run)" } else { "" };
+            println!("dlq redrive{mode}: {report}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Schemas { name } => {

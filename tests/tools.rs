@@ -202,3 +202,88 @@ async fn tail_prints_outputs_and_dead_letters_as_json_lines() {
     let raw = tail(&config, &cfg.topics.raw, &["--patient", "p-1"]).await;
     assert_eq!(raw[0]["value"]["reading_id"], "r-1", "{raw:?}");
 }
+
+/// `vitalstream dlq redrive --reason unknown_patient`; its report line.
+async fn redrive(config: &Path) -> String {
+    let config = config.display().to_string();
+    let (code, stdout, stderr) = run(&[
+        "dlq",
+        "redrive",
+        "--reason",
+        "unknown_patient",
+        "--config",
+        &config,
+        "--idle-timeout",
+        "2s",
+    ])
+    .await;
+    assert_eq!(code, Some(0), "redrive: {stderr}");
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redrive_republishes_readings_whose_profile_arrived_once() {
+    let broker = start_broker().await;
+    let cfg = config(&broker);
+    // One partition: the DLQ order is the order written.
+    create_topics(&broker, &cfg, 1).await;
+    register_patients(&broker, &cfg, &["p-1"]).await;
+    produce(
+        &broker,
+        &cfg.topics.raw,
+        &[
+            bp("r-never", "p-never"),
+            bp("r-late-1", "p-late"),
+            scan("r-late-2", "p-late"),
+            bp("r-1", "p-1"),
+        ],
+    )
+    .await;
+    let p = start_pipeline(cfg.clone());
+    p.wait_consumed(4, Duration::from_secs(60)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config_file(dir.path(), &cfg);
+
+    // Before the profile exists nothing can succeed.
+    let report = redrive(&config).await;
+    assert!(
+        report.contains("redriven 0, still without a profile 3"),
+        "{report}"
+    );
+    // The onboarding race resolves: p-late's profile arrives.
+    register_patients(&broker, &cfg, &["p-late"]).await;
+    let report = redrive(&config).await;
+    assert!(
+        report.contains("redriven 2, still without a profile 1"),
+        "{report}"
+    );
+    p.wait_consumed(6, Duration::from_secs(60)).await;
+    // A re-run re-publishes nothing twice.
+    let report = redrive(&config).await;
+    assert!(report.contains("redriven 0"), "{report}");
+    assert!(report.contains("already redriven 2"), "{report}");
+    p.stop().await.expect("clean stop");
+    assert_eq!(
+        raw_records(&broker, &cfg).await,
+        6,
+        "the raw topic holds the four readings and the two re-driven ones"
+    );
+
+    let enriched = read_topic(&broker, &cfg.topics.enriched, 3, Duration::from_secs(1)).await;
+    let mut ids = enriched_ids(&enriched);
+    ids.sort();
+    assert_eq!(ids, ["r-1", "r-late-1", "r-late-2"], "each enriched once");
+    let dlq = read_topic(&broker, &cfg.topics.dlq, 3, Duration::from_secs(1)).await;
+    assert_eq!(
+        dlq.len(),
+        3,
+        "the DLQ keeps its records (retention removes them)"
+    );
+}
+
+/// Records on the raw topic.
+async fn raw_records(broker: &Broker, cfg: &Config) -> usize {
+    read_topic(broker, &cfg.topics.raw, 6, Duration::from_secs(1))
+        .await
+        .len()
+}

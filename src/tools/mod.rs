@@ -6,6 +6,7 @@
 //! arguments, so the CLI and the tests call the same code.
 
 mod avro_json;
+mod redrive;
 mod tail;
 
 use std::time::Duration;
@@ -15,6 +16,7 @@ use rdkafka::error::KafkaError;
 use thiserror::Error;
 
 pub use avro_json::{WriterSchemas, to_json};
+pub use redrive::{RedriveArgs, RedriveReason, RedriveReport, redrive};
 pub use tail::{TailArgs, tail};
 
 /// Why a tool stopped.
