@@ -287,3 +287,54 @@ async fn raw_records(broker: &Broker, cfg: &Config) -> usize {
         .await
         .len()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_replays_the_input_instead_of_deduplicating_it() {
+    let broker = start_broker().await;
+    let cfg = config(&broker);
+    create_topics(&broker, &cfg, 1).await;
+    register_patients(&broker, &cfg, &["p-1"]).await;
+    produce(
+        &broker,
+        &cfg.topics.raw,
+        &[bp("r-1", "p-1"), scan("r-2", "p-1")],
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config_file(dir.path(), &cfg);
+    let config = config.display().to_string();
+
+    let p = start_pipeline(cfg.clone());
+    p.wait_consumed(2, Duration::from_secs(60)).await;
+    let (code, _, stderr) = run(&["reset", "--config", &config]).await;
+    assert_eq!(code, Some(3), "refused while the group is active: {stderr}");
+    assert!(stderr.contains("active member"), "{stderr}");
+    p.stop().await.expect("clean stop");
+
+    let (code, stdout, stderr) = run(&["reset", "--config", &config, "--dry-run"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("partition 0: offset 2 -> 0"), "{stdout}");
+    let (code, stdout, stderr) = run(&["reset", "--config", &config]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("partition 0: offset 2 -> 0"), "{stdout}");
+    assert!(
+        !stdout.contains("state changelog keys cleared: 0"),
+        "the dedup state is cleared: {stdout}"
+    );
+
+    // The replay reprocesses: both readings are enriched again, none is a
+    // duplicate.
+    let p = start_pipeline(cfg.clone());
+    p.wait_consumed(2, Duration::from_secs(60)).await;
+    let stats = p.stats.clone();
+    p.stop().await.expect("clean stop");
+    assert_eq!(vitalstream::telemetry::Stats::get(&stats.duplicates), 0);
+    let enriched = read_topic(&broker, &cfg.topics.enriched, 4, Duration::from_secs(1)).await;
+    let mut ids = enriched_ids(&enriched);
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["r-1", "r-1", "r-2", "r-2"],
+        "republished, not deduplicated"
+    );
+}

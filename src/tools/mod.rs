@@ -7,6 +7,7 @@
 
 mod avro_json;
 mod redrive;
+mod reset;
 mod tail;
 
 use std::time::Duration;
@@ -17,6 +18,7 @@ use thiserror::Error;
 
 pub use avro_json::{WriterSchemas, to_json};
 pub use redrive::{RedriveArgs, RedriveReason, RedriveReport, redrive};
+pub use reset::{ResetArgs, ResetReport, reset};
 pub use tail::{TailArgs, tail};
 
 /// Why a tool stopped.
