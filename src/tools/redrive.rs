@@ -61,7 +61,7 @@ pub struct RedriveArgs {
     /// TOML configuration file (as for `run`); `VITALSTREAM_*` env variables override it.
     #[arg(long, short)]
     pub config: Option<std::path::PathBuf>,
-    /// Bootstrap servers, HOST:PORT[,HOST:PORT]; overrides `kafka.brokers`.
+    /// Bootstrap servers, `HOST:PORT[,HOST:PORT]`; overrides `kafka.brokers`.
     #[arg(long)]
     pub brokers: Option<String>,
     /// Re-publish at most this many records in this run.

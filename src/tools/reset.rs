@@ -34,7 +34,7 @@ pub struct ResetArgs {
     /// TOML configuration file (as for `run`); `VITALSTREAM_*` env variables override it.
     #[arg(long, short)]
     pub config: Option<std::path::PathBuf>,
-    /// Bootstrap servers, HOST:PORT[,HOST:PORT]; overrides `kafka.brokers`.
+    /// Bootstrap servers, `HOST:PORT[,HOST:PORT]`; overrides `kafka.brokers`.
     #[arg(long)]
     pub brokers: Option<String>,
     /// Replay from the first record written (its Kafka timestamp) at or

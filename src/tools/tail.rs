@@ -32,7 +32,7 @@ pub struct TailArgs {
     /// `[schemas]` and `[schema_registry]`; `VITALSTREAM_*` env variables override it.
     #[arg(long, short)]
     pub config: Option<std::path::PathBuf>,
-    /// Bootstrap servers, HOST:PORT[,HOST:PORT]; overrides `kafka.brokers`.
+    /// Bootstrap servers, `HOST:PORT[,HOST:PORT]`; overrides `kafka.brokers`.
     #[arg(long)]
     pub brokers: Option<String>,
     /// Start at the beginning of each partition (default: only new records).
