@@ -318,3 +318,27 @@ fn decimals_survive_a_resolved_writer() {
     framed.push(0); // firmware ""
     assert_eq!(codec.decode_raw(&framed).expect("resolved"), reading);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_registry_is_verified_with_the_configured_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (registry, ca) = start_tls_registry(dir.path()).await;
+    let mut cfg = Config::default();
+    cfg.schema_registry.url = registry.url.clone();
+    cfg.schema_registry.startup_timeout_ms = 300;
+    let err = vitalstream::registry::connect(&cfg)
+        .await
+        .expect_err("a self-signed certificate is not trusted by default");
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "the error says why: {err}"
+    );
+    cfg.schema_registry.ssl_ca_location = Some(ca);
+    let (_, ids) = vitalstream::registry::connect(&cfg)
+        .await
+        .expect("trusted through schema_registry.ssl_ca_location");
+    assert_eq!(
+        registry.versions("vitals.alerts-value"),
+        [ids.clinician_alert]
+    );
+}

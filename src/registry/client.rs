@@ -305,10 +305,7 @@ impl SchemaRegistry {
         if let Some(id) = id.filter(|_| not_found(&e)) {
             return RegistryError::NotFound(id);
         }
-        let reason = match &e.cause {
-            Some(cause) => format!("{}: {cause}", e.error),
-            None => e.error.clone(),
-        };
+        let reason = describe(&e);
         if unreachable(&e) {
             RegistryError::Unreachable {
                 url: self.url.clone(),
@@ -322,6 +319,21 @@ impl SchemaRegistry {
             }
         }
     }
+}
+
+/// The error with its chain of causes (a refused connection, a
+/// certificate that does not verify), each once.
+fn describe(e: &SRCError) -> String {
+    let mut parts = vec![e.error.clone()];
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
 }
 
 /// Deepest chain of references followed.
