@@ -127,6 +127,7 @@ async fn registry_ids_are_written_and_foreign_writers_resolved() {
     let crm_v2 = registry.register("vitals.patients-value", &patient_profile_v2());
     let mut cfg = config(&broker);
     cfg.schema_registry.url = registry.url.clone();
+    cfg.schema_registry.unavailable_timeout_ms = 1_000;
     create_topics(&broker, &cfg, 1).await;
     publish_profile_under(&broker, &cfg, crm_id, "p-1", &[]).await;
     // p-2's profile comes from the CRM's newer version: resolved too.
@@ -170,7 +171,25 @@ async fn registry_ids_are_written_and_foreign_writers_resolved() {
     )
     .await;
     p.wait_consumed(6, Duration::from_secs(60)).await;
-    p.stop().await.expect("clean stop");
+    // Committed, then a writer id never seen: with the registry down it
+    // cannot be looked up, and the run stops rather than dead-lettering it.
+    read_topic(&broker, &cfg.topics.enriched, 4, Duration::ZERO).await;
+    produce(
+        &broker,
+        &cfg.topics.raw,
+        &[reading_under(4_242, "r-new-id", "p-1", &[])],
+    )
+    .await;
+    let err = tokio::time::timeout(Duration::from_secs(60), p.join())
+        .await
+        .expect("stops within unavailable_timeout_ms")
+        .expect_err("an unknown id while the registry is down");
+    assert!(
+        matches!(err, PipelineError::RegistryUnavailable(_)),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 4);
+    assert!(err.to_string().contains("4242"), "{err}");
 
     let enriched_subject = registry.versions("vitals.readings.enriched-value");
     assert_eq!(enriched_subject.len(), 1, "EnrichedReading registered once");
