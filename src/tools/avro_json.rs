@@ -19,7 +19,7 @@ use apache_avro::types::Value;
 use base64::Engine;
 use serde_json::{Map, Value as Json, json};
 
-use crate::codec::{SchemaIds, framing, schemas};
+use crate::codec::{CodecConfig, SchemaIds, framing, schemas};
 use crate::registry::SchemaRegistry;
 
 /// A parsed writer schema with the schemas it references.
@@ -35,8 +35,9 @@ pub struct WriterSchemas {
 }
 
 impl WriterSchemas {
-    /// The embedded schemas under `ids` (no registry).
-    pub fn embedded(ids: SchemaIds) -> Self {
+    /// The embedded schemas under `ids` and the configured other writer
+    /// versions of `RawReading` (no registry).
+    pub fn embedded(ids: SchemaIds, codec: &CodecConfig) -> Self {
         let mut cache = HashMap::new();
         for (id, text, references) in [
             (ids.raw_reading, schemas::RAW_READING_AVSC, None),
@@ -54,6 +55,18 @@ impl WriterSchemas {
                 .map(|(schema, references)| Arc::new(Parsed { schema, references }))
                 .map_err(|e| e.to_string());
             cache.insert(id, parsed);
+        }
+        for writer in &codec.raw_reading_writers {
+            let parsed = std::fs::read_to_string(&writer.schema_file)
+                .map_err(|e| format!("{}: {e}", writer.schema_file.display()))
+                .and_then(|text| Schema::parse_str(&text).map_err(|e| e.to_string()))
+                .map(|schema| {
+                    Arc::new(Parsed {
+                        schema,
+                        references: Vec::new(),
+                    })
+                });
+            cache.insert(writer.id, parsed);
         }
         Self {
             registry: None,
@@ -274,7 +287,7 @@ mod tests {
         };
         let mut buf = Vec::new();
         codec.encode_raw(&reading, &mut buf).expect("encode");
-        let (id, json) = WriterSchemas::embedded(ids)
+        let (id, json) = WriterSchemas::embedded(ids, &CodecConfig::default())
             .decode(&buf)
             .await
             .expect("decodes");

@@ -82,7 +82,7 @@ pub async fn tail(
             SchemaRegistry::new(&config.schema_registry).map_err(ToolError::Registry)?,
         )
     } else {
-        WriterSchemas::embedded(config.schemas)
+        WriterSchemas::embedded(config.schemas, &config.codec)
     };
     let consumer: StreamConsumer = client_config(&config.kafka)
         .set("group.id", format!("{}.tail", config.kafka.group_id))
