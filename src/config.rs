@@ -10,6 +10,7 @@
 
 mod env;
 mod passthrough;
+mod registry;
 mod secret;
 mod security;
 
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use passthrough::{Librdkafka, PassthroughValue};
+pub use registry::SchemaRegistryConfig;
 pub use secret::{REDACTED, Secret, is_secret_property};
 pub use security::{EndpointIdentification, SaslMechanism, SecurityConfig, SecurityProtocol};
 
@@ -66,8 +68,10 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// Topic names.
     pub topics: Topics,
-    /// Confluent schema ids.
+    /// Confluent schema ids (used when no schema registry is configured).
     pub schemas: SchemaIds,
+    /// Confluent-compatible schema registry.
+    pub schema_registry: SchemaRegistryConfig,
     /// Decoder length caps and other accepted writer versions of `RawReading`.
     pub codec: CodecConfig,
     /// Batching and commits.
@@ -475,6 +479,7 @@ impl Config {
             .map_err(|e| Box::new(hide_secret_lines(e)))?;
         config.validate()?;
         config.kafka.load_secret_sources()?;
+        config.schema_registry.load_files()?;
         Ok(config)
     }
 
@@ -515,6 +520,7 @@ impl Config {
             return invalid("kafka.group_id", "must not be empty");
         }
         self.kafka.validate_security()?;
+        self.schema_registry.validate()?;
         if self.codec.max_string_bytes == 0 {
             return invalid("codec.max_string_bytes", "must be at least 1");
         }
@@ -639,6 +645,7 @@ fn mentions_secret(text: &str) -> bool {
         "secret",
         "ssl.key.pem",
         "sasl.oauthbearer.config",
+        "token",
     ]
     .iter()
     .any(|word| text.contains(word))

@@ -51,5 +51,6 @@ pub mod kafka;
 pub mod model;
 pub mod pipeline;
 pub mod process;
+pub mod registry;
 pub mod state;
 pub mod telemetry;

@@ -20,7 +20,7 @@ pub enum DecodeError {
     UnknownSchema(u32),
     /// The schema id is a configured writer schema that the processor's
     /// reader schema cannot read (Avro schema resolution fails).
-    #[error("schema id {id} is configured but cannot be read as the current schema: {reason}")]
+    #[error("writer schema id {id} cannot be read as the current schema: {reason}")]
     IncompatibleSchema {
         /// Writer schema id.
         id: u32,

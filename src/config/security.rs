@@ -164,7 +164,7 @@ pub struct LibrdkafkaSetting<'a> {
 /// Environment variables read verbatim for secret-bearing keys: figment would
 /// parse `12345` as a number and `"x"` as `x`, and report a type error with
 /// the value in it. (variable, dotted key)
-pub(super) const VERBATIM_ENV: [(&str, &str); 3] = [
+pub(super) const VERBATIM_ENV: [(&str, &str); 5] = [
     (
         "VITALSTREAM_KAFKA__SECURITY__SASL_USERNAME",
         "kafka.security.sasl_username",
@@ -176,6 +176,14 @@ pub(super) const VERBATIM_ENV: [(&str, &str); 3] = [
     (
         "VITALSTREAM_KAFKA__SECURITY__SSL_KEY_PASSWORD",
         "kafka.security.ssl_key_password",
+    ),
+    (
+        "VITALSTREAM_SCHEMA_REGISTRY__BASIC_AUTH_PASSWORD",
+        "schema_registry.basic_auth_password",
+    ),
+    (
+        "VITALSTREAM_SCHEMA_REGISTRY__BEARER_TOKEN",
+        "schema_registry.bearer_token",
     ),
 ];
 

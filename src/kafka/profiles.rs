@@ -21,9 +21,10 @@ use tracing::{debug, info, warn};
 
 use super::client::profile_consumer_config;
 use super::context::EofQuietContext;
-use crate::codec::Codec;
+use crate::codec::{Codec, InputKind};
 use crate::config::Config;
 use crate::process::{OverrideRejection, ProfileTable, check_overrides};
+use crate::registry::WriterResolver;
 use crate::telemetry::{OVERRIDES_REJECTED, PROFILE_UPDATES, PROFILES};
 
 /// Why the profile loader stopped. Fatal: readings cannot be joined.
@@ -40,6 +41,9 @@ pub enum ProfileLoadError {
     /// The consumer reported an unrecoverable error.
     #[error("consuming the patients topic failed: {0}")]
     Consume(#[source] KafkaError),
+    /// A profile's writer schema could not be looked up in the registry.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryUnavailable),
 }
 
 struct LoaderMetrics {
@@ -68,6 +72,7 @@ impl LoaderMetrics {
 pub async fn follow_profiles(
     config: &Config,
     codec: Arc<Codec>,
+    resolver: Option<Arc<WriterResolver>>,
     table: Arc<ProfileTable>,
 ) -> Result<(), ProfileLoadError> {
     let topic = config.topics.patients.as_str();
@@ -93,7 +98,14 @@ pub async fn follow_profiles(
     let mut pending: BTreeSet<i32> = partitions.into_iter().collect();
     loop {
         match consumer.recv().await {
-            Ok(msg) => apply(&msg, &codec, &table, &metrics),
+            Ok(msg) => {
+                if let Some(resolver) = &resolver {
+                    resolver
+                        .prepare(InputKind::PatientProfile, msg.payload())
+                        .await?;
+                }
+                apply(&msg, &codec, &table, &metrics);
+            }
             Err(KafkaError::PartitionEOF(p)) => {
                 if pending.remove(&p) && pending.is_empty() && !table.is_caught_up() {
                     table.set_caught_up();

@@ -68,6 +68,17 @@ pub const BATCH_DURATION: &str = "vitalstream_batch_duration_seconds";
 /// Time to restore a partition's state on assignment, seconds (histogram).
 pub const STATE_RESTORE: &str = "vitalstream_state_restore_seconds";
 
+/// Requests to the schema registry, label `outcome` (`ok`, `not_found`, `error`).
+pub const SCHEMA_REGISTRY_REQUESTS: &str = "vitalstream_schema_registry_requests_total";
+/// Failed schema registry requests, label `kind` (`unreachable`: no answer,
+/// timeout or 5xx; `refused`: authentication, authorisation, a rejected schema).
+pub const SCHEMA_REGISTRY_ERRORS: &str = "vitalstream_schema_registry_errors_total";
+/// Lookups of writer ids not yet cached, label `result` (`resolved`,
+/// `incompatible`, `not_found`, `error`).
+pub const SCHEMA_REGISTRY_LOOKUPS: &str = "vitalstream_schema_registry_lookups_total";
+/// Input records whose writer id other than the primary one was served from the cache.
+pub const SCHEMA_REGISTRY_CACHE_HITS: &str = "vitalstream_schema_registry_cache_hits_total";
+
 /// Alert rules (DESIGN.md §5), the `rule` label values.
 pub const ALERT_RULES: [&str; 11] = [
     "weight_gain_24h",
@@ -96,7 +107,7 @@ pub const EVENT_LAG_BUCKETS: [f64; 12] = [
 ];
 
 /// Every metric name vitalstream exports, with its help text.
-pub const DESCRIBED: [(&str, &str); 27] = [
+pub const DESCRIBED: [(&str, &str); 31] = [
     (READINGS_CONSUMED, "Readings consumed from the raw topic."),
     (
         READINGS_ENRICHED,
@@ -177,5 +188,21 @@ pub const DESCRIBED: [(&str, &str); 27] = [
     (
         BACKPRESSURE_PAUSE,
         "Seconds consumption stayed paused because the producer queue was full.",
+    ),
+    (
+        SCHEMA_REGISTRY_REQUESTS,
+        "Requests to the schema registry, by outcome.",
+    ),
+    (
+        SCHEMA_REGISTRY_ERRORS,
+        "Failed schema registry requests, by kind (unreachable, refused).",
+    ),
+    (
+        SCHEMA_REGISTRY_LOOKUPS,
+        "Lookups of writer schema ids not yet cached, by result.",
+    ),
+    (
+        SCHEMA_REGISTRY_CACHE_HITS,
+        "Input records whose writer schema id was served from the registry cache.",
     ),
 ];

@@ -6,6 +6,7 @@
 pub mod faults;
 pub mod monitoring;
 pub mod proxy;
+pub mod registry;
 
 use std::borrow::Cow;
 use std::net::{TcpListener, TcpStream};
