@@ -31,7 +31,6 @@ import json
 import os
 import struct
 import sys
-import tomllib
 
 import fastavro
 from confluent_kafka import Consumer, KafkaError, KafkaException
@@ -113,6 +112,8 @@ def main():
 
     brokers, topic, schema_id = "localhost:9092", DEFAULT_TOPIC, DEFAULT_ALERT_SCHEMA_ID
     if args.config:
+        import tomllib  # Python 3.11+; only needed for --config
+
         with open(args.config, "rb") as f:
             cfg = tomllib.load(f)
         brokers = cfg.get("kafka", {}).get("brokers", brokers)

@@ -23,7 +23,7 @@ use super::client::profile_consumer_config;
 use super::context::EofQuietContext;
 use crate::codec::{Codec, InputKind};
 use crate::config::Config;
-use crate::process::{OverrideRejection, ProfileTable, check_overrides};
+use crate::process::{OverrideRejection, ProfileTable};
 use crate::registry::WriterResolver;
 use crate::telemetry::{OVERRIDES_REJECTED, PROFILE_UPDATES, PROFILES};
 
@@ -167,8 +167,8 @@ fn apply(msg: &BorrowedMessage<'_>, codec: &Codec, table: &ProfileTable, m: &Loa
         return;
     };
     match codec.decode_profile(payload) {
-        Ok(mut profile) if profile.patient_id == key => {
-            for rejected in check_overrides(&mut profile) {
+        Ok(profile) if profile.patient_id == key => {
+            for rejected in table.upsert(profile) {
                 let rule = rejected.rule_label();
                 metrics::counter!(OVERRIDES_REJECTED, "rule" => rule).increment(1);
                 // Coordinates and rule only: neither the patient nor the value.
@@ -189,7 +189,6 @@ fn apply(msg: &BorrowedMessage<'_>, codec: &Codec, table: &ProfileTable, m: &Loa
                     ),
                 }
             }
-            table.upsert(profile);
             m.upserts.increment(1);
         }
         Ok(_) => {

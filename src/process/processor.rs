@@ -225,7 +225,9 @@ impl Processor {
                 .alerts
                 .drop_unconsented(|patient| match self.profiles.lookup(patient) {
                     Lookup::Known(p) => p.rpm_enrolled && p.consent_clinician_sharing,
-                    Lookup::Unknown | Lookup::Erased => false,
+                    // An unknown profile is no withdrawal; an erased
+                    // patient is purged by the erasure itself.
+                    Lookup::Unknown | Lookup::Erased => true,
                 });
             state.alerts.expire(now_ms);
             alerts.extend(state.alerts.take_alerts());

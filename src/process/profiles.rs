@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use dashmap::{DashMap, DashSet};
 use xxhash_rust::xxh3::xxh3_128;
 
+use super::{OverrideRejection, check_overrides};
+
 use crate::model::PatientProfile;
 
 /// What the table knows about a patient.
@@ -45,12 +47,17 @@ impl ProfileTable {
         Self::default()
     }
 
-    /// Inserts or replaces a profile. A profile arriving after a tombstone
-    /// (the id was re-registered) makes the patient known again.
-    pub fn upsert(&self, profile: PatientProfile) {
+    /// Inserts or replaces a profile, its clinician overrides checked first
+    /// ([`check_overrides`]: unusable ones are removed so the defaults
+    /// apply). Returns what was removed, for the caller to log and count. A
+    /// profile arriving after a tombstone (the id was re-registered) makes
+    /// the patient known again.
+    pub fn upsert(&self, mut profile: PatientProfile) -> Vec<OverrideRejection> {
+        let rejected = check_overrides(&mut profile);
         self.erased.remove(&xxh3_128(profile.patient_id.as_bytes()));
         self.profiles
             .insert(profile.patient_id.clone(), Arc::new(profile));
+        rejected
     }
 
     /// Applies a tombstone: drops the profile, remembers the patient as erased

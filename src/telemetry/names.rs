@@ -206,3 +206,17 @@ pub const DESCRIBED: [(&str, &str); 31] = [
         "Input records whose writer schema id was served from the registry cache.",
     ),
 ];
+
+/// The process metrics exported beside the `vitalstream_*` ones (by the
+/// metrics-process collector on each scrape, with the names of Prometheus'
+/// own client libraries), as the dashboard's resource panels query them.
+pub const PROCESS_METRICS: [&str; 8] = [
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "process_max_fds",
+    "process_virtual_memory_bytes",
+    "process_virtual_memory_max_bytes",
+    "process_resident_memory_bytes",
+    "process_start_time_seconds",
+    "process_threads",
+];

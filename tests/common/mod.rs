@@ -3,6 +3,7 @@
 //! pipeline in-process.
 #![allow(dead_code)]
 
+pub mod deploy;
 pub mod faults;
 pub mod monitoring;
 pub mod proxy;
