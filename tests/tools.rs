@@ -155,6 +155,7 @@ async fn tail_prints_outputs_and_dead_letters_as_json_lines() {
         .decode(dlq[0]["original_base64"].as_str().expect("base64"))
         .expect("valid base64");
     assert_eq!(Some(original), unknown.payload, "the original bytes");
+    assert_eq!(dlq[0]["original"]["reading_id"], "r-unknown", "and decoded");
 
     // Live: only what arrives after the start. Records keep arriving
     // until the tail has printed one.

@@ -5,8 +5,8 @@
 //! offset committed, so tailing never disturbs the pipeline. Every record
 //! is one line: its coordinates, key, headers and value decoded with its
 //! writer schema ([`WriterSchemas`]); DLQ records show their headers and
-//! the original bytes in base64; the state changelog shows keys and base64
-//! values.
+//! the original bytes in base64 (and decoded, when they decode); the state
+//! changelog shows keys and base64 values.
 
 use std::future::Future;
 use std::io::Write;
@@ -171,6 +171,12 @@ async fn render(msg: &BorrowedMessage<'_>, kind: TopicKind, schemas: &mut Writer
         }
         (Some(payload), TopicKind::Dlq) => {
             line.insert("original_base64".into(), json!(base64(payload)));
+            // Most dead letters still decode (unknown_patient, out_of_range):
+            // show them readable too.
+            if let Ok((id, value)) = schemas.decode(payload).await {
+                line.insert("original_schema_id".into(), json!(id));
+                line.insert("original".into(), value);
+            }
         }
         (Some(payload), TopicKind::State) => {
             line.insert("value_base64".into(), json!(base64(payload)));
