@@ -132,6 +132,14 @@ async fn registry_ids_are_written_and_foreign_writers_resolved() {
     publish_profile_under(&broker, &cfg, crm_id, "p-1", &[]).await;
     // p-2's profile comes from the CRM's newer version: resolved too.
     publish_profile_under(&broker, &cfg, crm_v2, "p-2", &[0]).await;
+    // p-3's from a version vitalstream cannot read: ignored (counted).
+    let mut crm_broken: Value = serde_json::from_str(schemas::PATIENT_PROFILE_AVSC).expect("avsc");
+    crm_broken["fields"]
+        .as_array_mut()
+        .expect("fields")
+        .retain(|f| f["name"] != "height_cm");
+    let crm_broken = registry.register("vitals.patients-value", &crm_broken.to_string());
+    publish_profile_under(&broker, &cfg, crm_broken, "p-3", &[]).await;
 
     let p = start_pipeline(cfg.clone());
     produce(
@@ -154,10 +162,11 @@ async fn registry_ids_are_written_and_foreign_writers_resolved() {
             reading_under(v2, "r-v2", "p-2", &firmware),
             reading_under(broken, "r-broken", "p-1", &[]),
             reading_under(9_999, "r-unregistered", "p-1", &[]),
+            reading_under(gateway_id, "r-p3", "p-3", &[]),
         ],
     )
     .await;
-    p.wait_consumed(4, Duration::from_secs(60)).await;
+    p.wait_consumed(5, Duration::from_secs(60)).await;
 
     // The registry goes away: cached writer ids keep working.
     registry.stop();
@@ -170,7 +179,7 @@ async fn registry_ids_are_written_and_foreign_writers_resolved() {
         ],
     )
     .await;
-    p.wait_consumed(6, Duration::from_secs(60)).await;
+    p.wait_consumed(7, Duration::from_secs(60)).await;
     // Committed, then a writer id never seen: with the registry down it
     // cannot be looked up, and the run stops rather than dead-lettering it.
     read_topic(&broker, &cfg.topics.enriched, 4, Duration::ZERO).await;
@@ -229,11 +238,33 @@ async fn registry_ids_are_written_and_foreign_writers_resolved() {
         ["r-same", "r-same-2", "r-v2", "r-v2-2"],
         "the registry's writer ids are read, also while it is down"
     );
-    let dlq = read_topic(&broker, &cfg.topics.dlq, 2, Duration::from_secs(1)).await;
-    assert_eq!(dlq.len(), 2, "incompatible and unregistered writers");
-    for msg in &dlq {
-        assert_eq!(header(msg, "reason").as_deref(), Some("unknown_schema"));
-    }
+    let dlq = read_topic(&broker, &cfg.topics.dlq, 3, Duration::from_secs(1)).await;
+    assert_eq!(dlq.len(), 3, "incompatible and unregistered writers, p-3");
+    let reasons: Vec<(String, String)> = dlq
+        .iter()
+        .map(|m| {
+            (
+                String::from_utf8_lossy(m.key().expect("key")).into_owned(),
+                header(m, "reason").expect("reason"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|(_, r)| r == "unknown_schema")
+            .count(),
+        2,
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&("p-3".into(), "unknown_patient".into())),
+        "a profile written with an unreadable schema is not taken: {reasons:?}"
+    );
+    let dlq: Vec<OwnedMessage> = dlq
+        .into_iter()
+        .filter(|m| header(m, "reason").as_deref() == Some("unknown_schema"))
+        .collect();
     let details: Vec<String> = dlq
         .iter()
         .map(|m| header(m, "detail").expect("detail"))
