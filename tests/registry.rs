@@ -168,6 +168,22 @@ async fn registry_ids_are_written_and_foreign_writers_resolved() {
     .await;
     p.wait_consumed(5, Duration::from_secs(60)).await;
 
+    let (_, metrics) = http_get(p.http_addr().await, "/metrics").await;
+    for series in [
+        r#"vitalstream_schema_registry_lookups_total{result="resolved"}"#,
+        r#"vitalstream_schema_registry_lookups_total{result="incompatible"}"#,
+        r#"vitalstream_schema_registry_lookups_total{result="not_found"}"#,
+        r#"vitalstream_schema_registry_requests_total{outcome="ok"}"#,
+    ] {
+        assert!(metrics.contains(series), "{series} in /metrics");
+    }
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("vitalstream_schema_registry") && l.contains("9999")),
+        "no schema id as a label"
+    );
+
     // The registry goes away: cached writer ids keep working.
     registry.stop();
     produce(
