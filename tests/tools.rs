@@ -315,6 +315,23 @@ async fn reset_replays_the_input_instead_of_deduplicating_it() {
     let (code, stdout, stderr) = run(&["reset", "--config", &config, "--dry-run"]).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("partition 0: offset 2 -> 0"), "{stdout}");
+    assert!(stdout.contains("dry run"), "{stdout}");
+    // By time: everything was written after 2000. (A time after the last
+    // record, which Kafka answers with the end, tansu 0.6 answers with the
+    // first offset of the batch: not checked here.)
+    for (at, expected) in [("2000-01-01T00:00:00Z", "offset 2 -> 0")] {
+        let (code, stdout, stderr) = run(&[
+            "reset",
+            "--config",
+            &config,
+            "--dry-run",
+            "--to-datetime",
+            at,
+        ])
+        .await;
+        assert_eq!(code, Some(0), "{stderr}");
+        assert!(stdout.contains(expected), "--to-datetime {at}: {stdout}");
+    }
     let (code, stdout, stderr) = run(&["reset", "--config", &config]).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("partition 0: offset 2 -> 0"), "{stdout}");
