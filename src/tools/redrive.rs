@@ -141,35 +141,9 @@ pub async fn redrive(config: &Config, args: &RedriveArgs) -> Result<RedriveRepor
         .create()
         .map_err(ToolError::Kafka)?;
     let topic = config.topics.dlq.as_str();
-    let partitions = super::partitions(&consumer, topic).await?;
-    let mut wanted = TopicPartitionList::new();
-    for &p in &partitions {
-        wanted.add_partition(topic, p);
-    }
-    let committed = consumer
-        .committed_offsets(wanted, Duration::from_secs(30))
-        .map_err(ToolError::Kafka)?;
     let progress_topic = format!("vitalstream.{}.dlq-redrive", config.kafka.group_id);
-    let mut done = read_progress(config, &progress_topic).await?;
-    let mut progress: BTreeMap<i32, PartitionProgress> = BTreeMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for elem in committed.elements() {
-        let start = match elem.offset() {
-            Offset::Offset(n) => Offset::Offset(n),
-            _ => Offset::Beginning,
-        };
-        progress.insert(
-            elem.partition(),
-            PartitionProgress {
-                done_before: done.remove(&elem.partition()).unwrap_or_default(),
-                ..PartitionProgress::default()
-            },
-        );
-        assignment
-            .add_partition_offset(topic, elem.partition(), start)
-            .map_err(ToolError::Kafka)?;
-    }
-    consumer.assign(&assignment).map_err(ToolError::Kafka)?;
+    let done = read_progress(config, &progress_topic).await?;
+    let mut progress = assign_from_committed(&consumer, topic, done).await?;
     let producer: FutureProducer = client_config(&config.kafka)
         .set("enable.idempotence", "true")
         .create()
@@ -247,6 +221,42 @@ pub async fn redrive(config: &Config, args: &RedriveArgs) -> Result<RedriveRepor
         commit(&consumer, topic, &progress)?;
     }
     Ok(report)
+}
+
+/// Assigns every DLQ partition from the group's committed offset (the
+/// beginning when none), with what earlier runs re-published after it.
+async fn assign_from_committed(
+    consumer: &StreamConsumer,
+    topic: &str,
+    mut done: BTreeMap<i32, Vec<i64>>,
+) -> Result<BTreeMap<i32, PartitionProgress>, ToolError> {
+    let mut wanted = TopicPartitionList::new();
+    for p in super::partitions(consumer, topic).await? {
+        wanted.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(wanted, Duration::from_secs(30))
+        .map_err(ToolError::Kafka)?;
+    let mut progress = BTreeMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for elem in committed.elements() {
+        let start = match elem.offset() {
+            Offset::Offset(n) => Offset::Offset(n),
+            _ => Offset::Beginning,
+        };
+        progress.insert(
+            elem.partition(),
+            PartitionProgress {
+                done_before: done.remove(&elem.partition()).unwrap_or_default(),
+                ..PartitionProgress::default()
+            },
+        );
+        assignment
+            .add_partition_offset(topic, elem.partition(), start)
+            .map_err(ToolError::Kafka)?;
+    }
+    consumer.assign(&assignment).map_err(ToolError::Kafka)?;
+    Ok(progress)
 }
 
 /// Sends `msg`'s original key and bytes back to its source topic.
