@@ -317,34 +317,24 @@ impl AlertEngine {
         confirmed: Severity,
     ) -> Option<Candidate> {
         let patient = profile.patient_id.as_str();
-        let tripped = tripped(def, threshold, obs.value, obs.secondary);
+        let beyond = tripped(def, threshold, obs.value, obs.secondary);
         let waiting = self
             .pending
             .get(patient)
             .and_then(|rules| rules.get(&def.rule));
         if let Some(p) = waiting {
             let close = obs.t_ms.abs_diff(p.first.t_ms) <= within_ms.unsigned_abs();
-            if let (true, Some((observed, threshold))) = (close, tripped) {
+            if let (true, Some((observed, limit))) = (close, beyond) {
                 let p = self.take_pending(patient, def.rule)?;
-                let (first, second) = if p.first.t_ms <= obs.t_ms {
-                    (p.first.reading_id.to_string(), obs.last_id().to_owned())
-                } else {
-                    (obs.last_id().to_owned(), p.first.reading_id.to_string())
-                };
-                return Some(Candidate {
-                    def,
-                    severity: confirmed,
-                    observed,
-                    threshold,
-                    evidence: vec![first, second],
-                    t_ms: obs.t_ms.max(p.first.t_ms),
-                });
+                return Some(confirmed_pair(
+                    def, confirmed, observed, limit, &p.first, obs,
+                ));
             }
             // A repeat that is not beyond, or one too far apart: the
             // waiting reading stays unconfirmed.
             self.resolve_unconfirmed(patient, def.rule);
         }
-        let (observed, threshold) = tripped?;
+        let (observed, limit) = beyond?;
         // The first of the pair may have been published unconfirmed
         // already (the repeat came late: a delayed upload): the pair still
         // confirms it, by event time, and the higher severity passes the
@@ -352,30 +342,18 @@ impl AlertEngine {
         let earlier = self.patients.get(patient).and_then(|h| {
             h.samples(def.signal).iter().rev().find(|s| {
                 s.t_ms.abs_diff(obs.t_ms) <= within_ms.unsigned_abs()
-                    && tripped_by(def, threshold, s.value, s.secondary)
+                    && tripped(def, threshold, s.value, s.secondary).is_some()
             })
         });
         if let Some(first) = earlier {
-            let (a, b) = if first.t_ms <= obs.t_ms {
-                (first.reading_id.to_string(), obs.last_id().to_owned())
-            } else {
-                (obs.last_id().to_owned(), first.reading_id.to_string())
-            };
-            return Some(Candidate {
-                def,
-                severity: confirmed,
-                observed,
-                threshold,
-                evidence: vec![a, b],
-                t_ms: obs.t_ms.max(first.t_ms),
-            });
+            return Some(confirmed_pair(def, confirmed, observed, limit, first, obs));
         }
         self.pending.entry(patient.to_owned()).or_default().insert(
             def.rule,
             Pending {
                 first: obs.sample(),
                 observed,
-                threshold,
+                threshold: limit,
                 care_team: profile.care_team.clone(),
                 since_ms: now_ms,
             },
@@ -454,15 +432,29 @@ fn is_baseline(signal: Signal) -> bool {
         .any(|r| r.signal == signal && matches!(r.trigger, Trigger::BelowBaseline { .. }))
 }
 
-/// Whether either value of a sample is beyond the limits of `def` with
-/// the primary limit `threshold`.
-fn tripped_by(
-    def: &RuleDef,
+/// A confirmed alert on `first` and the repeat `obs`: evidence in event-time
+/// order, event time the later of the two.
+fn confirmed_pair(
+    def: &'static RuleDef,
+    severity: Severity,
+    observed: Decimal,
     threshold: Decimal,
-    value: Decimal,
-    secondary: Option<Decimal>,
-) -> bool {
-    tripped(def, threshold, value, secondary).is_some()
+    first: &Sample,
+    obs: &Observation<'_>,
+) -> Candidate {
+    let (a, b) = if first.t_ms <= obs.t_ms {
+        (first.reading_id.to_string(), obs.last_id().to_owned())
+    } else {
+        (obs.last_id().to_owned(), first.reading_id.to_string())
+    };
+    Candidate {
+        def,
+        severity,
+        observed,
+        threshold,
+        evidence: vec![a, b],
+        t_ms: obs.t_ms.max(first.t_ms),
+    }
 }
 
 /// `(observed, threshold)` of whichever value is beyond its limit, the

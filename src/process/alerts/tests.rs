@@ -309,6 +309,25 @@ fn a_late_repeat_still_confirms_the_crisis() {
 }
 
 #[test]
+fn a_diastolic_crisis_is_not_confirmed_by_an_earlier_normal_reading() {
+    // 130/80, then 150/125 two minutes later: the crisis tripped on its
+    // diastolic; the earlier reading is no crisis whatever limit tripped.
+    let mut e = engine();
+    let p = profile("p-1");
+    feed(
+        &mut e,
+        &p,
+        &[("a", 0, bp(130, 80)), ("b", 2 * MIN, bp(150, 125))],
+    );
+    assert!(e.take_alerts().is_empty(), "waits for its repeat");
+    e.expire(T0 + 2 * MIN + 5 * MIN);
+    let alerts = e.take_alerts();
+    assert_eq!(rules_of(&alerts), [(AlertRule::BpCrisis, Severity::Urgent)]);
+    assert_eq!(alerts[0].observed, d("125"));
+    assert_eq!(alerts[0].evidence_reading_ids, ["b"]);
+}
+
+#[test]
 fn hypotension_is_judged_on_systolic() {
     let mut e = engine();
     let p = profile("p-1");
