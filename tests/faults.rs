@@ -183,7 +183,7 @@ async fn a_second_instance_takes_over_a_killed_ones_partitions_with_its_state() 
     assert!(!a_held.is_empty(), "A held a partition when it was killed");
     producer.finish().await;
     // A Kafka transaction coordinator aborts A's open transaction once it
-    // times out; tansu 0.6 never does (tests/broker_limits.rs), so fence
+    // times out; tansu 0.6 never does (tests/tansu_canaries.rs), so fence
     // A's transactional id as the coordinator would. Until then B has been
     // restoring and writing behind A's open transaction.
     fence(&broker, &cfg_a.kafka.transactional_id);

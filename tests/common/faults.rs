@@ -3,7 +3,7 @@
 //!
 //! The check compares what the broker holds (read at the protocol level
 //! with read_committed applied from the control markers, see
-//! `tests/broker_limits.rs`) against one clean in-process run of the same
+//! `tests/tansu_canaries.rs`) against one clean in-process run of the same
 //! processing core over the same input, partition by partition in log
 //! order: every enriched reading, DLQ record, HRV window and alert exactly
 //! as often as the clean run makes it (once), nothing else.
