@@ -124,9 +124,18 @@ pub struct KafkaConfig {
     pub startup_timeout_ms: u64,
     /// Transactional id of this instance (exactly_once). Must be unique per
     /// instance and stable across its restarts, so a restart fences its
-    /// previous incarnation. Empty: `<group_id>-<$HOSTNAME>` (a pod name), or
-    /// a random suffix when HOSTNAME is unset.
+    /// previous incarnation at once. Empty: `<group_id>-<host name>`, the
+    /// host name as the operating system reports it (not `$HOSTNAME`, which
+    /// a shell or systemd unit need not export); on Kubernetes that is the
+    /// pod name, stable under a StatefulSet. Set it explicitly for more than
+    /// one instance per host.
     pub transactional_id: String,
+    /// Rebalancing protocol of the consumer group: `cooperative` (default,
+    /// librdkafka's `cooperative-sticky`: partitions that do not move keep
+    /// running through a rebalance) or `eager` (`range,roundrobin`: every
+    /// partition is revoked and reassigned). All instances of a group must
+    /// use the same; change it with every instance stopped.
+    pub rebalancing: Rebalancing,
     /// TLS and SASL towards the brokers.
     pub security: SecurityConfig,
     /// Extra librdkafka properties, applied after vitalstream's defaults and
@@ -144,6 +153,7 @@ impl Default for KafkaConfig {
             message_timeout_ms: 30_000,
             startup_timeout_ms: 60_000,
             transactional_id: String::new(),
+            rebalancing: Rebalancing::default(),
             security: SecurityConfig::default(),
             librdkafka: Librdkafka::default(),
         }
@@ -206,14 +216,80 @@ impl KafkaConfig {
         self.librdkafka.load_sources()
     }
 
-    /// The transactional id in force (see [`KafkaConfig::transactional_id`]).
-    pub fn transactional_id(&self) -> String {
+    /// The transactional id in force and where it came from (see
+    /// [`KafkaConfig::transactional_id`]).
+    pub fn transactional_id(&self) -> TransactionalId {
         if !self.transactional_id.trim().is_empty() {
-            return self.transactional_id.clone();
+            return TransactionalId {
+                id: self.transactional_id.clone(),
+                source: TransactionalIdSource::Configured,
+            };
         }
-        match std::env::var("HOSTNAME") {
-            Ok(host) if !host.trim().is_empty() => format!("{}-{host}", self.group_id),
-            _ => format!("{}-{:016x}", self.group_id, rand::random::<u64>()),
+        let host = gethostname::gethostname();
+        match host.to_str().map(str::trim) {
+            Some(host) if !host.is_empty() => TransactionalId {
+                id: format!("{}-{host}", self.group_id),
+                source: TransactionalIdSource::HostName,
+            },
+            // No usable host name (not valid UTF-8, or empty): an id that
+            // does not survive a restart, which the start-up log warns about.
+            _ => TransactionalId {
+                id: format!("{}-{:016x}", self.group_id, rand::random::<u64>()),
+                source: TransactionalIdSource::Random,
+            },
+        }
+    }
+}
+
+/// A transactional id and its origin, for the start-up log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionalId {
+    /// The id.
+    pub id: String,
+    /// Where it came from.
+    pub source: TransactionalIdSource,
+}
+
+/// Where the transactional id came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionalIdSource {
+    /// `kafka.transactional_id`.
+    Configured,
+    /// `<group_id>-<host name>` (the operating system's; the pod name on Kubernetes).
+    HostName,
+    /// The host name was unusable: a random suffix, new at every start.
+    Random,
+}
+
+impl TransactionalIdSource {
+    /// Log name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Configured => "kafka.transactional_id",
+            Self::HostName => "host name",
+            Self::Random => "random (no usable host name)",
+        }
+    }
+}
+
+/// Consumer group rebalancing protocol (see [`KafkaConfig::rebalancing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rebalancing {
+    /// Incremental (`cooperative-sticky`): only partitions that move are
+    /// revoked; the others keep running.
+    #[default]
+    Cooperative,
+    /// Stop-the-world (`range,roundrobin`): every partition is revoked.
+    Eager,
+}
+
+impl Rebalancing {
+    /// librdkafka's `partition.assignment.strategy` for this protocol.
+    pub fn assignment_strategy(self) -> &'static str {
+        match self {
+            Self::Cooperative => "cooperative-sticky",
+            Self::Eager => "range,roundrobin",
         }
     }
 }
@@ -262,8 +338,17 @@ pub struct ProcessingConfig {
     pub commit_interval_ms: u64,
     /// Delivery guarantee.
     pub guarantee: Guarantee,
-    /// Deadline of one transaction call (init, commit, abort) and the
-    /// broker's transaction timeout (exactly_once).
+    /// The broker's transaction timeout and the deadline of one
+    /// transaction call (init, commit, abort) (exactly_once). A killed
+    /// instance's open transaction holds back `read_committed` readers of
+    /// every partition it wrote to (outputs, changelog) until its
+    /// transactional id is reused (a restart with the same id aborts it at
+    /// once) or this timeout passes, so it should be short; it must still
+    /// cover a transaction's normal life: `commit_interval_ms` plus the
+    /// commit itself and a rebalance's pause. 10 s (Kafka Streams' default
+    /// under exactly-once) is 100 commit intervals. It also caps
+    /// `kafka.message_timeout_ms` for the transactional producer
+    /// (librdkafka requires the message timeout not to exceed it).
     pub transaction_timeout_ms: u64,
     /// Backpressure: output messages awaiting the broker's acknowledgement
     /// at which consumption pauses; it resumes once half have drained. The
@@ -301,7 +386,7 @@ impl Default for ProcessingConfig {
             batch_max_wait_ms: 50,
             commit_interval_ms: 100,
             guarantee: Guarantee::ExactlyOnce,
-            transaction_timeout_ms: 60_000,
+            transaction_timeout_ms: 10_000,
             max_in_flight: 50_000,
         }
     }
@@ -675,6 +760,24 @@ fn read_secret_file(key: &str, path: &Path) -> Result<Secret, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_transactional_id_is_the_group_and_the_os_host_name() {
+        let cfg = Config::default();
+        let id = cfg.kafka.transactional_id();
+        let host = gethostname::gethostname()
+            .into_string()
+            .expect("UTF-8 host name");
+        assert_eq!(id.id, format!("vitalstream-{host}"));
+        assert_eq!(id.source, TransactionalIdSource::HostName);
+        assert_eq!(cfg.kafka.transactional_id(), id, "stable within a run");
+        let mut set = Config::default();
+        set.kafka.transactional_id = "tx-1".into();
+        assert_eq!(
+            set.kafka.transactional_id().source,
+            TransactionalIdSource::Configured
+        );
+    }
 
     #[test]
     fn defaults_are_valid() {

@@ -92,6 +92,9 @@ pub enum PipelineError {
     /// A state changelog record cannot be read back or written.
     #[error(transparent)]
     State(#[from] crate::state::StateError),
+    /// The state topic cannot hold every input partition's state.
+    #[error(transparent)]
+    StateTopic(#[from] crate::kafka::StateTopicError),
     /// A setting the processor checks at start-up is invalid.
     #[error("configuration: {0}")]
     Config(String),
@@ -236,9 +239,12 @@ async fn run_consumer(
     let guarantee = config.processing.guarantee;
     let transactional_id =
         (guarantee == Guarantee::ExactlyOnce).then(|| config.kafka.transactional_id());
+    if let Some(id) = &transactional_id {
+        crate::kafka::log_transactional_id(id);
+    }
     let producer: PipelineProducer = producer_config(
         &config.kafka,
-        transactional_id.as_deref(),
+        transactional_id.as_ref().map(|t| t.id.as_str()),
         &config.processing,
     )
     .create_with_context(LinkProducerContext::new(link))
@@ -250,11 +256,17 @@ async fn run_consumer(
                 .await
                 .map_err(PipelineError::Transaction)?;
             context.events.set_transactions(txn.clone());
-            info!(transactional_id = %id, "transactional producer ready");
+            info!(transactional_id = %id.id, "transactional producer ready");
             Some(txn)
         }
         None => None,
     };
+    let state_partitions = crate::kafka::check_state_topic(
+        &consumer,
+        &config.topics.raw,
+        &state_topic,
+        Duration::from_millis(config.kafka.startup_timeout_ms.clamp(5_000, 30_000)),
+    )?;
     consumer
         .subscribe(&[&config.topics.raw])
         .map_err(PipelineError::Setup)?;
@@ -287,6 +299,7 @@ async fn run_consumer(
         config,
         state_reader,
         state_topic,
+        state_partitions,
         txn,
         open: OpenTxn::default(),
         buf: Vec::with_capacity(1024),
@@ -326,6 +339,8 @@ struct Pipeline {
     config: Config,
     state_reader: StateReader,
     state_topic: String,
+    /// Partitions of the state topic (checked at start-up).
+    state_partitions: usize,
     /// The producer's transactions (exactly_once), else `None`.
     txn: Option<Transactions>,
     /// Batches in the open transaction (exactly_once).
@@ -703,6 +718,12 @@ impl Pipeline {
         if self.processor.has_partition(partition) {
             return Ok(());
         }
+        crate::kafka::check_partition(
+            &self.config.topics.raw,
+            partition,
+            &self.state_topic,
+            self.state_partitions,
+        )?;
         let started = Instant::now();
         let entries = self
             .state_reader

@@ -4,6 +4,7 @@
 //! poll → process → produce → commit.
 
 mod admin;
+mod checks;
 mod client;
 mod committed;
 mod context;
@@ -14,6 +15,7 @@ mod state;
 mod txn;
 
 pub use admin::{TopicSpec, ensure_topics};
+pub use checks::{StateTopicError, check_partition, check_state_topic, log_transactional_id};
 pub use client::{
     client_config, consumer_config, producer_config, profile_consumer_config, state_consumer_config,
 };
