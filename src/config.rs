@@ -285,6 +285,14 @@ pub enum Rebalancing {
 }
 
 impl Rebalancing {
+    /// Config and log name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cooperative => "cooperative",
+            Self::Eager => "eager",
+        }
+    }
+
     /// librdkafka's `partition.assignment.strategy` for this protocol.
     pub fn assignment_strategy(self) -> &'static str {
         match self {
