@@ -77,6 +77,8 @@ pub struct Config {
     pub hrv: HrvConfig,
     /// Clinician alerts.
     pub alerts: AlertsConfig,
+    /// Durable erasure.
+    pub erasure: ErasureConfig,
     /// Logging.
     pub telemetry: TelemetryConfig,
     /// Metrics and health endpoints.
@@ -178,6 +180,77 @@ pub struct Topics {
     pub dlq: String,
     /// Compacted state changelog (internal); empty = `vitalstream.<group_id>.state`.
     pub state: String,
+    /// Compacted set of erased patients (internal, keyed hashes only);
+    /// empty = `vitalstream.<group_id>.erasures`. Created at start-up if missing.
+    pub erasures: String,
+}
+
+/// Durable erasure (docs/erasure.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ErasureConfig {
+    /// Secret key of the hash by which erased patients are remembered (on
+    /// the erasures topic and in dedup keys). The same on every instance of
+    /// the group, and never changed: erasures recorded under another key
+    /// match nothing. Unset: a built-in, public key (start-up warns).
+    /// Environment: `VITALSTREAM_ERASURE__HASH_KEY`, taken verbatim.
+    pub hash_key: Option<Secret>,
+    /// A file holding `hash_key` (one trailing newline dropped).
+    pub hash_key_file: Option<PathBuf>,
+    /// `hash_key_file`'s content, once read.
+    #[serde(skip)]
+    hash_key_from_file: Option<Secret>,
+}
+
+fn erasure_invalid(key: &str, problem: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        problem: problem.to_owned(),
+    }
+}
+
+impl ErasureConfig {
+    /// The hasher of patient ids this configuration names.
+    pub fn hasher(&self) -> crate::erasure::PatientHasher {
+        match self.hash_key.as_ref().or(self.hash_key_from_file.as_ref()) {
+            Some(key) => crate::erasure::PatientHasher::new(key.expose().as_bytes()),
+            None => crate::erasure::PatientHasher::default(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.hash_key.is_some() && self.hash_key_file.is_some() {
+            return Err(erasure_invalid(
+                "erasure.hash_key",
+                "and erasure.hash_key_file are both set; keep one",
+            ));
+        }
+        if self
+            .hash_key
+            .as_ref()
+            .is_some_and(|k| k.expose().len() < 16)
+        {
+            return Err(erasure_invalid(
+                "erasure.hash_key",
+                "must be at least 16 characters",
+            ));
+        }
+        Ok(())
+    }
+
+    fn load_file(&mut self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.hash_key_file {
+            let key = read_secret_file("erasure.hash_key_file", path)?;
+            if key.expose().len() < 16 {
+                return Err(erasure_invalid(
+                    "erasure.hash_key_file",
+                    "must hold at least 16 characters",
+                ));
+            }
+            self.hash_key_from_file = Some(key);
+        }
+        Ok(())
+    }
 }
 
 impl KafkaConfig {
@@ -303,6 +376,15 @@ impl Rebalancing {
 }
 
 impl Topics {
+    /// The erasures topic of consumer group `group_id`.
+    pub fn erasures_topic(&self, group_id: &str) -> String {
+        if self.erasures.trim().is_empty() {
+            format!("vitalstream.{group_id}.erasures")
+        } else {
+            self.erasures.clone()
+        }
+    }
+
     /// The state changelog topic of consumer group `group_id`.
     pub fn state_topic(&self, group_id: &str) -> String {
         if self.state.trim().is_empty() {
@@ -323,6 +405,7 @@ impl Default for Topics {
             alerts: "vitals.alerts".into(),
             dlq: "vitals.readings.dlq".into(),
             state: String::new(),
+            erasures: String::new(),
         }
     }
 }
@@ -573,6 +656,7 @@ impl Config {
             .map_err(|e| Box::new(hide_secret_lines(e)))?;
         config.validate()?;
         config.kafka.load_secret_sources()?;
+        config.erasure.load_file()?;
         Ok(config)
     }
 
@@ -647,6 +731,7 @@ impl Config {
             );
         }
         self.hrv.validate()?;
+        self.erasure.validate()?;
         if self.alerts.cooldown_ms < 0 {
             return invalid("alerts.cooldown_ms", "must not be negative");
         }

@@ -156,7 +156,7 @@ pub async fn run(
         return Ok(());
     }
     stats.health.set_kafka_reachable(true);
-    let profiles = Arc::new(ProfileTable::new());
+    let profiles = Arc::new(ProfileTable::with_hasher(config.erasure.hasher()));
     let mut loader = tokio::spawn({
         let (config, codec, profiles) = (config.clone(), codec.clone(), profiles.clone());
         async move { follow_profiles(&config, codec, profiles).await }

@@ -69,8 +69,8 @@ fn log_lines(log: &Path) -> Vec<String> {
 fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     let at = line.find(&format!(" {name}="))? + name.len() + 2;
     let rest = &line[at..];
-    if rest.starts_with('"') {
-        let end = rest[1..].find('"')? + 2;
+    if let Some(quoted) = rest.strip_prefix('"') {
+        let end = quoted.find('"')? + 2;
         return Some(&rest[..end]);
     }
     if rest.starts_with('[') {

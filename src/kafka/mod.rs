@@ -8,6 +8,7 @@ mod checks;
 mod client;
 mod committed;
 mod context;
+mod erasures;
 mod link;
 mod profiles;
 mod startup;
@@ -21,6 +22,7 @@ pub use client::{
 };
 pub use committed::{CommittedReadError, CommittedRecord, read_committed};
 pub use context::{EofQuietContext, PipelineContext, RebalanceEvents};
+pub use erasures::ErasureLog;
 pub use link::{BrokerLink, LinkClient, LinkProducerContext, PipelineProducer, is_transient};
 pub use profiles::{ProfileLoadError, follow_profiles};
 pub use startup::{BrokersUnreachable, wait_for_brokers};

@@ -21,8 +21,10 @@ use tracing::{debug, info, warn};
 
 use super::client::profile_consumer_config;
 use super::context::EofQuietContext;
+use super::erasures::ErasureLog;
 use crate::codec::Codec;
 use crate::config::Config;
+use crate::erasure::{Position, ProfileVerdict};
 use crate::process::ProfileTable;
 use crate::telemetry::{PROFILE_UPDATES, PROFILES};
 
@@ -40,6 +42,14 @@ pub enum ProfileLoadError {
     /// The consumer reported an unrecoverable error.
     #[error("consuming the patients topic failed: {0}")]
     Consume(#[source] KafkaError),
+    /// The erasures topic cannot be created or read, or holds records this
+    /// instance cannot use.
+    #[error("{0}")]
+    Erasures(String),
+    /// An erasure record could not be written: the erasure would not
+    /// outlive its tombstone, so the run stops (a restart writes it again).
+    #[error("writing an erasure record failed: {0}")]
+    ErasureWrite(#[source] KafkaError),
 }
 
 struct LoaderMetrics {
@@ -70,6 +80,9 @@ pub async fn follow_profiles(
     codec: Arc<Codec>,
     table: Arc<ProfileTable>,
 ) -> Result<(), ProfileLoadError> {
+    // Erasures first: a profile older than a recorded erasure must not
+    // bring the patient back while the patients topic loads.
+    let mut erasures = ErasureLog::open(config, &table).await?;
     let topic = config.topics.patients.as_str();
     let consumer: StreamConsumer<EofQuietContext> = profile_consumer_config(&config.kafka)
         .create_with_context(EofQuietContext("profile loader"))
@@ -93,9 +106,15 @@ pub async fn follow_profiles(
     let mut pending: BTreeSet<i32> = partitions.into_iter().collect();
     loop {
         match consumer.recv().await {
-            Ok(msg) => apply(&msg, &codec, &table, &metrics),
+            Ok(msg) => {
+                apply(&msg, &codec, &table, &metrics, &mut erasures)?;
+                if table.is_caught_up() {
+                    erasures.flush().await?;
+                }
+            }
             Err(KafkaError::PartitionEOF(p)) => {
                 if pending.remove(&p) && pending.is_empty() && !table.is_caught_up() {
+                    erasures.flush().await?;
                     table.set_caught_up();
                     info!(profiles = table.len(), "patient profiles caught up");
                 }
@@ -138,25 +157,54 @@ async fn partitions_of(
 
 /// Applies one record of the patients topic. Bad records are counted and
 /// logged by coordinates, never by content.
-fn apply(msg: &BorrowedMessage<'_>, codec: &Codec, table: &ProfileTable, m: &LoaderMetrics) {
+fn apply(
+    msg: &BorrowedMessage<'_>,
+    codec: &Codec,
+    table: &ProfileTable,
+    m: &LoaderMetrics,
+    erasures: &mut ErasureLog,
+) -> Result<(), ProfileLoadError> {
     let (partition, offset) = (msg.partition(), msg.offset());
+    let position = Position {
+        partition,
+        offset,
+        timestamp_ms: msg.timestamp().to_millis().unwrap_or(0),
+    };
     let Some(key) = msg.key().and_then(|k| std::str::from_utf8(k).ok()) else {
         m.invalid.increment(1);
         warn!(
             partition,
             offset, "patient record without a UTF-8 key ignored"
         );
-        return;
+        return Ok(());
     };
     let Some(payload) = msg.payload() else {
-        table.erase(key);
         m.tombstones.increment(1);
-        info!(partition, offset, "patient erased (tombstone)");
-        return;
+        if let Some(hash) = table.erase_at(key, Some(position)) {
+            erasures.record(hash, position)?;
+            info!(partition, offset, "patient erased (tombstone)");
+        }
+        return Ok(());
     };
     match codec.decode_profile(payload) {
         Ok(profile) if profile.patient_id == key => {
-            table.upsert(profile);
+            match table.apply_profile(profile, Some(position)) {
+                ProfileVerdict::NotErased => {}
+                ProfileVerdict::Lifted => {
+                    erasures.forget(table.hasher().hash(key.as_bytes()))?;
+                    info!(
+                        partition,
+                        offset, "erased patient id registered again: erasure lifted"
+                    );
+                }
+                ProfileVerdict::Stale => {
+                    debug!(
+                        partition,
+                        offset, "profile older than the patient's erasure ignored"
+                    );
+                    return Ok(());
+                }
+            }
             m.upserts.increment(1);
         }
         Ok(_) => {
@@ -171,4 +219,5 @@ fn apply(msg: &BorrowedMessage<'_>, codec: &Codec, table: &ProfileTable, m: &Loa
             warn!(partition, offset, error = %e, "patient profile ignored: does not decode");
         }
     }
+    Ok(())
 }

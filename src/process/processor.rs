@@ -62,6 +62,10 @@ pub struct Processor {
     /// Empty state a newly seen partition starts from.
     fresh: PartitionState,
     counts: ProcessorCounts,
+    /// How far the log of erasures has been applied to held partitions.
+    erasure_epoch: usize,
+    /// Entries purged on restore since the last [`Self::apply_erasures`].
+    purged: usize,
 }
 
 impl Processor {
@@ -77,7 +81,8 @@ impl Processor {
         profiles: Arc<ProfileTable>,
     ) -> Result<Self, HrvConfigError> {
         let fresh = PartitionState {
-            dedup: DedupStore::new(cfg.dedup_horizon_ms, cfg.dedup_max_entries),
+            dedup: DedupStore::new(cfg.dedup_horizon_ms, cfg.dedup_max_entries)
+                .with_hasher(profiles.hasher()),
             hrv: HrvWindows::new(hrv)?,
             alerts: AlertEngine::new(alerts),
         };
@@ -88,6 +93,8 @@ impl Processor {
             partitions: BTreeMap::new(),
             fresh,
             counts: ProcessorCounts::default(),
+            erasure_epoch: 0,
+            purged: 0,
         })
     }
 
@@ -227,7 +234,13 @@ impl Processor {
         K: AsRef<[u8]>,
         V: AsRef<[u8]>,
     {
-        let (state, restored) = PartitionState::restore(self.fresh.clone(), partition, records)?;
+        let (mut state, restored) =
+            PartitionState::restore(self.fresh.clone(), partition, records)?;
+        // Every erasure so far, whenever it happened: the changelog may
+        // predate it (the partition was not held, or the purge's
+        // transaction was aborted).
+        let erased = self.profiles.erased().all();
+        self.purged += state.purge_erased(&erased, &self.profiles.hasher());
         self.partitions.insert(partition, state);
         Ok(restored)
     }
@@ -245,17 +258,24 @@ impl Processor {
         Ok(records)
     }
 
-    /// Purges the state of patients erased since the last call (dedup keys,
-    /// buffered HRV beats, alert history, readings awaiting confirmation).
-    /// Call before each batch. Returns the number of entries dropped.
+    /// Purges the state of patients erased since the last call from every
+    /// held partition (dedup keys, buffered HRV beats, alert history,
+    /// readings awaiting confirmation); partitions restored later are purged
+    /// of every erasure as they are restored. Call before each batch.
+    /// Returns the number of entries dropped since the last call, those
+    /// of restores included.
     pub fn apply_erasures(&mut self) -> usize {
-        let mut dropped = 0;
-        for patient in self.profiles.take_purges() {
-            for state in self.partitions.values_mut() {
-                dropped += state.dedup.purge_patient(&patient)
-                    + state.hrv.purge_patient(&patient)
-                    + state.alerts.purge_patient(&patient);
-            }
+        let (erased, epoch) = self.profiles.erasures_since(self.erasure_epoch);
+        self.erasure_epoch = epoch;
+        // A patient registered again since is not purged.
+        let erased: Vec<_> = erased
+            .into_iter()
+            .filter(|h| self.profiles.erased().contains(*h))
+            .collect();
+        let hasher = self.profiles.hasher();
+        let mut dropped = std::mem::take(&mut self.purged);
+        for state in self.partitions.values_mut() {
+            dropped += state.purge_erased(&erased, &hasher);
         }
         dropped
     }
