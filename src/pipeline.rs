@@ -674,6 +674,7 @@ impl Pipeline {
         let kept: Vec<i32> = held.into_iter().filter(|p| !revoked.contains(p)).collect();
         if !kept.is_empty() {
             self.seek_to_committed(consumer, |p| kept.contains(&p))?;
+            self.context.events.requeue_assigned(&kept);
         }
         info!(
             revoked = ?revoked,
@@ -998,6 +999,7 @@ impl Pipeline {
     fn rewind(&mut self, consumer: &StreamConsumer<PipelineContext>) -> Result<(), PipelineError> {
         let partitions = self.seek_to_committed(consumer, |_| true)?;
         self.processor.revoke(&partitions);
+        self.context.events.requeue_assigned(&partitions);
         warn!(
             partitions = ?partitions,
             "transaction aborted: partitions rewound to their committed offsets, state to the changelog"

@@ -85,6 +85,15 @@ impl RebalanceEvents {
             .unwrap_or_default()
     }
 
+    /// Queues `partitions`, still assigned, for a restore as if newly
+    /// assigned (their state was dropped after an aborted transaction): the
+    /// restore also applies every erasure to them at once.
+    pub fn requeue_assigned(&self, partitions: &[i32]) {
+        if let Ok(mut assigned) = self.assigned.lock() {
+            assigned.extend_from_slice(partitions);
+        }
+    }
+
     /// Takes the partitions revoked since the last call.
     pub fn take_revoked(&self) -> Vec<i32> {
         if !self.revoke_seen.swap(false, Ordering::SeqCst) {

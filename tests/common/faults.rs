@@ -97,7 +97,7 @@ pub fn write_config(cfg: &Config, dir: &Path, name: &str) -> PathBuf {
 fn toml_of(cfg: &Config) -> String {
     format!(
         "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\nsession_timeout_ms = {}\ntransactional_id = \"{}\"\nrebalancing = \"{}\"\n\n\
-         [processing]\nguarantee = \"{}\"\nbatch_max_wait_ms = {}\ncommit_interval_ms = {}\n\n\
+         [processing]\nguarantee = \"{}\"\nbatch_max_wait_ms = {}\ncommit_interval_ms = {}\ntransaction_timeout_ms = {}\n\n\
          [http]\nenabled = false\n\n[telemetry]\nlog_level = \"info\"\n",
         cfg.kafka.brokers,
         cfg.kafka.group_id,
@@ -107,6 +107,7 @@ fn toml_of(cfg: &Config) -> String {
         cfg.processing.guarantee.as_str(),
         cfg.processing.batch_max_wait_ms,
         cfg.processing.commit_interval_ms,
+        cfg.processing.transaction_timeout_ms,
     )
 }
 
