@@ -167,3 +167,111 @@ async fn a_state_topic_with_fewer_partitions_than_the_input_is_refused_at_start_
         "{line}"
     );
 }
+
+/// The partitions in the last "assignment after rebalance" line of a log.
+fn assignment(log: &Path) -> Option<Vec<i32>> {
+    let lines = log_lines(log);
+    let line = lines
+        .iter()
+        .rev()
+        .find(|l| l.contains("assignment after rebalance"))?;
+    let list = field(line, "partitions")?;
+    Some(
+        list.trim_matches(['[', ']'])
+            .split(',')
+            .filter_map(|p| p.trim().parse().ok())
+            .collect(),
+    )
+}
+
+/// Waits until the instances' assignments are disjoint and cover
+/// `partitions` partitions, each holding at least one.
+async fn wait_balanced(logs: &[&Path], partitions: usize) -> Vec<Vec<i32>> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let held: Vec<Vec<i32>> = logs
+            .iter()
+            .map(|l| assignment(l).unwrap_or_default())
+            .collect();
+        let mut all: Vec<i32> = held.iter().flatten().copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        let total: usize = held.iter().map(Vec::len).sum();
+        if total == partitions && all.len() == partitions && held.iter().all(|h| !h.is_empty()) {
+            return held;
+        }
+        assert!(Instant::now() < deadline, "balanced within 60 s: {held:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// 2 → 3 instances under cooperative rebalancing while input flows: only
+/// the partition that moves is revoked (the instance that keeps all its
+/// partitions is never interrupted), and every output appears exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_instance_joins_cooperatively_and_nothing_is_lost_or_repeated() {
+    let broker = start_broker().await;
+    let cfgs: Vec<Config> = ["coop-a", "coop-b", "coop-c"]
+        .iter()
+        .map(|id| child_config(&broker, Guarantee::ExactlyOnce, id))
+        .collect();
+    let w = setup(&broker, &cfgs[0], 3, 2_000).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|n| dir.path().join(format!("{n}.log")))
+        .collect();
+    let files: Vec<_> = cfgs
+        .iter()
+        .zip(["a", "b", "c"])
+        .map(|(c, n)| write_config(c, dir.path(), &format!("{n}.toml")))
+        .collect();
+    let producer = PacedProducer::start(&broker.bootstrap, &cfgs[0].topics.raw, &w.records, 150);
+    let a = Instance::start(&files[0], &logs[0]);
+    let b = Instance::start(&files[1], &logs[1]);
+    let before = wait_balanced(&[&logs[0], &logs[1]], 3).await;
+    producer.reached(0.3).await;
+    let revocations = |log: &Path| {
+        log_lines(log)
+            .iter()
+            .filter(|l| l.contains("partitions revoked"))
+            .count()
+    };
+    let revoked_before = [revocations(&logs[0]), revocations(&logs[1])];
+    let c = Instance::start(&files[2], &logs[2]);
+    let after = wait_balanced(&[&logs[0], &logs[1], &logs[2]], 3).await;
+    println!("assignments: before {before:?}, after {after:?}");
+    // Counted now: stopping an instance later revokes its partitions too.
+    let revoked: Vec<usize> = (0..2)
+        .map(|i| revocations(&logs[i]) - revoked_before[i])
+        .collect();
+    producer.finish().await;
+    let expected = reference(&broker, &cfgs[0], &w.profiles, 3).await;
+    wait_for_outputs(&broker, &cfgs[0], 3, expected.enriched.len()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for instance in [a, b, c] {
+        instance.stop();
+    }
+    let got = published(&broker, &cfgs[0], 3).await;
+    println!("{} repeated outputs", got.repeated());
+    got.assert_exactly(&expected);
+    // The instance that held one partition kept it, uninterrupted; the one
+    // that held two gave one up.
+    for (i, held) in before.iter().enumerate() {
+        let expected_revocations = usize::from(held.len() == 2);
+        assert_eq!(
+            revoked[i], expected_revocations,
+            "instance {i} held {held:?}"
+        );
+        assert!(
+            after[i].iter().all(|p| held.contains(p)),
+            "sticky: {after:?}"
+        );
+    }
+    assert!(
+        log_lines(&logs[2])
+            .iter()
+            .any(|l| l.contains("protocol=\"cooperative\"")),
+        "the group rebalanced cooperatively"
+    );
+}
