@@ -434,12 +434,13 @@ pub struct ProcessingConfig {
     /// instance's open transaction holds back `read_committed` readers of
     /// every partition it wrote to (outputs, changelog) until its
     /// transactional id is reused (a restart with the same id aborts it at
-    /// once) or this timeout passes, so it should be short; it must still
-    /// cover a transaction's normal life: `commit_interval_ms` plus the
-    /// commit itself and a rebalance's pause. 10 s (Kafka Streams' default
-    /// under exactly-once) is 100 commit intervals. It also caps
-    /// `kafka.message_timeout_ms` for the transactional producer
-    /// (librdkafka requires the message timeout not to exceed it).
+    /// once) or this timeout passes, so it should be short. It also caps
+    /// the transactional producer's message timeout (librdkafka requires
+    /// `message.timeout.ms` ≤ `transaction.timeout.ms`), which is how long
+    /// a broker outage is ridden out before the run stops. 30 s (was 60 s)
+    /// is the shortest value that keeps `kafka.message_timeout_ms`'s 30 s
+    /// delivery deadline; 10 s (Kafka Streams' exactly-once default) would
+    /// also cut that to 10 s. See docs/scale-out.md.
     pub transaction_timeout_ms: u64,
     /// Backpressure: output messages awaiting the broker's acknowledgement
     /// at which consumption pauses; it resumes once half have drained. The
@@ -477,7 +478,7 @@ impl Default for ProcessingConfig {
             batch_max_wait_ms: 50,
             commit_interval_ms: 100,
             guarantee: Guarantee::ExactlyOnce,
-            transaction_timeout_ms: 10_000,
+            transaction_timeout_ms: 30_000,
             max_in_flight: 50_000,
         }
     }

@@ -224,10 +224,12 @@ mod tests {
             c.get("partition.assignment.strategy"),
             Some("range,roundrobin")
         );
-        assert_eq!(cfg.processing.transaction_timeout_ms, 10_000);
-        let c = producer_config(&cfg.kafka, Some("tx"), &cfg.processing);
+        let mut p = cfg.processing.clone();
+        assert_eq!(p.transaction_timeout_ms, 30_000);
+        p.transaction_timeout_ms = 10_000;
+        let c = producer_config(&cfg.kafka, Some("tx"), &p);
         assert_eq!(c.get("message.timeout.ms"), Some("10000"));
-        let c = producer_config(&cfg.kafka, None, &cfg.processing);
+        let c = producer_config(&cfg.kafka, None, &p);
         assert_eq!(c.get("message.timeout.ms"), Some("30000"));
     }
 
