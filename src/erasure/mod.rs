@@ -2,7 +2,7 @@
 //! account was deleted (a tombstone on the patients topic), kept so that it
 //! outlives the tombstone.
 //!
-//! * [`PatientHasher`]: the keyed hash (BLAKE3 keyed mode) by which an erased
+//! * [`PatientHasher`]: the keyed hash (SipHash-2-4-128) by which an erased
 //!   patient is remembered. Nothing vitalstream persists about an erasure
 //!   holds the patient id; without the key, the hashes cannot be tested
 //!   against a list of candidate ids. Dedup keys use the same hash, so a
