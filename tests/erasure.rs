@@ -373,3 +373,33 @@ async fn an_erasure_outlives_its_tombstone_across_a_restart() {
         "p-1 still erased after the restart"
     );
 }
+
+/// Erasures recorded under one `erasure.hash_key` match nothing under
+/// another: an instance configured with a different key refuses to start,
+/// naming both key fingerprints, instead of forgetting every erasure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_with_another_hash_key_refuses_to_start() {
+    let broker = start_broker().await;
+    let mut cfg = config(&broker);
+    cfg.erasure.hash_key = Some(vitalstream::config::Secret::new("the-first-key-16-chars"));
+    create_topics(&broker, &cfg, 1).await;
+    register_patients(&broker, &cfg, &["p-1"]).await;
+    erase_patient(&broker, &cfg, "p-1").await;
+    let p = start_pipeline(cfg.clone());
+    let erasures = cfg.topics.erasures_topic(&cfg.kafka.group_id);
+    read_topic(&broker, &erasures, 1, Duration::ZERO).await;
+    p.stop().await.expect("clean stop");
+
+    cfg.erasure.hash_key = Some(vitalstream::config::Secret::new("another-key-16-chars"));
+    let err = start_pipeline(cfg.clone())
+        .join()
+        .await
+        .expect_err("refused")
+        .to_string();
+    let first = PatientHasher::new(b"the-first-key-16-chars").key_id();
+    let second = PatientHasher::new(b"another-key-16-chars").key_id();
+    assert!(
+        err.contains(&first) && err.contains(&second) && err.contains("erasure.hash_key"),
+        "{err}"
+    );
+}
