@@ -26,7 +26,7 @@ use crate::codec::Codec;
 use crate::config::Config;
 use crate::erasure::{Position, ProfileVerdict};
 use crate::process::ProfileTable;
-use crate::telemetry::{PROFILE_UPDATES, PROFILES};
+use crate::telemetry::{ERASED_PATIENTS, PROFILE_UPDATES, PROFILES};
 
 /// Why the profile loader stopped. Fatal: readings cannot be joined.
 #[derive(Debug, Error)]
@@ -57,6 +57,7 @@ struct LoaderMetrics {
     tombstones: Counter,
     invalid: Counter,
     profiles: metrics::Gauge,
+    erased: metrics::Gauge,
 }
 
 impl LoaderMetrics {
@@ -66,6 +67,7 @@ impl LoaderMetrics {
             tombstones: metrics::counter!(PROFILE_UPDATES, "kind" => "tombstone"),
             invalid: metrics::counter!(PROFILE_UPDATES, "kind" => "invalid"),
             profiles: metrics::gauge!(PROFILES),
+            erased: metrics::gauge!(ERASED_PATIENTS),
         }
     }
 }
@@ -127,6 +129,8 @@ pub async fn follow_profiles(
         // Entry counts are far below f64's exact-integer range.
         #[allow(clippy::cast_precision_loss)]
         metrics.profiles.set(table.len() as f64);
+        #[allow(clippy::cast_precision_loss)]
+        metrics.erased.set(table.erased().len() as f64);
     }
 }
 

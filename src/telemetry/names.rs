@@ -26,6 +26,9 @@ pub const PROFILE_UPDATES: &str = "vitalstream_profile_updates_total";
 /// Profiles in the table (gauge).
 pub const PROFILES: &str = "vitalstream_profiles";
 
+/// Erased patients remembered (durable erasure set; gauge).
+pub const ERASED_PATIENTS: &str = "vitalstream_erased_patients";
+
 /// Clinician alerts published, labels `rule` and `severity`.
 pub const ALERTS: &str = "vitalstream_alerts_total";
 /// Alerts held back by the per-(patient, rule) cool-down, label `rule`.
@@ -92,7 +95,7 @@ pub const EVENT_LAG_BUCKETS: [f64; 12] = [
 ];
 
 /// Every metric name vitalstream exports, with its help text.
-pub const DESCRIBED: [(&str, &str); 27] = [
+pub const DESCRIBED: [(&str, &str); 28] = [
     (READINGS_CONSUMED, "Readings consumed from the raw topic."),
     (
         READINGS_ENRICHED,
@@ -119,6 +122,10 @@ pub const DESCRIBED: [(&str, &str); 27] = [
         "Records applied from the patients topic, by kind.",
     ),
     (PROFILES, "Patient profiles held in the table."),
+    (
+        ERASED_PATIENTS,
+        "Erased patients remembered (keyed hashes, from the erasures topic and tombstones).",
+    ),
     (ALERTS, "Clinician alerts published, by rule and severity."),
     (
         ALERTS_SUPPRESSED,
