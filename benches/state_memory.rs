@@ -1,7 +1,7 @@
 //! Memory per dedup key: dhat's counting global allocator measures the live
 //! heap of a partition's `DedupStore` after N readings (steady state, at
-//! its capacity cap, and below it), so the per-key figure in the README
-//! comes from a measurement, not an estimate.
+//! its capacity cap, and below it), so the per-key figure in BENCHMARKS.md
+//! and docs/operations.md comes from a measurement, not an estimate.
 //!
 //! Run: `cargo bench --bench state_memory`
 

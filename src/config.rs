@@ -8,7 +8,9 @@
 //! [`Secret`]s: every `Debug`, `Display` and `Serialize` of the configuration
 //! shows `[redacted]` in their place, and no load error quotes one.
 
+mod env;
 mod passthrough;
+mod registry;
 mod secret;
 mod security;
 
@@ -16,12 +18,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use passthrough::{Librdkafka, PassthroughValue};
+pub use registry::SchemaRegistryConfig;
 pub use secret::{REDACTED, Secret, is_secret_property};
 pub use security::{EndpointIdentification, SaslMechanism, SecurityConfig, SecurityProtocol};
 
@@ -65,8 +68,10 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// Topic names.
     pub topics: Topics,
-    /// Confluent schema ids.
+    /// Confluent schema ids (used when no schema registry is configured).
     pub schemas: SchemaIds,
+    /// Confluent-compatible schema registry.
+    pub schema_registry: SchemaRegistryConfig,
     /// Decoder length caps and other accepted writer versions of `RawReading`.
     pub codec: CodecConfig,
     /// Batching and commits.
@@ -520,6 +525,9 @@ pub struct Ranges {
     pub reactance_ohm: Range,
     /// RR interval, ms.
     pub rr_interval_ms: Range,
+    /// Profile height, cm: outside it (e.g. metres typed as centimetres)
+    /// no BMI or body composition is computed and the reading is flagged.
+    pub height_cm: Range,
     /// Systolic pressure, mmHg.
     pub systolic_mmhg: Range,
     /// Diastolic pressure, mmHg.
@@ -539,6 +547,7 @@ impl Default for Ranges {
             resistance_ohm: Range::new(150, 1200),
             reactance_ohm: Range::new(1, 200),
             rr_interval_ms: Range::new(200, 3000),
+            height_cm: Range::new(50, 250),
             systolic_mmhg: Range::new(50, 300),
             diastolic_mmhg: Range::new(20, 200),
             heart_rate_bpm: Range::new(20, 300),
@@ -617,7 +626,9 @@ impl Default for TelemetryConfig {
 
 impl Config {
     /// Loads defaults, then `path` (if given), then `VITALSTREAM_*` env
-    /// variables (`__` separates levels: `VITALSTREAM_KAFKA__BROKERS`).
+    /// variables (`__` separates levels: `VITALSTREAM_KAFKA__BROKERS`; one
+    /// without `__`, such as Kubernetes' `VITALSTREAM_SERVICE_HOST`, is not
+    /// configuration and is ignored).
     ///
     /// # Errors
     /// [`ConfigError`] naming the file, key and problem.
@@ -632,19 +643,7 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        let verbatim = security::VERBATIM_ENV.map(|(_, key)| key);
-        figment = figment.merge(Env::prefixed("VITALSTREAM_").split("__").ignore(&verbatim));
-        for (var, key) in security::VERBATIM_ENV {
-            if let Some(value) = std::env::var_os(var) {
-                let Some(value) = value.to_str() else {
-                    return Err(ConfigError::Invalid {
-                        key: key.to_owned(),
-                        problem: format!("from {var} is not valid UTF-8"),
-                    });
-                };
-                figment = figment.merge(Serialized::default(key, value));
-            }
-        }
+        figment = env::merge(figment)?;
         Self::finish(figment)
     }
 
@@ -658,6 +657,7 @@ impl Config {
         config.validate()?;
         config.kafka.load_secret_sources()?;
         config.erasure.load_file()?;
+        config.schema_registry.load_files()?;
         Ok(config)
     }
 
@@ -698,6 +698,7 @@ impl Config {
             return invalid("kafka.group_id", "must not be empty");
         }
         self.kafka.validate_security()?;
+        self.schema_registry.validate()?;
         if self.codec.max_string_bytes == 0 {
             return invalid("codec.max_string_bytes", "must be at least 1");
         }
@@ -764,6 +765,7 @@ impl Config {
             ("validation.ranges.resistance_ohm", r.resistance_ohm),
             ("validation.ranges.reactance_ohm", r.reactance_ohm),
             ("validation.ranges.rr_interval_ms", r.rr_interval_ms),
+            ("validation.ranges.height_cm", r.height_cm),
             ("validation.ranges.systolic_mmhg", r.systolic_mmhg),
             ("validation.ranges.diastolic_mmhg", r.diastolic_mmhg),
             ("validation.ranges.heart_rate_bpm", r.heart_rate_bpm),
@@ -822,6 +824,7 @@ fn mentions_secret(text: &str) -> bool {
         "secret",
         "ssl.key.pem",
         "sasl.oauthbearer.config",
+        "token",
     ]
     .iter()
     .any(|word| text.contains(word))

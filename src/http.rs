@@ -23,7 +23,7 @@ use axum::routing::get;
 use tracing::{info, warn};
 
 use crate::pipeline::now_ms;
-use crate::telemetry::{Stats, prometheus};
+use crate::telemetry::{Stats, prometheus, render};
 
 #[derive(Clone)]
 struct AppState {
@@ -77,7 +77,7 @@ pub async fn serve(
 }
 
 async fn metrics() -> impl IntoResponse {
-    let body = prometheus().map(|h| h.render()).unwrap_or_default();
+    let body = render();
     (
         [(
             header::CONTENT_TYPE,

@@ -36,7 +36,8 @@
 //! * [`state`]: the changelog records of per-partition state, restored on
 //!   assignment.
 //! * [`telemetry`]: metric names, the Prometheus recorder, counters, health flags.
-//! * [`http`]: `/metrics`, `/healthz`, `/readyz`.
+//! * [`http`]: `/metrics`, `/healthz`, `/readyz`; [`healthcheck`] asks them
+//!   from the command line.
 //! * [`gateway`]: the simulated device-ingest gateway used by `demo` and `loadgen`.
 //!
 //! Health data is sensitive: no payload or patient identifier is logged at
@@ -47,10 +48,12 @@ pub mod config;
 pub mod demo;
 pub mod erasure;
 pub mod gateway;
+pub mod healthcheck;
 pub mod http;
 pub mod kafka;
 pub mod model;
 pub mod pipeline;
 pub mod process;
+pub mod registry;
 pub mod state;
 pub mod telemetry;

@@ -1,4 +1,5 @@
-//! The `vitalstream` command line: `run`, `demo`, `loadgen`, `config`, `schemas`.
+//! The `vitalstream` command line: `run`, `demo`, `loadgen`, `healthcheck`,
+//! `config`, `schemas`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use vitalstream::codec::{Codec, schemas};
 use vitalstream::config::{Config, TelemetryConfig};
 use vitalstream::demo::{self, DemoOptions};
 use vitalstream::gateway::{self, Gateway, GatewayConfig};
+use vitalstream::healthcheck;
 use vitalstream::kafka::{TopicSpec, client_config, ensure_topics};
 use vitalstream::pipeline;
 use vitalstream::telemetry::{self, Stats};
@@ -37,6 +39,10 @@ enum Command {
         /// Partitions for topics created with --create-topics.
         #[arg(long, default_value_t = 6)]
         partitions: i32,
+        /// Replication factor for topics created with --create-topics (3 on a
+        /// production cluster; at most the number of brokers).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
+        replication_factor: i32,
     },
     /// Run everything in one process: in-process Kafka, simulated gateway,
     /// pipeline; print live progress and a summary.
@@ -59,9 +65,10 @@ enum Command {
     },
     /// Simulated device gateway: write realistic raw readings to a broker.
     Loadgen {
-        /// TOML configuration file whose `[kafka]` section (connection,
-        /// `[kafka.security]`, `[kafka.librdkafka]`) is used; `VITALSTREAM_*`
-        /// env variables override it.
+        /// TOML configuration file whose `[kafka]` (connection,
+        /// `[kafka.security]`, `[kafka.librdkafka]`), `[topics]` (raw and
+        /// patients topic names) and `[schemas]` (the schema ids written)
+        /// sections are used; `VITALSTREAM_*` env variables override it.
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Bootstrap servers, HOST:PORT[,HOST:PORT]; overrides `kafka.brokers`.
@@ -76,12 +83,14 @@ enum Command {
         /// Stop after this many readings (whichever comes first).
         #[arg(long)]
         count: Option<u64>,
-        /// Raw readings topic.
-        #[arg(long, default_value = "vitals.readings.raw")]
-        topic: String,
-        /// Patients topic the simulated patients' profiles are written to first.
-        #[arg(long, default_value = "vitals.patients")]
-        patients_topic: String,
+        /// Raw readings topic; overrides `topics.raw` (default
+        /// `vitals.readings.raw`).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Patients topic the simulated patients' profiles are written to
+        /// first; overrides `topics.patients` (default `vitals.patients`).
+        #[arg(long)]
+        patients_topic: Option<String>,
         /// Simulated patients.
         #[arg(long, default_value_t = 200)]
         patients: usize,
@@ -106,14 +115,42 @@ enum Command {
         /// Partitions for topics created with --create-topics.
         #[arg(long, default_value_t = 6)]
         partitions: i32,
+        /// Replication factor for topics created with --create-topics.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
+        replication_factor: i32,
+    },
+    /// Ask a running instance's `/readyz` (or `/healthz` with --live) on the
+    /// configured `http.listen_addr`; exit 0 if it answers 2xx, else 1. For a
+    /// container HEALTHCHECK: the image has no curl.
+    Healthcheck {
+        /// TOML configuration file (for `http.listen_addr`); `VITALSTREAM_*`
+        /// env variables override it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Ask this address instead of the configured one.
+        #[arg(long)]
+        addr: Option<std::net::SocketAddr>,
+        /// Ask `/healthz` (the processing loop turns) instead of `/readyz`
+        /// (partitions assigned, state restored, Kafka reachable).
+        #[arg(long)]
+        live: bool,
+        /// How long to wait for the connection and for the answer.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+        timeout: Duration,
     },
     /// Inspect the configuration without connecting to Kafka.
     Config {
         #[command(subcommand)]
         action: ConfigAction,
     },
-    /// Print the Avro schemas (the wire contract).
-    Schemas,
+    /// Print the Avro schemas (the wire contract) as JSON: one object
+    /// mapping each record name to its schema, or one schema with --name.
+    Schemas {
+        /// One schema, by record name (`RawReading`) or file stem
+        /// (`raw_reading`), e.g. to register it with a schema registry.
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,12 +196,17 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             config,
             create_topics,
             partitions,
+            replication_factor,
         } => {
             let config = Config::load(config.as_deref())?;
             telemetry::init_logging(&config.telemetry);
             if create_topics {
                 let client = client_config(&config.kafka);
-                let specs = TopicSpec::all(&config.topics, &config.kafka.group_id, partitions);
+                let specs: Vec<TopicSpec> =
+                    TopicSpec::all(&config.topics, &config.kafka.group_id, partitions)
+                        .into_iter()
+                        .map(|spec| spec.replicated(replication_factor))
+                        .collect();
                 ensure_topics(&client, &specs)
                     .await
                     .context("creating topics")?;
@@ -224,21 +266,27 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             seed,
             create_topics,
             partitions,
+            replication_factor,
         } => {
             let mut config = Config::load(config.as_deref())?;
             if let Some(brokers) = brokers {
                 config.kafka.brokers = brokers;
             }
+            let topic = topic.unwrap_or(config.topics.raw);
+            let patients_topic = patients_topic.unwrap_or(config.topics.patients);
             telemetry::init_logging(&TelemetryConfig::default());
             let client = client_config(&config.kafka);
             if create_topics {
                 let specs = [
-                    TopicSpec::new(&topic, partitions),
-                    TopicSpec::compacted(&patients_topic, partitions),
+                    TopicSpec::new(&topic, partitions).replicated(replication_factor),
+                    TopicSpec::compacted(&patients_topic, partitions)
+                        .replicated(replication_factor),
                 ];
-                ensure_topics(&client, &specs).await?;
+                ensure_topics(&client, &specs)
+                    .await
+                    .context("creating topics")?;
             }
-            let codec = Codec::new(Default::default())?;
+            let codec = Codec::new(config.schemas)?;
             let mut gw = Gateway::new(
                 codec,
                 GatewayConfig {
@@ -268,6 +316,28 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Healthcheck {
+            config,
+            addr,
+            live,
+            timeout,
+        } => {
+            let addr = match addr {
+                Some(addr) => addr,
+                None => healthcheck::target(Config::load(config.as_deref())?.http.listen_addr),
+            };
+            let path = if live { "/healthz" } else { "/readyz" };
+            Ok(match healthcheck::check(addr, path, timeout) {
+                Ok(body) => {
+                    println!("{body}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("unhealthy: {e}");
+                    ExitCode::from(1)
+                }
+            })
+        }
         Command::Config {
             action: ConfigAction::Dump { config },
         } => {
@@ -282,10 +352,9 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             println!("configuration is valid");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Schemas => {
-            for (name, text) in schemas::ALL {
-                println!("// {name}\n{text}");
-            }
+        Command::Schemas { name } => {
+            let json = schemas::json(name.as_deref())?;
+            println!("{}", serde_json::to_string_pretty(&json)?);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::codec::Codec;
+use crate::codec::{Codec, InputKind};
 use crate::config::{Config, Guarantee};
 use crate::kafka::{
     BrokerLink, BrokersUnreachable, LinkProducerContext, PipelineContext, PipelineProducer,
@@ -34,6 +34,7 @@ use crate::model::{ClinicianAlert, HrvWindow};
 use crate::process::{
     Disposition, InvalidRatioExceeded, InvalidRatioGuard, Processor, ProfileTable,
 };
+use crate::registry::WriterResolver;
 use crate::state::StateRecord;
 use crate::telemetry::{BatchCounts, Metrics, StateSizes, Stats};
 
@@ -75,6 +76,15 @@ pub enum PipelineError {
     /// No broker answered at start-up within `kafka.startup_timeout_ms`.
     #[error(transparent)]
     BrokersUnreachable(#[from] BrokersUnreachable),
+    /// The schema registry could not be reached, or refused the output
+    /// schemas, at start-up.
+    #[error(
+        "schema registry at start-up: {0}; check schema_registry.url and its credentials and TLS settings"
+    )]
+    SchemaRegistry(#[source] crate::registry::RegistryError),
+    /// An unknown writer id could not be looked up while running.
+    #[error(transparent)]
+    RegistryUnavailable(#[from] crate::registry::RegistryUnavailable),
     /// The embedded schemas failed to load (a build defect).
     #[error("schemas: {0}")]
     Schema(String),
@@ -114,11 +124,14 @@ pub enum PipelineError {
 
 impl PipelineError {
     /// Process exit code for this error: 3 for the invalid-input limit, 4
-    /// when no broker answered at start-up, 2 for every other error.
+    /// when no broker or schema registry answered (at start-up, or the
+    /// registry for an unknown writer id while running), 2 for every other
+    /// error.
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::InvalidRatio { .. } => 3,
-            Self::BrokersUnreachable(_) => 4,
+            Self::BrokersUnreachable(_) | Self::RegistryUnavailable(_) => 4,
+            Self::SchemaRegistry(e) if e.is_unreachable() => 4,
             _ => 2,
         }
     }
@@ -146,10 +159,24 @@ pub async fn run(
         .await
         .map_err(|source| PipelineError::Http { addr, source })?;
     }
+    let (ids, registry) = if config.schema_registry.enabled() {
+        let (registry, ids) = crate::registry::connect(&config)
+            .await
+            .map_err(PipelineError::SchemaRegistry)?;
+        (ids, Some(Arc::new(registry)))
+    } else {
+        (config.schemas, None)
+    };
     let codec = Arc::new(
-        Codec::from_config(config.schemas, &config.codec)
-            .map_err(|e| PipelineError::Schema(e.to_string()))?,
+        Codec::from_config(ids, &config.codec).map_err(|e| PipelineError::Schema(e.to_string()))?,
     );
+    let resolver = registry.map(|r| {
+        Arc::new(WriterResolver::new(
+            r,
+            codec.clone(),
+            &config.schema_registry,
+        ))
+    });
     stats.health.set_kafka_reachable(false);
     if !wait_for_brokers(&config.kafka, shutdown.as_mut()).await? {
         info!("shutdown requested before a Kafka broker answered");
@@ -159,7 +186,8 @@ pub async fn run(
     let profiles = Arc::new(ProfileTable::with_hasher(config.erasure.hasher()));
     let mut loader = tokio::spawn({
         let (config, codec, profiles) = (config.clone(), codec.clone(), profiles.clone());
-        async move { follow_profiles(&config, codec, profiles).await }
+        let resolver = resolver.clone();
+        async move { follow_profiles(&config, codec, resolver, profiles).await }
     });
     let result = async {
         if !wait_for_profiles(&profiles, &mut loader, shutdown.as_mut()).await? {
@@ -170,6 +198,7 @@ pub async fn run(
         run_consumer(
             config,
             codec,
+            resolver,
             profiles.clone(),
             stats,
             &mut loader,
@@ -222,6 +251,7 @@ fn loader_stopped(
 async fn run_consumer(
     config: Config,
     codec: Arc<Codec>,
+    resolver: Option<Arc<WriterResolver>>,
     profiles: Arc<ProfileTable>,
     stats: Arc<Stats>,
     loader: &mut JoinHandle<Result<(), ProfileLoadError>>,
@@ -292,6 +322,7 @@ async fn run_consumer(
             config.validation.max_invalid_ratio,
         ),
         codec,
+        resolver,
         metrics: Metrics::new(),
         stats,
         producer,
@@ -332,6 +363,8 @@ struct Pipeline {
     processor: Processor,
     guard: InvalidRatioGuard,
     codec: Arc<Codec>,
+    /// Learns unknown writer ids from the schema registry, when one is set.
+    resolver: Option<Arc<WriterResolver>>,
     metrics: Metrics,
     stats: Arc<Stats>,
     producer: PipelineProducer,
@@ -481,6 +514,11 @@ impl Pipeline {
         batch: &mut Batch,
     ) -> Result<(), PipelineError> {
         self.ensure_restored(msg.partition()).await?;
+        if let Some(resolver) = &self.resolver {
+            resolver
+                .prepare(InputKind::RawReading, msg.payload())
+                .await?;
+        }
         self.begin()?;
         let record = crate::process::InputRecord {
             topic: msg.topic(),
@@ -498,7 +536,9 @@ impl Pipeline {
             .entry(record.partition)
             .or_insert(record.offset);
         self.guard
-            .record(matches!(disposition, Disposition::Dlq(_)))
+            .record(
+                matches!(&disposition, Disposition::Dlq(r) if r.reason.signals_broken_producer()),
+            )
             .map_err(|source| PipelineError::InvalidRatio {
                 source,
                 partition: record.partition,

@@ -32,9 +32,235 @@ fn unknown_config_key_is_rejected_naming_the_key() {
     );
 }
 
+/// A Service named `vitalstream` makes the kubelet inject these into every
+/// pod of its namespace; they are not configuration and must not stop start-up.
+const KUBERNETES_SERVICE_ENV: [(&str, &str); 7] = [
+    ("VITALSTREAM_PORT", "tcp://10.0.0.1:9464"),
+    ("VITALSTREAM_SERVICE_HOST", "10.0.0.1"),
+    ("VITALSTREAM_SERVICE_PORT", "9464"),
+    ("VITALSTREAM_SERVICE_PORT_METRICS", "9464"),
+    ("VITALSTREAM_PORT_9464_TCP", "tcp://10.0.0.1:9464"),
+    ("VITALSTREAM_PORT_9464_TCP_PROTO", "tcp"),
+    ("VITALSTREAM_PORT_9464_TCP_ADDR", "10.0.0.1"),
+];
+
+#[test]
+fn kubernetes_service_variables_do_not_break_start_up() {
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/config/vitalstream.toml"
+    );
+    let (code, stdout, stderr) = run_bin(
+        &["config", "check", "--config", config],
+        &KUBERNETES_SERVICE_ENV,
+    );
+    assert_eq!(code, Some(0), "config check exits 0:\n{stdout}{stderr}");
+    // Nested variables still override the file next to the injected ones.
+    let mut env = KUBERNETES_SERVICE_ENV.to_vec();
+    env.push(("VITALSTREAM_KAFKA__BROKERS", "kafka-0.kafka:9092"));
+    let (code, stdout, stderr) = run_bin(&["config", "dump", "--config", config], &env);
+    assert_eq!(code, Some(0), "config dump exits 0:\n{stderr}");
+    assert!(
+        stdout.contains("brokers = \"kafka-0.kafka:9092\""),
+        "the nested override applies:\n{stdout}"
+    );
+}
+
+#[test]
+fn a_single_underscore_after_the_section_is_rejected_naming_the_right_variable() {
+    let (code, _, stderr) = run_bin(
+        &["config", "check"],
+        &[("VITALSTREAM_KAFKA_BROKERS", "kafka:9092")],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("VITALSTREAM_KAFKA__BROKERS"),
+        "names the intended variable: {stderr}"
+    );
+}
+
+#[test]
+fn schemas_prints_json_for_a_registry() {
+    let (code, stdout, stderr) = run_bin(&["schemas"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let all: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is one JSON value");
+    let names: Vec<&str> = all
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ClinicianAlert",
+            "EnrichedReading",
+            "HrvWindow",
+            "PatientProfile",
+            "RawReading"
+        ]
+    );
+    let file: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schemas/raw_reading.avsc"
+        ))
+        .expect("schema file"),
+    )
+    .expect("schema file is JSON");
+    assert_eq!(all["RawReading"], file, "the file's schema, unchanged");
+
+    let (code, stdout, stderr) = run_bin(&["schemas", "--name", "RawReading"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let one: serde_json::Value = serde_json::from_str(&stdout).expect("one schema as JSON");
+    assert_eq!(one, file);
+
+    let (code, _, stderr) = run_bin(&["schemas", "--name", "Reading"], &[]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("RawReading"), "lists the names: {stderr}");
+}
+
+#[test]
+fn replication_factor_below_one_is_refused() {
+    for cmd in ["run", "loadgen"] {
+        let (code, _, stderr) = run_bin(&[cmd, "--replication-factor", "0"], &[]);
+        assert_eq!(code, Some(2), "{cmd}: {stderr}");
+        assert!(stderr.contains("replication-factor"), "{cmd}: {stderr}");
+    }
+}
+
+/// `loadgen --config` writes to the file's `[topics]` with its `[schemas]` ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadgen_uses_topics_and_schema_ids_from_the_config() {
+    let broker = start_broker().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("loadgen.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[kafka]\nbrokers = \"{}\"\n\
+             [topics]\nraw = \"gw.readings\"\npatients = \"gw.patients\"\n\
+             [schemas]\nraw_reading = 41\npatient_profile = 42\n",
+            broker.bootstrap
+        ),
+    )
+    .expect("write config");
+    let out = tokio::process::Command::new(BIN)
+        .args(["loadgen", "--config"])
+        .arg(&path)
+        .args([
+            "--create-topics",
+            "--partitions",
+            "1",
+            "--replication-factor",
+            "1",
+            "--patients",
+            "5",
+            "--count",
+            "20",
+            "--malformed-ratio",
+            "0",
+            "--duration",
+            "60s",
+        ])
+        .output()
+        .await
+        .expect("run loadgen");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "loadgen exits 0:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("to gw.patients"), "{stdout}");
+    let schema_id = |m: &rdkafka::message::OwnedMessage| {
+        use rdkafka::Message;
+        let v = m.payload().expect("a value");
+        u32::from_be_bytes([v[1], v[2], v[3], v[4]])
+    };
+    let readings = read_topic(&broker, "gw.readings", 20, Duration::from_millis(200)).await;
+    assert_eq!(readings.len(), 20);
+    assert!(
+        readings.iter().all(|m| schema_id(m) == 41),
+        "raw_reading id 41"
+    );
+    // The simulated patients plus the scripted alert scenarios' patients.
+    let published: usize = stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("`published N patient profiles` first");
+    let profiles = read_topic(
+        &broker,
+        "gw.patients",
+        published,
+        Duration::from_millis(200),
+    )
+    .await;
+    assert_eq!(profiles.len(), published);
+    assert!(
+        profiles.iter().all(|m| schema_id(m) == 42),
+        "patient_profile id 42"
+    );
+}
+
+/// `vitalstream healthcheck ARGS` with `env`: (exit code, stdout, stderr).
+async fn healthcheck(args: &[&str], env: &[(&str, String)]) -> (Option<i32>, String, String) {
+    let out = tokio::process::Command::new(BIN)
+        .arg("healthcheck")
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .await
+        .expect("run healthcheck");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_exits_by_the_health_of_the_configured_listener() {
+    let closed = format!("127.0.0.1:{}", free_loopback_port());
+    let (code, _, stderr) = healthcheck(&["--addr", &closed], &[]).await;
+    assert_eq!(code, Some(1), "nothing listening: {stderr}");
+    assert!(stderr.contains("unhealthy"), "{stderr}");
+
+    let broker = start_broker().await;
+    let cfg = config(&broker);
+    create_topics(&broker, &cfg, 1).await;
+    let p = start_pipeline(cfg);
+    let bound = p.http_addr().await;
+    // As in a container: the listener is bound to every interface and the
+    // check finds it through the same setting.
+    let env = [(
+        "VITALSTREAM_HTTP__LISTEN_ADDR",
+        format!("0.0.0.0:{}", bound.port()),
+    )];
+    let (code, _, stderr) = healthcheck(&["--live"], &env).await;
+    assert_eq!(code, Some(0), "/healthz answers 200: {stderr}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, stdout, stderr) = healthcheck(&[], &env).await;
+        if code == Some(0) {
+            assert!(stdout.contains("ready"), "{stdout}");
+            break;
+        }
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(
+            stderr.contains("503"),
+            "not ready yet, with the reason: {stderr}"
+        );
+        assert!(Instant::now() < deadline, "ready within 30 s: {stderr}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    p.stop().await.expect("clean stop");
+}
+
 #[test]
 fn every_command_has_help() {
-    for cmd in ["run", "demo", "loadgen", "config", "schemas"] {
+    for cmd in ["run", "demo", "loadgen", "healthcheck", "config", "schemas"] {
         let out = Command::new(BIN)
             .args([cmd, "--help"])
             .output()

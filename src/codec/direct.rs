@@ -35,7 +35,7 @@ use crate::model::{
 pub(crate) const RAW_READING_FINGERPRINT: u64 = 0x220d_978f_1744_4fca;
 /// Same for `EnrichedReading` (used together with the `RawReading` one,
 /// since an enriched reading embeds the raw reading).
-pub(crate) const ENRICHED_READING_FINGERPRINT: u64 = 0xcf63_2510_2daf_c390;
+pub(crate) const ENRICHED_READING_FINGERPRINT: u64 = 0x7619_913b_7e94_0c55;
 
 /// The 64-bit Rabin fingerprint of `schema`'s parsing canonical form.
 pub(crate) fn fingerprint(schema: &Schema) -> u64 {
@@ -271,5 +271,12 @@ pub(crate) fn write_enriched(
     put_long(buf, i64::from(e.provenance.partition));
     put_long(buf, e.provenance.offset);
     put_long(buf, e.processed_at_ms);
+    match e.bmi {
+        None => put_long(buf, 0),
+        Some(bmi) => {
+            put_long(buf, 1);
+            put_decimal(buf, bmi, MASS, "bmi")?;
+        }
+    }
     Ok(())
 }

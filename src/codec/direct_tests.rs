@@ -151,11 +151,14 @@ fn enriched_reading() -> impl Strategy<Value = EnrichedReading<'static>> {
         flags,
         proptest::option::of(0usize..6),
         proptest::option::of(0usize..6),
-        proptest::option::of(body),
+        (
+            proptest::option::of(body),
+            proptest::option::of((0i64..999_999_999).prop_map(|u| Decimal::new(u, 3))),
+        ),
         (text(), any::<i32>(), any::<i64>(), any::<i64>()),
     )
         .prop_map(
-            |(reading, quality_flags, loinc, bp, body_composition, (topic, p, o, at))| {
+            |(reading, quality_flags, loinc, bp, (body_composition, bmi), (topic, p, o, at))| {
                 EnrichedReading {
                     reading,
                     quality_flags,
@@ -166,6 +169,7 @@ fn enriched_reading() -> impl Strategy<Value = EnrichedReading<'static>> {
                     }),
                     bp_category: bp.map(|i| enriched::BP_CATEGORIES[i].0),
                     body_composition,
+                    bmi,
                     provenance: Provenance {
                         topic: Cow::Owned(topic),
                         partition: p,

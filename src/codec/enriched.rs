@@ -77,6 +77,13 @@ pub(crate) fn to_value(e: &EnrichedReading<'_>) -> Result<Value, EncodeError> {
             ]),
         ),
         ("processed_at", Value::TimestampMillis(e.processed_at_ms)),
+        (
+            "bmi",
+            nullable(match e.bmi {
+                Some(bmi) => Some(decimal_value(bmi, MASS, "bmi")?),
+                None => None,
+            }),
+        ),
     ]))
 }
 
@@ -132,6 +139,11 @@ pub(crate) fn from_value(value: &Value) -> Result<EnrichedReading<'static>, Deco
             offset: p.long("offset")?,
         },
         processed_at_ms: f.long("processed_at")?,
+        // Absent in data written with schema version 1.
+        bmi: match f.get("bmi") {
+            Ok(Value::Null) | Err(_) => None,
+            Ok(_) => Some(f.decimal("bmi", MASS)?),
+        },
     })
 }
 

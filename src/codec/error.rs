@@ -20,7 +20,7 @@ pub enum DecodeError {
     UnknownSchema(u32),
     /// The schema id is a configured writer schema that the processor's
     /// reader schema cannot read (Avro schema resolution fails).
-    #[error("schema id {id} is configured but cannot be read as the current schema: {reason}")]
+    #[error("writer schema id {id} cannot be read as the current schema: {reason}")]
     IncompatibleSchema {
         /// Writer schema id.
         id: u32,
@@ -67,11 +67,13 @@ impl DecodeError {
 #[derive(Debug, Error)]
 pub enum EncodeError {
     /// A decimal does not fit the schema's precision/scale without rounding.
-    #[error("field `{field}`: {value} does not fit decimal({precision},{scale}) exactly")]
+    /// The message names the field, never the value: it is logged at WARN
+    /// and above, where no clinical value belongs (DESIGN.md §7).
+    #[error("field `{field}`: the value does not fit decimal({precision},{scale}) exactly")]
     Decimal {
         /// Field path.
         field: &'static str,
-        /// Offending value.
+        /// Offending value (for debugging; not in the message).
         value: rust_decimal::Decimal,
         /// Schema precision.
         precision: u32,

@@ -91,17 +91,59 @@ pub enum WriterSchemaError {
     },
 }
 
-/// A configured writer version of `RawReading`.
+/// The input record a foreign writer schema is read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InputKind {
+    /// `RawReading`, on the raw readings topic.
+    RawReading,
+    /// `PatientProfile`, on the patients topic.
+    PatientProfile,
+}
+
+impl InputKind {
+    /// The embedded reader schema of this record.
+    pub(crate) fn reader(self) -> &'static Schema {
+        let set = schemas::get();
+        match self {
+            Self::RawReading => set.raw_reading(),
+            Self::PatientProfile => set.patient_profile(),
+        }
+    }
+
+    /// Metric label and log name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RawReading => "raw_reading",
+            Self::PatientProfile => "patient_profile",
+        }
+    }
+}
+
+/// Another writer version of an input record: a configured file or a
+/// schema fetched from the registry.
 pub(crate) struct WriterSlot {
     pub(crate) id: u32,
-    reader: GenericDatumReader<'static>,
-    writer: GenericDatumWriter<'static>,
-    /// Why the reader schema cannot read this one, if it cannot.
-    incompatible: Option<String>,
+    kind: InputKind,
+    resolution: Resolution,
+}
+
+// One per writer id, a handful per process: the size difference is irrelevant.
+#[allow(clippy::large_enum_variant)]
+enum Resolution {
+    /// The writer schema is the reader schema (same canonical form): the
+    /// codec's own decoder serves it.
+    Same,
+    /// Read through apache-avro's schema resolution.
+    Resolved {
+        reader: GenericDatumReader<'static>,
+        writer: GenericDatumWriter<'static>,
+    },
+    /// The reader schema cannot read this writer's data; why.
+    Incompatible(String),
 }
 
 impl WriterSlot {
-    /// Loads and checks `spec`.
+    /// Loads and checks `spec` (a `RawReading` writer).
     pub(crate) fn load(spec: &WriterSchema) -> Result<Self, WriterSchemaError> {
         let text = std::fs::read_to_string(&spec.schema_file).map_err(|source| {
             WriterSchemaError::Read {
@@ -109,48 +151,123 @@ impl WriterSlot {
                 source,
             }
         })?;
-        let parse = |e: apache_avro::Error| WriterSchemaError::Parse {
-            path: spec.schema_file.clone(),
-            reason: e.to_string(),
-        };
-        // Loaded once per process at start-up; readers and writers need the
-        // schema for the life of the codec, which is the life of the process.
-        let schema: &'static Schema = Box::leak(Box::new(Schema::parse_str(&text).map_err(parse)?));
-        let incompatible = SchemaCompatibility::can_read(schema, schemas::get().raw_reading())
-            .err()
-            .map(|e| e.to_string());
-        Ok(Self {
-            id: spec.id,
-            reader: GenericDatumReader::builder(schema).build().map_err(parse)?,
-            writer: GenericDatumWriter::builder(schema).build().map_err(parse)?,
-            incompatible,
+        Self::parse(spec.id, InputKind::RawReading, &text, &[]).map_err(|reason| {
+            WriterSchemaError::Parse {
+                path: spec.schema_file.clone(),
+                reason,
+            }
         })
+    }
+
+    /// Parses writer schema `text` (with the schemas it references, in
+    /// dependency order) and checks it against `kind`'s reader schema.
+    ///
+    /// # Errors
+    /// The parser's message when `text` is not a valid Avro schema.
+    pub(crate) fn parse(
+        id: u32,
+        kind: InputKind,
+        text: &str,
+        references: &[String],
+    ) -> Result<Self, String> {
+        let (schema, refs) = if references.is_empty() {
+            (
+                Schema::parse_str(text).map_err(|e| e.to_string())?,
+                Vec::new(),
+            )
+        } else {
+            Schema::parse_str_with_list(text, references).map_err(|e| e.to_string())?
+        };
+        let reader_schema = kind.reader();
+        if refs.is_empty() && schema.canonical_form() == reader_schema.canonical_form() {
+            return Ok(Self {
+                id,
+                kind,
+                resolution: Resolution::Same,
+            });
+        }
+        // Writer schemas are few (a rollout's versions) and live as long as
+        // the codec, which is the life of the process; cached datum readers
+        // need them `'static`.
+        let schema: &'static Schema = Box::leak(Box::new(schema));
+        let refs: &'static [Schema] = Box::leak(refs.into_boxed_slice());
+        let ref_list: Vec<&'static Schema> = refs.iter().collect();
+        if let Err(e) = SchemaCompatibility::can_read(schema, reader_schema) {
+            return Ok(Self {
+                id,
+                kind,
+                resolution: Resolution::Incompatible(e.to_string()),
+            });
+        }
+        let reader = GenericDatumReader::builder(schema)
+            .writer_schemata(ref_list.clone())
+            .map_err(|e| e.to_string())?
+            .build()
+            .map_err(|e| e.to_string())?;
+        let writer = GenericDatumWriter::builder(schema)
+            .schemata(ref_list)
+            .map_err(|e| e.to_string())?
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            id,
+            kind,
+            resolution: Resolution::Resolved { reader, writer },
+        })
+    }
+
+    /// A writer schema known to be unreadable, for `reason`.
+    pub(crate) fn incompatible(id: u32, kind: InputKind, reason: &str) -> Self {
+        Self {
+            id,
+            kind,
+            resolution: Resolution::Incompatible(reason.to_owned()),
+        }
     }
 
     /// Whether the embedded reader schema can read this writer's data.
     pub(crate) fn compatibility(&self) -> Result<(), &str> {
-        match &self.incompatible {
-            None => Ok(()),
-            Some(reason) => Err(reason),
+        match &self.resolution {
+            Resolution::Incompatible(reason) => Err(reason),
+            _ => Ok(()),
         }
     }
 
-    /// Decodes `payload` written with this schema into the current reading.
-    pub(crate) fn decode(&self, payload: &[u8]) -> Result<RawReading<'static>, DecodeError> {
-        if let Some(reason) = &self.incompatible {
-            return Err(DecodeError::IncompatibleSchema {
-                id: self.id,
-                reason: reason.clone(),
-            });
-        }
+    /// Whether the writer schema is the reader schema itself.
+    pub(crate) fn is_same(&self) -> bool {
+        matches!(self.resolution, Resolution::Same)
+    }
+
+    /// Decodes `payload` written with this schema as a value of the reader
+    /// schema. `None` for [`Resolution::Same`]: the caller's own decoder
+    /// reads it.
+    pub(crate) fn decode_value(&self, payload: &[u8]) -> Result<Option<Value>, DecodeError> {
+        let (reader, writer) = match &self.resolution {
+            Resolution::Same => return Ok(None),
+            Resolution::Incompatible(reason) => {
+                return Err(DecodeError::IncompatibleSchema {
+                    id: self.id,
+                    reason: reason.clone(),
+                });
+            }
+            Resolution::Resolved { reader, writer } => (reader, writer),
+        };
         let mut written: Value =
-            super::record_codec::read_framed(&self.reader, &self.writer, self.id, payload)?;
+            super::record_codec::read_framed(reader, writer, self.id, payload)?;
         widen_decimals(&mut written)?;
         let set = schemas::get();
         let resolved = written
-            .resolve_schemata(set.raw_reading(), set.refs())
+            .resolve_schemata(self.kind.reader(), set.refs())
             .map_err(|e| DecodeError::Avro(e.to_string()))?;
-        raw::from_value(&resolved)
+        Ok(Some(resolved))
+    }
+
+    /// Decodes a `RawReading` written with this schema (not [`Resolution::Same`]).
+    pub(crate) fn decode(&self, payload: &[u8]) -> Result<RawReading<'static>, DecodeError> {
+        match self.decode_value(payload)? {
+            Some(value) => raw::from_value(&value),
+            None => Err(DecodeError::UnknownSchema(self.id)),
+        }
     }
 }
 

@@ -22,7 +22,7 @@ mod value;
 
 pub use binary::DecodeLimits;
 pub use error::{DecodeError, EncodeError};
-pub use evolution::{CodecConfig, WriterSchema, WriterSchemaError};
+pub use evolution::{CodecConfig, InputKind, WriterSchema, WriterSchemaError};
 pub use record_codec::{Codec, SchemaIds};
 
 #[cfg(test)]

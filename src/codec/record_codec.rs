@@ -1,12 +1,15 @@
 //! [`Codec`]: framed Avro ↔ typed records, with cached readers and writers.
 
+use std::sync::Arc;
+
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
+use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
 use super::binary::{DecodeLimits, Reader};
-use super::evolution::{CodecConfig, WriterSchemaError, WriterSlot};
+use super::evolution::{CodecConfig, InputKind, WriterSchemaError, WriterSlot};
 use super::{
     DecodeError, EncodeError, alert, direct, enriched, framing, hrv, profile, raw, schemas,
 };
@@ -57,8 +60,10 @@ pub struct Codec {
     limits: DecodeLimits,
     direct_raw: bool,
     direct_enriched: bool,
-    /// Other accepted writer versions of `RawReading`.
+    /// Other accepted writer versions of `RawReading` (configured files).
     raw_writers: Vec<WriterSlot>,
+    /// Writer schemas learnt from the schema registry, by kind and id.
+    learnt: DashMap<(InputKind, u32), Arc<WriterSlot>>,
     raw: Slot,
     enriched: Slot,
     profile: Slot,
@@ -135,6 +140,7 @@ impl Codec {
             direct_raw,
             direct_enriched,
             raw_writers: Vec::new(),
+            learnt: DashMap::new(),
             raw: Slot::new(ids.raw_reading, set.raw_reading())?,
             enriched: Slot::new(ids.enriched_reading, set.enriched_reading())?,
             profile: Slot::new(ids.patient_profile, set.patient_profile())?,
@@ -197,16 +203,109 @@ impl Codec {
         }
     }
 
-    /// A reading written with another configured version of the schema.
-    fn decode_other_writer(
+    /// A reading written with another version of the schema: configured,
+    /// or learnt from the registry.
+    fn decode_other_writer<'a>(
         &self,
         id: u32,
-        payload: &[u8],
-    ) -> Result<RawReading<'static>, DecodeError> {
-        match self.raw_writers.iter().find(|w| w.id == id) {
-            Some(writer) => writer.decode(payload),
+        payload: &'a [u8],
+    ) -> Result<RawReading<'a>, DecodeError> {
+        let slot = match self.raw_writers.iter().find(|w| w.id == id) {
+            Some(slot) => return self.decode_raw_with(slot, payload),
+            None => self.learnt_writer(InputKind::RawReading, id),
+        };
+        match slot {
+            Some(slot) => self.decode_raw_with(&slot, payload),
             None => Err(DecodeError::UnknownSchema(id)),
         }
+    }
+
+    fn decode_raw_with<'a>(
+        &self,
+        slot: &WriterSlot,
+        payload: &'a [u8],
+    ) -> Result<RawReading<'a>, DecodeError> {
+        if !slot.is_same() {
+            return slot.decode(payload);
+        }
+        // The reader schema itself under another id.
+        let (_, datum) = framing::split(payload)?;
+        if self.direct_raw {
+            let mut reader = Reader::new(datum, self.limits);
+            let reading = direct::read_raw(&mut reader)?;
+            return match reader.remaining() {
+                0 => Ok(reading),
+                n => Err(DecodeError::TrailingBytes(n)),
+            };
+        }
+        raw::from_value(&read_framed(
+            &self.raw.reader,
+            &self.raw.writer,
+            slot.id,
+            payload,
+        )?)
+    }
+
+    fn learnt_writer(&self, kind: InputKind, id: u32) -> Option<Arc<WriterSlot>> {
+        self.learnt.get(&(kind, id)).map(|slot| Arc::clone(&slot))
+    }
+
+    /// Whether `id` is the id this codec reads `kind` under by default.
+    pub fn is_primary(&self, kind: InputKind, id: u32) -> bool {
+        match kind {
+            InputKind::RawReading => id == self.raw.id,
+            InputKind::PatientProfile => id == self.profile.id,
+        }
+    }
+
+    /// Whether `id` is a writer schema this codec reads as `kind` (its own,
+    /// a configured one or one learnt from the registry), compatible or not.
+    pub fn knows_writer(&self, kind: InputKind, id: u32) -> bool {
+        match kind {
+            InputKind::RawReading => {
+                id == self.raw.id
+                    || self.raw_writers.iter().any(|w| w.id == id)
+                    || self.learnt.contains_key(&(kind, id))
+            }
+            InputKind::PatientProfile => {
+                id == self.profile.id || self.learnt.contains_key(&(kind, id))
+            }
+        }
+    }
+
+    /// Learns writer schema `id` of `kind` (its Avro text and, in
+    /// dependency order, the schemas it references), as fetched from the
+    /// schema registry. Returns why the reader schema cannot read it, if it
+    /// cannot: its records then go to the DLQ as `unknown_schema`.
+    ///
+    /// # Errors
+    /// The parser's message when the text is not a valid Avro schema.
+    pub fn learn_writer(
+        &self,
+        kind: InputKind,
+        id: u32,
+        schema: &str,
+        references: &[String],
+    ) -> Result<Option<String>, String> {
+        let slot = WriterSlot::parse(id, kind, schema, references)?;
+        let incompatible = slot.compatibility().err().map(str::to_owned);
+        self.learnt.insert((kind, id), Arc::new(slot));
+        Ok(incompatible)
+    }
+
+    /// Records that writer schema `id` of `kind` cannot be read, for
+    /// `reason` (e.g. not an Avro schema): its records go to the DLQ as
+    /// `unknown_schema`.
+    pub fn learn_incompatible(&self, kind: InputKind, id: u32, reason: &str) {
+        self.learnt.insert(
+            (kind, id),
+            Arc::new(WriterSlot::incompatible(id, kind, reason)),
+        );
+    }
+
+    /// Writer schemas learnt from the registry so far.
+    pub fn learnt_writers(&self) -> usize {
+        self.learnt.len()
     }
 
     /// Decodes a framed `RawReading` with apache-avro's generic reader, the
@@ -215,7 +314,7 @@ impl Codec {
     /// # Errors
     /// As [`Codec::decode_raw`].
     #[doc(hidden)]
-    pub fn decode_raw_generic(&self, payload: &[u8]) -> Result<RawReading<'static>, DecodeError> {
+    pub fn decode_raw_generic<'a>(&self, payload: &'a [u8]) -> Result<RawReading<'a>, DecodeError> {
         match framing::split(payload)? {
             (id, _) if id != self.raw.id => self.decode_other_writer(id, payload),
             _ => raw::from_value(&self.raw.decode(payload)?),
@@ -296,7 +395,23 @@ impl Codec {
     /// # Errors
     /// A [`DecodeError`] naming what is wrong.
     pub fn decode_profile(&self, payload: &[u8]) -> Result<PatientProfile, DecodeError> {
-        profile::from_value(&self.profile.decode(payload)?)
+        let (id, _) = framing::split(payload)?;
+        if id == self.profile.id {
+            return profile::from_value(&self.profile.decode(payload)?);
+        }
+        let slot = self
+            .learnt_writer(InputKind::PatientProfile, id)
+            .ok_or(DecodeError::UnknownSchema(id))?;
+        match slot.decode_value(payload)? {
+            Some(value) => profile::from_value(&value),
+            // The reader schema itself under another id.
+            None => profile::from_value(&read_framed(
+                &self.profile.reader,
+                &self.profile.writer,
+                id,
+                payload,
+            )?),
+        }
     }
 
     /// Encodes a `PatientProfile` into `buf` (cleared first).

@@ -98,3 +98,81 @@ mod tests {
         }
     }
 }
+
+/// A schema name that [`json`] does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("no schema named `{name}`; the schemas are {}", ALL.map(|(n, _)| n).join(", "))]
+pub struct UnknownSchemaName {
+    /// The name asked for.
+    pub name: String,
+}
+
+/// The schema files as JSON, what `vitalstream schemas` prints so it can
+/// feed a schema registry or a code generator: with `name` (the record name,
+/// `RawReading`, or the file's stem, `raw_reading`) that schema alone;
+/// without, one object mapping each record name to its schema.
+///
+/// # Errors
+/// [`UnknownSchemaName`] for a name that is none of them.
+pub fn json(name: Option<&str>) -> Result<serde_json::Value, UnknownSchemaName> {
+    // The files are checked to be valid JSON by the unit tests, so a parse
+    // failure is a build defect.
+    let parse = |text: &str| {
+        serde_json::from_str::<serde_json::Value>(text).expect("embedded schema file is JSON")
+    };
+    match name {
+        None => Ok(serde_json::Value::Object(
+            ALL.iter()
+                .map(|(record, text)| ((*record).to_owned(), parse(text)))
+                .collect(),
+        )),
+        Some(name) => ALL
+            .iter()
+            .find(|(record, _)| {
+                record.eq_ignore_ascii_case(name) || snake_case(record) == name.to_ascii_lowercase()
+            })
+            .map(|(_, text)| parse(text))
+            .ok_or_else(|| UnknownSchemaName {
+                name: name.to_owned(),
+            }),
+    }
+}
+
+/// `RawReading` → `raw_reading`, the file stem of each schema.
+fn snake_case(record: &str) -> String {
+    let mut out = String::with_capacity(record.len() + 4);
+    for (i, c) in record.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn every_schema_is_json_under_its_record_name() {
+        let all = json(None).expect("all");
+        for (record, _) in ALL {
+            assert_eq!(all[record]["name"], record, "{record}");
+        }
+    }
+
+    #[test]
+    fn one_schema_by_record_name_or_file_stem() {
+        assert_eq!(
+            json(Some("RawReading")).expect("by name")["name"],
+            "RawReading"
+        );
+        assert_eq!(
+            json(Some("hrv_window")).expect("by stem")["name"],
+            "HrvWindow"
+        );
+        let err = json(Some("Reading")).expect_err("unknown");
+        assert!(err.to_string().contains("ClinicianAlert"), "{err}");
+    }
+}

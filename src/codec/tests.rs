@@ -109,6 +109,7 @@ fn enriched_reading_round_trips() {
                 offset: 41,
             },
             processed_at_ms: 1_700_000_001_000,
+            bmi: Some(d("24.691")),
         };
         codec.encode_enriched(&e, &mut buf).expect("encodes");
         assert_eq!(codec.decode_enriched(&buf).expect("decodes"), e);

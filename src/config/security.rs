@@ -164,7 +164,7 @@ pub struct LibrdkafkaSetting<'a> {
 /// Environment variables read verbatim for secret-bearing keys: figment would
 /// parse `12345` as a number and `"x"` as `x`, and report a type error with
 /// the value in it. (variable, dotted key)
-pub(super) const VERBATIM_ENV: [(&str, &str); 4] = [
+pub(super) const VERBATIM_ENV: [(&str, &str); 6] = [
     ("VITALSTREAM_ERASURE__HASH_KEY", "erasure.hash_key"),
     (
         "VITALSTREAM_KAFKA__SECURITY__SASL_USERNAME",
@@ -177,6 +177,14 @@ pub(super) const VERBATIM_ENV: [(&str, &str); 4] = [
     (
         "VITALSTREAM_KAFKA__SECURITY__SSL_KEY_PASSWORD",
         "kafka.security.ssl_key_password",
+    ),
+    (
+        "VITALSTREAM_SCHEMA_REGISTRY__BASIC_AUTH_PASSWORD",
+        "schema_registry.basic_auth_password",
+    ),
+    (
+        "VITALSTREAM_SCHEMA_REGISTRY__BEARER_TOKEN",
+        "schema_registry.bearer_token",
     ),
 ];
 

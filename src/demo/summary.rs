@@ -186,7 +186,7 @@ impl std::fmt::Display for DemoSummary {
         )?;
         for s in &self.scenarios {
             let mark = if s.as_expected() { "ok  " } else { "FAIL" };
-            writeln!(f, "    {mark} {:<58} {}", s.name, alert_list(&s.seen))?;
+            writeln!(f, "    {mark} {:<62} {}", s.name, alert_list(&s.seen))?;
             if !s.as_expected() {
                 writeln!(f, "         expected {}", alert_list(&s.expected))?;
             }

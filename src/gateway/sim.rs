@@ -52,7 +52,11 @@ impl Default for GatewayConfig {
             malformed_ratio: 0.01,
             out_of_range_ratio: 0.02,
             unknown_patient_ratio: 0.005,
-            rr_history_ms: 3 * 60 * 60 * 1000,
+            // Under the 30-minute HRV idle close: the partition's event time
+            // starts at the watches' history and jumps to the present with
+            // the first reading of another kind, which must not close a
+            // watch's windows between two of its chunks.
+            rr_history_ms: 25 * 60 * 1000,
             scenario_every: 50,
             seed: 7,
         }
@@ -146,7 +150,7 @@ pub struct Gateway {
     records: u64,
     scenarios: Vec<Scenario>,
     /// Scenario readings not sent yet: (scenario index, event-time offset, measurement).
-    script: VecDeque<(usize, i64, Measurement)>,
+    script: VecDeque<(usize, i64, Measurement, Attribution)>,
     /// Event time the scenario offsets count from, set on the first record.
     script_base_ms: Option<i64>,
 }
@@ -162,7 +166,12 @@ impl Gateway {
         let script = scenarios
             .iter()
             .enumerate()
-            .flat_map(|(i, s)| s.steps.iter().map(move |(dt, m)| (i, *dt, m.clone())))
+            .flat_map(|(i, s)| {
+                s.steps
+                    .iter()
+                    .enumerate()
+                    .map(move |(k, (dt, m))| (i, *dt, m.clone(), s.attribution(k)))
+            })
             .collect();
         let mut rng = SmallRng::seed_from_u64(cfg.seed);
         let patients = (0..cfg.patients.max(1))
@@ -244,9 +253,9 @@ impl Gateway {
         let base = *self.script_base_ms.get_or_insert(now_ms - 20 * 3_600_000);
         if self.cfg.scenario_every > 0
             && self.records.is_multiple_of(self.cfg.scenario_every)
-            && let Some((i, dt, measurement)) = self.script.pop_front()
+            && let Some((i, dt, measurement, attribution)) = self.script.pop_front()
         {
-            return self.scripted(i, base + dt, measurement);
+            return self.scripted(i, base + dt, measurement, attribution);
         }
         let roll: f64 = self.rng.random();
         let c = &self.cfg;
@@ -300,6 +309,7 @@ impl Gateway {
         scenario: usize,
         measured_at_ms: i64,
         measurement: Measurement,
+        attribution: Attribution,
     ) -> Result<SimRecord, EncodeError> {
         self.seq += 1;
         let device_kind = match &measurement {
@@ -317,7 +327,7 @@ impl Gateway {
             patient_id: Cow::Owned(patient_id.clone()),
             measured_at_ms,
             received_at_ms: measured_at_ms + 1_000,
-            attribution: Attribution::Device,
+            attribution,
             measurement,
         };
         let mut payload = Vec::with_capacity(128);
@@ -409,15 +419,23 @@ impl Gateway {
             } else {
                 EcgClassification::SinusRhythm
             };
-            let ecg = EcgResult {
-                classification,
-                heart_rate_bpm: if out_of_range {
-                    400
-                } else {
-                    60_000 / p.resting_rr_ms
-                },
-            };
-            (DeviceKind::Watch, Measurement::Ecg(ecg))
+            if out_of_range {
+                // An ECG's classification is always valid (an implausible
+                // rate is dropped, the reading kept): send an oximeter
+                // reading off the scale instead.
+                (
+                    DeviceKind::Watch,
+                    Measurement::SpO2 {
+                        pct: Decimal::new(420, 1),
+                    },
+                )
+            } else {
+                let ecg = EcgResult {
+                    classification,
+                    heart_rate_bpm: 60_000 / p.resting_rr_ms,
+                };
+                (DeviceKind::Watch, Measurement::Ecg(ecg))
+            }
         };
         let delay = i64::from(self.rng.random_range(0..2_000));
         self.raw(pi, device_kind, now_ms - delay, now_ms, measurement)
@@ -459,7 +477,8 @@ impl Gateway {
             return None;
         }
         if out_of_range {
-            rr[30] = 0;
+            // No plausible interval at all (one odd beat is kept, flagged).
+            rr.iter_mut().for_each(|v| *v = 0);
         }
         self.patients[pi].beat_clock_ms = Some(clock + span);
         let received = clock + span + i64::from(self.rng.random_range(0..2_000));

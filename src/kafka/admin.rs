@@ -17,6 +17,9 @@ pub struct TopicSpec {
     pub name: String,
     /// Partition count.
     pub partitions: i32,
+    /// Replication factor (copies of each partition); 1 unless set with
+    /// [`TopicSpec::replicated`].
+    pub replication_factor: i32,
     /// Topic configs, e.g. `cleanup.policy`.
     pub config: Vec<(String, String)>,
 }
@@ -28,6 +31,7 @@ impl TopicSpec {
         Self {
             name: name.to_owned(),
             partitions,
+            replication_factor: 1,
             config: vec![
                 ("cleanup.policy".into(), "delete".into()),
                 ("retention.ms".into(), "604800000".into()),
@@ -41,6 +45,7 @@ impl TopicSpec {
         Self {
             name: name.to_owned(),
             partitions,
+            replication_factor: 1,
             config: vec![
                 ("cleanup.policy".into(), "compact".into()),
                 ("retention.ms".into(), "-1".into()),
@@ -70,6 +75,14 @@ impl TopicSpec {
         specs.push(Self::compacted(&topics.erasures_topic(group_id), 1));
         specs
     }
+
+    /// The same topic with `replication_factor` copies of each partition
+    /// (production clusters use 3; a single test broker only 1).
+    #[must_use]
+    pub fn replicated(mut self, replication_factor: i32) -> Self {
+        self.replication_factor = replication_factor;
+        self
+    }
 }
 
 /// Creates each topic that does not exist yet.
@@ -82,7 +95,11 @@ pub async fn ensure_topics(client: &ClientConfig, topics: &[TopicSpec]) -> Resul
         .iter()
         .map(|t| {
             t.config.iter().fold(
-                NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(1)),
+                NewTopic::new(
+                    &t.name,
+                    t.partitions,
+                    TopicReplication::Fixed(t.replication_factor),
+                ),
                 |nt, (k, v)| nt.set(k, v),
             )
         })

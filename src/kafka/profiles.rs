@@ -22,11 +22,12 @@ use tracing::{debug, info, warn};
 use super::client::profile_consumer_config;
 use super::context::EofQuietContext;
 use super::erasures::ErasureLog;
-use crate::codec::Codec;
+use crate::codec::{Codec, InputKind};
 use crate::config::Config;
 use crate::erasure::{Position, ProfileVerdict};
-use crate::process::ProfileTable;
-use crate::telemetry::{ERASED_PATIENTS, PROFILE_UPDATES, PROFILES};
+use crate::process::{OverrideRejection, ProfileTable};
+use crate::registry::WriterResolver;
+use crate::telemetry::{ERASED_PATIENTS, OVERRIDES_REJECTED, PROFILE_UPDATES, PROFILES};
 
 /// Why the profile loader stopped. Fatal: readings cannot be joined.
 #[derive(Debug, Error)]
@@ -50,6 +51,9 @@ pub enum ProfileLoadError {
     /// outlive its tombstone, so the run stops (a restart writes it again).
     #[error("writing an erasure record failed: {0}")]
     ErasureWrite(#[source] KafkaError),
+    /// A profile's writer schema could not be looked up in the registry.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryUnavailable),
 }
 
 struct LoaderMetrics {
@@ -80,6 +84,7 @@ impl LoaderMetrics {
 pub async fn follow_profiles(
     config: &Config,
     codec: Arc<Codec>,
+    resolver: Option<Arc<WriterResolver>>,
     table: Arc<ProfileTable>,
 ) -> Result<(), ProfileLoadError> {
     // Erasures first: a profile older than a recorded erasure must not
@@ -109,6 +114,11 @@ pub async fn follow_profiles(
     loop {
         match consumer.recv().await {
             Ok(msg) => {
+                if let Some(resolver) = &resolver {
+                    resolver
+                        .prepare(InputKind::PatientProfile, msg.payload())
+                        .await?;
+                }
                 apply(&msg, &codec, &table, &metrics, &mut erasures)?;
                 if table.is_caught_up() {
                     erasures.flush().await?;
@@ -192,7 +202,8 @@ fn apply(
     };
     match codec.decode_profile(payload) {
         Ok(profile) if profile.patient_id == key => {
-            match table.apply_profile(profile, Some(position)) {
+            let (verdict, rejections) = table.apply_profile(profile, Some(position));
+            match verdict {
                 ProfileVerdict::NotErased => {}
                 ProfileVerdict::Lifted => {
                     erasures.forget(table.hasher().hash(key.as_bytes()))?;
@@ -207,6 +218,27 @@ fn apply(
                         offset, "profile older than the patient's erasure ignored"
                     );
                     return Ok(());
+                }
+            }
+            for rejected in rejections {
+                let rule = rejected.rule_label();
+                metrics::counter!(OVERRIDES_REJECTED, "rule" => rule).increment(1);
+                // Coordinates and rule only: neither the patient nor the value.
+                match rejected {
+                    OverrideRejection::UnknownRule => warn!(
+                        partition,
+                        offset,
+                        "clinician threshold override ignored: unknown rule name; the defaults apply"
+                    ),
+                    OverrideRejection::OutOfBounds { min, max, .. } => warn!(
+                        partition,
+                        offset,
+                        rule,
+                        %min,
+                        %max,
+                        "clinician threshold override ignored: outside the rule's sane bounds \
+                         (a unit mistake?); the default applies"
+                    ),
                 }
             }
             m.upserts.increment(1);

@@ -19,6 +19,9 @@ pub struct EnrichedReading<'a> {
     pub bp_category: Option<BpCategory>,
     /// Body composition, for body scans of patients with a profile.
     pub body_composition: Option<BodyComposition>,
+    /// BMI, kg/m², scale 3, for body scans whenever the profile's height is
+    /// plausible: unlike body composition it needs no sex.
+    pub bmi: Option<Decimal>,
     /// Where the reading came from.
     pub provenance: Provenance<'a>,
     /// Processor wall clock when the reading was enriched, ms since the epoch.
@@ -34,6 +37,7 @@ impl EnrichedReading<'_> {
             loinc_code: self.loinc_code,
             bp_category: self.bp_category,
             body_composition: self.body_composition,
+            bmi: self.bmi,
             provenance: Provenance {
                 topic: Cow::Owned(self.provenance.topic.into_owned()),
                 partition: self.provenance.partition,
@@ -72,6 +76,21 @@ pub enum QualityFlag {
     BodyCompositionUnavailable,
     /// Segmental impedance inconsistent with the whole-body value.
     SegmentalInconsistent,
+    /// Impedance implausible (e.g. measured through socks): the weight is
+    /// kept, body composition is not computed.
+    ImpedanceImplausible,
+    /// The cuff's pulse implausible: blood pressure kept, pulse not used.
+    PulseImplausible,
+    /// The ECG's heart rate implausible: classification kept, rate not used.
+    HeartRateImplausible,
+    /// Some RR intervals implausible: kept in the reading, rejected as beats
+    /// in HRV.
+    RrIntervalsImplausible,
+    /// An RR interval of 3 s or more: a pause (or a sensor gap) worth a look.
+    PauseDetected,
+    /// The profile's height is implausible (outside 50–250 cm, e.g. metres
+    /// typed as centimetres): no BMI or body composition.
+    HeightImplausible,
 }
 
 impl QualityFlag {
@@ -85,26 +104,40 @@ impl QualityFlag {
             Self::BmiOutsideEquationValidity => "bmi_outside_equation_validity",
             Self::BodyCompositionUnavailable => "body_composition_unavailable",
             Self::SegmentalInconsistent => "segmental_inconsistent",
+            Self::ImpedanceImplausible => "impedance_implausible",
+            Self::PulseImplausible => "pulse_implausible",
+            Self::HeartRateImplausible => "heart_rate_implausible",
+            Self::RrIntervalsImplausible => "rr_intervals_implausible",
+            Self::PauseDetected => "pause_detected",
+            Self::HeightImplausible => "height_implausible",
         }
     }
 
+    /// Every flag.
+    pub const ALL: [QualityFlag; 13] = [
+        Self::AmbiguousAttribution,
+        Self::ManualEntry,
+        Self::DelayedDelivery,
+        Self::AgeOutsideEquationValidity,
+        Self::BmiOutsideEquationValidity,
+        Self::BodyCompositionUnavailable,
+        Self::SegmentalInconsistent,
+        Self::ImpedanceImplausible,
+        Self::PulseImplausible,
+        Self::HeartRateImplausible,
+        Self::RrIntervalsImplausible,
+        Self::PauseDetected,
+        Self::HeightImplausible,
+    ];
+
     /// Parses a wire name back into a flag.
     pub fn from_wire(name: &str) -> Option<Self> {
-        [
-            Self::AmbiguousAttribution,
-            Self::ManualEntry,
-            Self::DelayedDelivery,
-            Self::AgeOutsideEquationValidity,
-            Self::BmiOutsideEquationValidity,
-            Self::BodyCompositionUnavailable,
-            Self::SegmentalInconsistent,
-        ]
-        .into_iter()
-        .find(|f| f.as_str() == name)
+        Self::ALL.into_iter().find(|f| f.as_str() == name)
     }
 }
 
-/// ACC/AHA 2017 blood-pressure category, with hypotension below 90/60.
+/// ACC/AHA 2017 blood-pressure category, with hypotension (systolic below
+/// 90, or diastolic below 60 with systolic below 120).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BpCategory {
     /// Below 90 systolic or 60 diastolic.
@@ -117,7 +150,7 @@ pub enum BpCategory {
     Stage1,
     /// At least 140 systolic or 90 diastolic.
     Stage2,
-    /// At least 180 systolic and/or 120 diastolic.
+    /// Above 180 systolic and/or above 120 diastolic.
     Crisis,
 }
 

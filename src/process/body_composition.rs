@@ -198,7 +198,19 @@ pub fn body_composition(
     Ok((comp, flags))
 }
 
-/// Rounds half away from zero to exactly `dp` decimals (padding with zeros).
+/// BMI = W / (Ht/100)², kg/m², at scale 3, the same value
+/// [`body_composition`] reports. Needs no sex or age, so it is published for
+/// every body scan whose profile height is plausible.
+///
+/// # Errors
+/// [`BodyCompError`] for a non-positive height or weight, or overflow.
+pub fn bmi(weight_kg: Decimal, height_cm: Decimal) -> Result<Decimal, BodyCompError> {
+    positive("height_cm", height_cm)?;
+    positive("weight_kg", weight_kg)?;
+    let ht_m = div(height_cm, Decimal::ONE_HUNDRED, "bmi")?;
+    Ok(at_scale(div(weight_kg, mul(ht_m, ht_m, "bmi")?, "bmi")?, 3))
+}
+
 /// `v` rounded half away from zero to exactly `dp` decimals.
 ///
 /// Integer arithmetic on the mantissa: the same result as

@@ -3,11 +3,13 @@
 //!
 //! Systolic and diastolic are classified independently and the higher
 //! category wins (ACC/AHA: "when systolic and diastolic fall into different
-//! categories, the higher category applies"). Hypotension (< 90 systolic or
-//! < 60 diastolic) is not part of the ACC/AHA ladder; it is reported only when
-//! the reading would otherwise be [`BpCategory::Normal`]. So 85/95 is
-//! [`BpCategory::Stage2`] (the hypertensive diastolic wins) and 125/55 is
-//! [`BpCategory::Elevated`]: a raised value is never hidden behind a low one.
+//! categories, the higher category applies"). Crisis is strictly *above*
+//! 180 systolic and/or 120 diastolic: 180/100 is stage 2. Hypotension
+//! (systolic < 90, or diastolic < 60 with systolic < 120) is not part of the
+//! ACC/AHA ladder; it is reported only when the reading would otherwise be
+//! [`BpCategory::Normal`]. So 85/95 is [`BpCategory::Stage2`] (the
+//! hypertensive diastolic wins) and 125/55 is [`BpCategory::Elevated`]: a
+//! raised value is never hidden behind a low one.
 
 use crate::model::BpCategory;
 
@@ -27,7 +29,7 @@ pub fn bp_category(systolic: i32, diastolic: i32) -> BpCategory {
 /// ACC/AHA category implied by the systolic value alone.
 fn systolic_category(systolic: i32) -> BpCategory {
     match systolic {
-        180.. => BpCategory::Crisis,
+        181.. => BpCategory::Crisis,
         140.. => BpCategory::Stage2,
         130.. => BpCategory::Stage1,
         120.. => BpCategory::Elevated,
@@ -39,7 +41,7 @@ fn systolic_category(systolic: i32) -> BpCategory {
 /// systolic-only category).
 fn diastolic_category(diastolic: i32) -> BpCategory {
     match diastolic {
-        120.. => BpCategory::Crisis,
+        121.. => BpCategory::Crisis,
         90.. => BpCategory::Stage2,
         80.. => BpCategory::Stage1,
         _ => BpCategory::Normal,
@@ -64,7 +66,9 @@ mod tests {
             (139, 70, Stage1),
             (140, 70, Stage2),
             (179, 70, Stage2),
-            (180, 70, Crisis),
+            (180, 70, Stage2),
+            (180, 100, Stage2),
+            (181, 70, Crisis),
             // diastolic ladder with a normal systolic
             (110, 59, Hypotension),
             (110, 60, Normal),
@@ -73,7 +77,8 @@ mod tests {
             (110, 89, Stage1),
             (110, 90, Stage2),
             (110, 119, Stage2),
-            (110, 120, Crisis),
+            (110, 120, Stage2),
+            (110, 121, Crisis),
             // higher category wins
             (125, 80, Stage1),
             (125, 85, Stage1),
@@ -81,7 +86,8 @@ mod tests {
             (145, 85, Stage2),
             (185, 85, Crisis),
             (150, 125, Crisis),
-            (180, 120, Crisis),
+            (180, 120, Stage2),
+            (181, 121, Crisis),
             // hypotension only when nothing above normal applies
             (85, 95, Stage2),
             (85, 80, Stage1),

@@ -36,6 +36,19 @@ impl DlqReason {
         Self::ProcessingError,
     ];
 
+    /// Whether the reason signals a broken producer (DESIGN.md §3), which the
+    /// invalid-ratio guard counts: undecodable records, unknown schemas,
+    /// mis-keyed records and implausible values. Readings of patients not
+    /// onboarded yet, readings too old to dedup, a device clock ahead and
+    /// our own encode defects are normal operation (or ours), not the
+    /// producer's fault.
+    pub fn signals_broken_producer(self) -> bool {
+        matches!(
+            self,
+            Self::Malformed | Self::UnknownSchema | Self::KeyMismatch | Self::OutOfRange
+        )
+    }
+
     /// The header value.
     pub fn as_str(self) -> &'static str {
         match self {

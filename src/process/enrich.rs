@@ -2,16 +2,20 @@
 //! and body composition (DESIGN.md §2, §4). Pure functions of the reading,
 //! the patient profile and the validation settings.
 
-use super::{BodyInput, age_years, body_composition, bp_category, segments_consistent};
+use super::{
+    BodyInput, Checked, age_years, bmi, body_composition, bp_category, segments_consistent,
+};
 use crate::config::ValidationConfig;
 use crate::model::{
     Attribution, BodyComposition, BodyScan, EnrichedReading, Measurement, MeasurementKind,
     PatientProfile, Provenance, QualityFlag, RawReading,
 };
 
-/// Builds the enriched record of an accepted, deduplicated reading.
+/// Builds the enriched record of an accepted, deduplicated reading whose
+/// implausible secondary values `checked` names.
 pub(crate) fn enrich<'a>(
     reading: RawReading<'a>,
+    checked: Checked,
     profile: &PatientProfile,
     cfg: &ValidationConfig,
     provenance: Provenance<'a>,
@@ -30,12 +34,24 @@ pub(crate) fn enrich<'a>(
     {
         quality_flags.push(QualityFlag::DelayedDelivery);
     }
+    quality_flags.extend(checked.flags());
     let mut bp = None;
     let mut body = None;
+    let mut body_mass_index = None;
     match &reading.measurement {
         Measurement::BloodPressure(m) => bp = Some(bp_category(m.systolic_mmhg, m.diastolic_mmhg)),
         Measurement::BodyScan(scan) => {
-            body = body_of(scan, profile, reading.measured_at_ms, &mut quality_flags);
+            if cfg.ranges.height_cm.contains(profile.height_cm) {
+                body_mass_index = bmi(scan.weight_kg, profile.height_cm).ok();
+                if checked.impedance_dropped {
+                    quality_flags.push(QualityFlag::BodyCompositionUnavailable);
+                } else {
+                    body = body_of(scan, profile, reading.measured_at_ms, &mut quality_flags);
+                }
+            } else {
+                quality_flags.push(QualityFlag::HeightImplausible);
+                quality_flags.push(QualityFlag::BodyCompositionUnavailable);
+            }
         }
         _ => {}
     }
@@ -45,6 +61,7 @@ pub(crate) fn enrich<'a>(
         quality_flags,
         bp_category: bp,
         body_composition: body,
+        bmi: body_mass_index,
         provenance,
         processed_at_ms: now_ms,
     }

@@ -26,10 +26,10 @@ mod validate;
 
 pub use age::age_years;
 pub use alerts::{
-    AlertEngine, AlertPatientState, AlertsConfig, Direction, RULES, RuleDef, Signal, Trigger,
-    alert_id,
+    AlertEngine, AlertPatientState, AlertsConfig, Direction, OverrideRejection, RULES, RuleDef,
+    Signal, Trigger, alert_id, check_overrides,
 };
-pub use body_composition::{BodyCompError, BodyInput, body_composition};
+pub use body_composition::{BodyCompError, BodyInput, bmi, body_composition};
 pub use bp::bp_category;
 pub use dedup::{DedupChange, DedupKey, DedupMeta, DedupOutcome, DedupStore};
 pub use disposition::{Disposition, DlqReason, Rejection};
@@ -40,4 +40,4 @@ pub use partition::{PartitionState, Restored};
 pub use processor::{InputRecord, Processor, ProcessorCounts};
 pub use profiles::{Lookup, ProfileTable};
 pub use segments::{SEGMENT_TOLERANCE, segments_consistent};
-pub use validate::validate;
+pub use validate::{Checked, PAUSE_RR_MS, validate};

@@ -22,9 +22,10 @@ use super::{
 use crate::codec::Codec;
 use crate::config::ValidationConfig;
 use crate::model::{
-    AlertRule, ClinicianAlert, EnrichedReading, HrvWindow, Measurement, Provenance,
+    AlertRule, Attribution, ClinicianAlert, EnrichedReading, HrvWindow, Measurement, Provenance,
 };
 use crate::state::{StateError, StateRecord};
+use rust_decimal::prelude::ToPrimitive;
 
 /// One input record as the processor sees it: coordinates, key and value bytes.
 #[derive(Debug, Clone, Copy)]
@@ -80,10 +81,16 @@ impl Processor {
         alerts: AlertsConfig,
         profiles: Arc<ProfileTable>,
     ) -> Result<Self, HrvConfigError> {
+        let mut windows = HrvWindows::new(hrv)?;
+        let rr = &cfg.ranges.rr_interval_ms;
+        windows.set_plausible_rr(
+            rr.min.ceil().to_i32().unwrap_or(i32::MAX),
+            rr.max.floor().to_i32().unwrap_or(i32::MIN),
+        );
         let fresh = PartitionState {
             dedup: DedupStore::new(cfg.dedup_horizon_ms, cfg.dedup_max_entries)
                 .with_hasher(profiles.hasher()),
-            hrv: HrvWindows::new(hrv)?,
+            hrv: windows,
             alerts: AlertEngine::new(alerts),
         };
         Ok(Self {
@@ -125,13 +132,18 @@ impl Processor {
             .codec
             .decode_raw(payload)
             .map_err(|e| Rejection::new(e.dlq_reason(), e.to_string()))?;
+        // By the decoded id too: a keyless or mis-keyed record of an erased
+        // patient goes nowhere, not even to the DLQ.
+        if self.profiles.is_erased_key(reading.patient_id.as_bytes()) {
+            return Err(None);
+        }
         if record.key != Some(reading.patient_id.as_bytes()) {
             return Err(Some(Rejection::new(
                 DlqReason::KeyMismatch,
                 "Kafka key differs from the reading's patient_id",
             )));
         }
-        validate(&reading, &self.cfg, now_ms)?;
+        let checked = validate(&reading, &self.cfg, now_ms)?;
         let profile = match self.profiles.lookup(&reading.patient_id) {
             Lookup::Known(p) => p,
             Lookup::Erased => return Err(None),
@@ -163,23 +175,32 @@ impl Processor {
                 )));
             }
         }
-        if let Measurement::HeartRhythm(rhythm) = &reading.measurement {
-            let added = state.hrv.add_reading(
-                &reading.patient_id,
-                &reading.reading_id,
-                reading.measured_at_ms,
-                &rhythm.rr_intervals_ms,
-            );
-            self.counts.late_beats += u64::from(added.late);
+        state.hrv.observe_event_time(reading.measured_at_ms);
+        // A shared scale or cuff that could not tell its users apart: the
+        // reading is published, flagged, but feeds no rule, history,
+        // baseline or HRV window: another person's values must never raise
+        // (or mask) this patient's alert.
+        if reading.attribution != Attribution::Ambiguous {
+            if let Measurement::HeartRhythm(rhythm) = &reading.measurement {
+                let added = state.hrv.add_reading(
+                    &reading.patient_id,
+                    &reading.reading_id,
+                    reading.measured_at_ms,
+                    &rhythm.rr_intervals_ms,
+                );
+                self.counts.late_beats += u64::from(added.late);
+            }
+            state
+                .alerts
+                .observe_reading(&reading, checked, &profile, now_ms);
         }
-        state.alerts.observe_reading(&reading, &profile, now_ms);
         let provenance = Provenance {
             topic: Cow::Borrowed(record.topic),
             partition: record.partition,
             offset: record.offset,
         };
         Ok(Some(enrich(
-            reading, &profile, &self.cfg, provenance, now_ms,
+            reading, checked, &profile, &self.cfg, provenance, now_ms,
         )))
     }
 
@@ -205,6 +226,16 @@ impl Processor {
     pub fn take_alerts(&mut self, now_ms: i64) -> Vec<ClinicianAlert> {
         let mut alerts = Vec::new();
         for state in self.partitions.values_mut() {
+            // Consent withdrawn (or RPM ended) since the reading: its
+            // pending alert is dropped at once, not published.
+            state
+                .alerts
+                .drop_unconsented(|patient| match self.profiles.lookup(patient) {
+                    Lookup::Known(p) => p.rpm_enrolled && p.consent_clinician_sharing,
+                    // An unknown profile is no withdrawal; an erased
+                    // patient is purged by the erasure itself.
+                    Lookup::Unknown | Lookup::Erased => true,
+                });
             state.alerts.expire(now_ms);
             alerts.extend(state.alerts.take_alerts());
             let suppressed = state.alerts.take_suppressed();

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use dashmap::DashMap;
 
+use super::{OverrideRejection, check_overrides};
 use crate::erasure::{ErasedSet, PatientHash, PatientHasher, Position, ProfileVerdict};
 use crate::model::PatientProfile;
 
@@ -64,27 +65,33 @@ impl ProfileTable {
         &self.erased
     }
 
-    /// Inserts or replaces a profile. A profile arriving after a tombstone
-    /// (the id was re-registered) makes the patient known again.
-    pub fn upsert(&self, profile: PatientProfile) {
-        self.apply_profile(profile, None);
+    /// Inserts or replaces a profile, its clinician overrides checked first
+    /// ([`check_overrides`]: unusable ones are removed so the defaults
+    /// apply). Returns what was removed, for the caller to log and count. A
+    /// profile arriving after a tombstone (the id was re-registered) makes
+    /// the patient known again.
+    pub fn upsert(&self, profile: PatientProfile) -> Vec<OverrideRejection> {
+        self.apply_profile(profile, None).1
     }
 
     /// A profile read at `position` of the patients topic. One written
     /// before the patient's erasure is ignored ([`ProfileVerdict::Stale`]);
     /// one written after it lifts the erasure ([`ProfileVerdict::Lifted`]).
+    /// Its overrides are checked as by [`Self::upsert`].
     pub fn apply_profile(
         &self,
-        profile: PatientProfile,
+        mut profile: PatientProfile,
         position: Option<Position>,
-    ) -> ProfileVerdict {
+    ) -> (ProfileVerdict, Vec<OverrideRejection>) {
         let hash = self.hasher.hash(profile.patient_id.as_bytes());
         let verdict = self.erased.on_profile(hash, position);
-        if verdict != ProfileVerdict::Stale {
-            self.profiles
-                .insert(profile.patient_id.clone(), Arc::new(profile));
+        if verdict == ProfileVerdict::Stale {
+            return (verdict, Vec::new());
         }
-        verdict
+        let rejected = check_overrides(&mut profile);
+        self.profiles
+            .insert(profile.patient_id.clone(), Arc::new(profile));
+        (verdict, rejected)
     }
 
     /// Applies a tombstone: drops the profile and remembers the patient as
@@ -203,13 +210,13 @@ mod tests {
         };
         t.restore_erasure(t.hasher().hash(b"p-1"), at(10));
         assert_eq!(
-            t.apply_profile(profile("p-1"), at(4)),
+            t.apply_profile(profile("p-1"), at(4)).0,
             ProfileVerdict::Stale
         );
         assert_eq!(t.lookup("p-1"), Lookup::Erased);
         assert_eq!(t.erase_at("p-1", at(10)), None, "already recorded");
         assert_eq!(
-            t.apply_profile(profile("p-1"), at(11)),
+            t.apply_profile(profile("p-1"), at(11)).0,
             ProfileVerdict::Lifted
         );
         assert!(matches!(t.lookup("p-1"), Lookup::Known(_)));

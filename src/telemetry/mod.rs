@@ -16,5 +16,5 @@ mod stats;
 pub use health::{Health, NotReady};
 pub use logging::init_logging;
 pub use names::*;
-pub use prometheus::prometheus;
+pub use prometheus::{prometheus, render};
 pub use stats::{BatchCounts, Metrics, StateSizes, Stats};

@@ -23,6 +23,10 @@ pub const HRV_LATE_BEATS: &str = "vitalstream_hrv_late_beats_total";
 pub const STATE_ENTRIES: &str = "vitalstream_state_entries";
 /// Records applied from the patients topic, label `kind` (`upsert`, `tombstone`, `invalid`).
 pub const PROFILE_UPDATES: &str = "vitalstream_profile_updates_total";
+/// Clinician threshold overrides rejected (unknown rule or outside the
+/// rule's sane bounds; the default applies), label `rule` (a rule name or
+/// `unknown`).
+pub const OVERRIDES_REJECTED: &str = "vitalstream_threshold_overrides_rejected_total";
 /// Profiles in the table (gauge).
 pub const PROFILES: &str = "vitalstream_profiles";
 
@@ -67,6 +71,17 @@ pub const BATCH_DURATION: &str = "vitalstream_batch_duration_seconds";
 /// Time to restore a partition's state on assignment, seconds (histogram).
 pub const STATE_RESTORE: &str = "vitalstream_state_restore_seconds";
 
+/// Requests to the schema registry, label `outcome` (`ok`, `not_found`, `error`).
+pub const SCHEMA_REGISTRY_REQUESTS: &str = "vitalstream_schema_registry_requests_total";
+/// Failed schema registry requests, label `kind` (`unreachable`: no answer,
+/// timeout or 5xx; `refused`: authentication, authorisation, a rejected schema).
+pub const SCHEMA_REGISTRY_ERRORS: &str = "vitalstream_schema_registry_errors_total";
+/// Lookups of writer ids not yet cached, label `result` (`resolved`,
+/// `incompatible`, `not_found`, `error`).
+pub const SCHEMA_REGISTRY_LOOKUPS: &str = "vitalstream_schema_registry_lookups_total";
+/// Input records whose writer id other than the primary one was served from the cache.
+pub const SCHEMA_REGISTRY_CACHE_HITS: &str = "vitalstream_schema_registry_cache_hits_total";
+
 /// Alert rules (DESIGN.md §5), the `rule` label values.
 pub const ALERT_RULES: [&str; 11] = [
     "weight_gain_24h",
@@ -95,7 +110,7 @@ pub const EVENT_LAG_BUCKETS: [f64; 12] = [
 ];
 
 /// Every metric name vitalstream exports, with its help text.
-pub const DESCRIBED: [(&str, &str); 28] = [
+pub const DESCRIBED: [(&str, &str); 32] = [
     (READINGS_CONSUMED, "Readings consumed from the raw topic."),
     (
         READINGS_ENRICHED,
@@ -181,4 +196,34 @@ pub const DESCRIBED: [(&str, &str); 28] = [
         BACKPRESSURE_PAUSE,
         "Seconds consumption stayed paused because the producer queue was full.",
     ),
+    (
+        SCHEMA_REGISTRY_REQUESTS,
+        "Requests to the schema registry, by outcome.",
+    ),
+    (
+        SCHEMA_REGISTRY_ERRORS,
+        "Failed schema registry requests, by kind (unreachable, refused).",
+    ),
+    (
+        SCHEMA_REGISTRY_LOOKUPS,
+        "Lookups of writer schema ids not yet cached, by result.",
+    ),
+    (
+        SCHEMA_REGISTRY_CACHE_HITS,
+        "Input records whose writer schema id was served from the registry cache.",
+    ),
+];
+
+/// The process metrics exported beside the `vitalstream_*` ones (by the
+/// metrics-process collector on each scrape, with the names of Prometheus'
+/// own client libraries), as the dashboard's resource panels query them.
+pub const PROCESS_METRICS: [&str; 8] = [
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "process_max_fds",
+    "process_virtual_memory_bytes",
+    "process_virtual_memory_max_bytes",
+    "process_resident_memory_bytes",
+    "process_start_time_seconds",
+    "process_threads",
 ];

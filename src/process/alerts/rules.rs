@@ -76,11 +76,17 @@ pub enum Trigger {
     Single,
     /// The patient's last `readings` observations of the signal are all
     /// beyond the threshold and span at most `within_ms` of event time.
+    /// Observations less than `min_apart_ms` before the newest one (the same
+    /// measuring session) neither count for nor against it: a rule that
+    /// wants two sessions ("2 readings at least 5 min apart") looks past them.
     Sustained {
         /// Observations that must all be beyond.
         readings: usize,
         /// Longest event-time span they may cover.
         within_ms: i64,
+        /// Least event time between the newest observation and each earlier
+        /// one that counts; 0 counts every one.
+        min_apart_ms: i64,
     },
     /// One observation beyond the threshold waits for a repeat: a repeat
     /// beyond within `within_ms` gives `confirmed` severity with both
@@ -91,6 +97,16 @@ pub enum Trigger {
         within_ms: i64,
         /// Severity of a confirmed alert.
         confirmed: Severity,
+    },
+    /// Rise of the value over the newest earlier observation between
+    /// `from_ms` and `to_ms` before it (the previous day's weigh-in: 18–36 h
+    /// earlier, whatever the hour of the daily routine) is beyond the
+    /// threshold (a difference, e.g. kg). No such observation: no alert.
+    SincePrevious {
+        /// Nearest end of the look-back, ms before the observation.
+        from_ms: i64,
+        /// Farthest end of the look-back, ms before the observation.
+        to_ms: i64,
     },
     /// Rise of the value over its lowest point in the preceding `window_ms`
     /// is beyond the threshold (which is then a difference, e.g. kg).
@@ -128,6 +144,11 @@ pub struct RuleDef {
     pub severity: Severity,
     /// How it fires.
     pub trigger: Trigger,
+    /// Sane bounds `(min, max)` of a clinician override, inclusive. An
+    /// override outside them (a °F fever limit, an SpO2 of 0.88, a 50 kg
+    /// weight gain) is a unit or typing mistake: it is rejected and the
+    /// default applies, never a silent no-alert.
+    pub override_bounds: (Decimal, Decimal),
 }
 
 impl RuleDef {
@@ -147,7 +168,11 @@ pub const RULES: [RuleDef; 11] = [
         secondary: None,
         unit: "kg",
         severity: Severity::Warning,
-        trigger: Trigger::RiseOver { window_ms: DAY_MS },
+        trigger: Trigger::SincePrevious {
+            from_ms: 18 * HOUR_MS,
+            to_ms: 36 * HOUR_MS,
+        },
+        override_bounds: (dec(2, 1), dec(5, 0)),
     },
     RuleDef {
         rule: AlertRule::WeightGain7d,
@@ -160,11 +185,13 @@ pub const RULES: [RuleDef; 11] = [
         trigger: Trigger::RiseOver {
             window_ms: 7 * DAY_MS,
         },
+        override_bounds: (dec(5, 1), dec(10, 0)),
     },
     RuleDef {
         rule: AlertRule::BpCrisis,
         signal: Signal::BloodPressure,
-        direction: Direction::AtLeast,
+        // ACC/AHA 2017: crisis is above 180 and/or above 120.
+        direction: Direction::Above,
         threshold: dec(180, 0),
         secondary: Some(dec(120, 0)),
         unit: "mm[Hg]",
@@ -173,6 +200,7 @@ pub const RULES: [RuleDef; 11] = [
             within_ms: 5 * MINUTE_MS,
             confirmed: Severity::Critical,
         },
+        override_bounds: (dec(140, 0), dec(250, 0)),
     },
     RuleDef {
         rule: AlertRule::BpStage2Sustained,
@@ -185,17 +213,22 @@ pub const RULES: [RuleDef; 11] = [
         trigger: Trigger::Sustained {
             readings: 3,
             within_ms: 7 * DAY_MS,
+            min_apart_ms: 0,
         },
+        override_bounds: (dec(120, 0), dec(200, 0)),
     },
     RuleDef {
         rule: AlertRule::Hypotension,
         signal: Signal::BloodPressure,
         direction: Direction::Below,
         threshold: dec(90, 0),
-        secondary: Some(dec(60, 0)),
+        // On systolic only: a low diastolic under a normal or raised
+        // systolic (150/55) is not hypotension worth a clinician's call.
+        secondary: None,
         unit: "mm[Hg]",
         severity: Severity::Warning,
         trigger: Trigger::Single,
+        override_bounds: (dec(70, 0), dec(120, 0)),
     },
     RuleDef {
         rule: AlertRule::Spo2Low,
@@ -208,7 +241,9 @@ pub const RULES: [RuleDef; 11] = [
         trigger: Trigger::Sustained {
             readings: 2,
             within_ms: 10 * MINUTE_MS,
+            min_apart_ms: 0,
         },
+        override_bounds: (dec(70, 0), dec(97, 0)),
     },
     RuleDef {
         rule: AlertRule::RestingHrHigh,
@@ -218,10 +253,14 @@ pub const RULES: [RuleDef; 11] = [
         secondary: None,
         unit: "/min",
         severity: Severity::Warning,
+        // Home routines: a morning and an evening reading, not three
+        // within an hour. Two sessions at least 5 min apart within a day.
         trigger: Trigger::Sustained {
-            readings: 3,
-            within_ms: HOUR_MS,
+            readings: 2,
+            within_ms: DAY_MS,
+            min_apart_ms: 5 * MINUTE_MS,
         },
+        override_bounds: (dec(80, 0), dec(200, 0)),
     },
     RuleDef {
         rule: AlertRule::RestingHrLow,
@@ -231,10 +270,14 @@ pub const RULES: [RuleDef; 11] = [
         secondary: None,
         unit: "/min",
         severity: Severity::Warning,
+        // Home routines: a morning and an evening reading, not three
+        // within an hour. Two sessions at least 5 min apart within a day.
         trigger: Trigger::Sustained {
-            readings: 3,
-            within_ms: HOUR_MS,
+            readings: 2,
+            within_ms: DAY_MS,
+            min_apart_ms: 5 * MINUTE_MS,
         },
+        override_bounds: (dec(25, 0), dec(70, 0)),
     },
     RuleDef {
         rule: AlertRule::Afib,
@@ -247,6 +290,7 @@ pub const RULES: [RuleDef; 11] = [
         unit: "/min",
         severity: Severity::Warning,
         trigger: Trigger::Single,
+        override_bounds: (dec(0, 0), dec(200, 0)),
     },
     RuleDef {
         rule: AlertRule::Fever,
@@ -257,6 +301,7 @@ pub const RULES: [RuleDef; 11] = [
         unit: "Cel",
         severity: Severity::Warning,
         trigger: Trigger::Single,
+        override_bounds: (dec(370, 1), dec(400, 1)),
     },
     RuleDef {
         rule: AlertRule::RmssdLow,
@@ -270,18 +315,30 @@ pub const RULES: [RuleDef; 11] = [
             window_ms: 7 * DAY_MS,
             min_samples: 24,
         },
+        override_bounds: (dec(1, 1), dec(9, 1)),
     },
 ];
 
 /// Longest event-time look-back over a patient's history that any rule of
-/// `signal` needs, ms. Sustained rules look at a count of readings instead
-/// ([`recent_needed`]).
+/// `signal` needs, ms. Sustained rules without a session gap look at a count
+/// of readings instead ([`recent_needed`]).
 pub fn history_ms(signal: Signal) -> i64 {
     RULES
         .iter()
         .filter(|r| r.signal == signal)
         .map(|r| match r.trigger {
-            Trigger::Single | Trigger::Confirmed { .. } | Trigger::Sustained { .. } => 0,
+            Trigger::Single => 0,
+            // The repeat may arrive after the first was published: keep
+            // the first for the confirmation window.
+            Trigger::Confirmed { within_ms, .. } => within_ms,
+            // Readings of one session are skipped, so a count is not enough.
+            Trigger::Sustained {
+                within_ms,
+                min_apart_ms,
+                ..
+            } if min_apart_ms > 0 => within_ms,
+            Trigger::Sustained { .. } => 0,
+            Trigger::SincePrevious { to_ms, .. } => to_ms,
             Trigger::RiseOver { window_ms } | Trigger::BelowBaseline { window_ms, .. } => window_ms,
         })
         .max()
@@ -329,6 +386,18 @@ mod tests {
             RULES[AlertRule::BpCrisis as usize].secondary,
             Some(Decimal::from(120))
         );
+        let crisis = &RULES[AlertRule::BpCrisis as usize];
+        assert!(
+            !crisis
+                .direction
+                .beyond(Decimal::from(180), crisis.threshold)
+        );
+        assert!(
+            crisis
+                .direction
+                .beyond(Decimal::from(181), crisis.threshold)
+        );
+        assert_eq!(RULES[AlertRule::Hypotension as usize].secondary, None);
         assert!(Direction::AtLeast.beyond(Decimal::from(180), Decimal::from(180)));
         assert!(!Direction::Above.beyond(Decimal::from(120), Decimal::from(120)));
     }
@@ -336,6 +405,8 @@ mod tests {
     #[test]
     fn history_needs_follow_the_table() {
         assert_eq!(history_ms(Signal::Weight), 7 * DAY_MS);
+        assert_eq!(history_ms(Signal::RestingHeartRate), DAY_MS);
+        assert_eq!(history_ms(Signal::BloodPressure), 5 * MINUTE_MS);
         assert_eq!(recent_needed(Signal::BloodPressure), 3);
         assert_eq!(recent_needed(Signal::SpO2), 2);
         assert_eq!(recent_needed(Signal::Temperature), 0);

@@ -10,13 +10,19 @@ use crate::model::ArtifactFilter;
 pub struct HrvConfig {
     /// Tumbling window length; windows are aligned to the Unix epoch.
     pub window_ms: i64,
-    /// How far behind the partition's newest beat a window may still receive
-    /// beats; the watermark is `max beat time − allowed_lateness_ms`.
+    /// How far behind the patient's newest beat a window of that patient may
+    /// still receive beats; the patient's watermark is `their newest beat
+    /// time − allowed_lateness_ms`.
     pub allowed_lateness_ms: i64,
     /// RR artifact filter.
     pub artifact_filter: ArtifactFilter,
     /// Accepted NN time (sum of accepted RR) a window needs for quality `ok`.
     pub min_nn_duration_ms: i64,
+    /// A patient who goes silent has their open windows closed once the
+    /// partition's newest event time is this far past both the window's end
+    /// and the partition event time when the patient's last reading arrived
+    /// (so a watch uploading hours of backlog is not cut off mid-upload).
+    pub idle_close_ms: i64,
 }
 
 impl Default for HrvConfig {
@@ -26,6 +32,7 @@ impl Default for HrvConfig {
             allowed_lateness_ms: 2 * 60 * 1000,
             artifact_filter: ArtifactFilter::Malik,
             min_nn_duration_ms: 2 * 60 * 1000,
+            idle_close_ms: 30 * 60 * 1000,
         }
     }
 }
@@ -65,6 +72,13 @@ impl HrvConfig {
                 "allowed_lateness_ms",
                 self.allowed_lateness_ms,
                 "must be in 0..=86400000",
+            );
+        }
+        if !(0..=7 * DAY_MS).contains(&self.idle_close_ms) {
+            return err(
+                "idle_close_ms",
+                self.idle_close_ms,
+                "must be in 0..=604800000",
             );
         }
         if self.min_nn_duration_ms < 0 {

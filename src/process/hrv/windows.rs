@@ -2,22 +2,35 @@
 //!
 //! Beat times are `measured_at + cumulative RR` (the first RR ends at
 //! `measured_at + RR₀`), so one reading may span two windows. Windows are
-//! `[k·window_ms, (k+1)·window_ms)`. The partition watermark is the newest beat
-//! time seen in the partition minus `allowed_lateness_ms`; a window closes
-//! once its end is at or below the watermark. Beats of a reading are routed
-//! against the watermark as it was *before* that reading, so a reading is
-//! never late with respect to itself.
+//! `[k·window_ms, (k+1)·window_ms)`.
 //!
-//! A beat whose window has already closed (end ≤ watermark) is *late*: it is
-//! counted in [`AddOutcome::late`], in [`HrvWindows::late_beats_total`], and on
-//! the next window emitted for that patient ([`HrvWindow::n_late`]). Beats are
-//! buffered per window and sorted by beat time at close, so the metrics do not
-//! depend on arrival order within the lateness bound nor on how beats are
-//! split across readings.
+//! Event time is kept **per patient** (DESIGN.md §4): every device has its
+//! own clock and upload rhythm, so one patient's watch running fast must not
+//! make another patient's beats late. A patient's watermark is their newest
+//! beat time minus `allowed_lateness_ms`; their window closes as soon as it
+//! passes the window's end. Beats of a reading are routed against the
+//! watermark as it was *before* that reading, so a reading is never late with
+//! respect to itself.
 //!
-//! Non-positive RR values (impossible; the validator rejects them upstream)
-//! carry no time: they do not advance the beat clock and are counted as
-//! rejected in the window of the current beat time.
+//! A patient who goes silent has their windows closed by the partition's
+//! event time (the newest event time of any accepted reading, see
+//! [`HrvWindows::observe_event_time`]): once it is `idle_close_ms` past both
+//! the window's end and the partition event time when the patient's last
+//! reading arrived. Event time, so a replay gives the same output; measured
+//! from the patient's last arrival too, so a watch uploading hours of backlog
+//! after a day away from its phone is not cut off after its first reading.
+//!
+//! A beat of a window already closed for its patient is *late*: counted in
+//! [`AddOutcome::late`], in [`HrvWindows::late_beats_total`], and on the next
+//! window emitted for that patient ([`HrvWindow::n_late`]). Beats are buffered
+//! per window and sorted by beat time at close, so the metrics do not depend
+//! on arrival order within the lateness bound nor on how beats are split
+//! across readings.
+//!
+//! RR values outside the plausible range ([`HrvWindows::set_plausible_rr`])
+//! stay part of the recording: a positive one still advances the beat clock,
+//! and every one is counted as rejected in the window of its beat time, so no
+//! successive difference bridges it. Non-positive values carry no time.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,14 +44,21 @@ use super::config::{HrvConfig, HrvConfigError};
 use super::filter::{Beat, filter_sorted};
 use super::metrics;
 
+/// How long, in partition event time after a patient's newest beat, their
+/// event-time record (watermark, last closed window) is kept once they have
+/// no open window. Readings older than the dedup horizon (default 24 h) are
+/// `too_old` anyway; a reading for a window forgotten after that opens it
+/// anew.
+const FORGET_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
+
 /// What happened to the beats of one reading.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AddOutcome {
     /// Beats buffered in open windows.
     pub buffered: u32,
-    /// Beats for already-closed windows, excluded from every window.
+    /// Beats for windows already closed for the patient, excluded from every window.
     pub late: u32,
-    /// Non-positive RR values, counted as rejected in their window.
+    /// Non-positive or implausible RR values, counted as rejected in their window.
     pub invalid: u32,
     /// Beats whose time is outside the representable window range.
     pub out_of_range: u32,
@@ -48,27 +68,46 @@ pub struct AddOutcome {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct OpenWindow {
     beats: Vec<Beat>,
-    /// Non-positive RR values routed to this window.
+    /// Non-positive and implausible RR values routed to this window.
     n_invalid: u32,
     reading_ids: Vec<String>,
 }
 
-/// One patient's open windows and unreported late beats: what the state
-/// changelog keeps per patient.
+/// One patient's HRV state: open windows, their own event time and
+/// unreported late beats. What the state changelog keeps per patient.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HrvPatientState {
     /// Open windows by start.
     windows: BTreeMap<i64, OpenWindow>,
     /// Late beats not yet reported on an emitted window.
     late_unreported: u32,
+    /// The patient's newest beat time (their event time).
+    #[serde(default)]
+    newest_ms: Option<i64>,
+    /// End of the newest window closed for this patient: beats at or
+    /// before it are late.
+    #[serde(default)]
+    closed_through_ms: Option<i64>,
+    /// Partition event time when the patient's last reading arrived.
+    #[serde(default)]
+    seen_at_ms: Option<i64>,
 }
 
 type PatientState = HrvPatientState;
 
+impl HrvPatientState {
+    /// Beats of windows ending at or before this time are late.
+    fn late_through(&self, lateness_ms: i64) -> Option<i64> {
+        let wm = self.newest_ms.map(|n| n.saturating_sub(lateness_ms));
+        wm.max(self.closed_through_ms)
+    }
+}
+
 /// The partition's scalar HRV state, for the changelog.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HrvMeta {
-    /// Newest beat time seen (the watermark is derived from it).
+    /// Partition event time: the newest event time of any accepted reading
+    /// (drives only the idle close).
     pub max_event_ms: Option<i64>,
     /// Late beats counted so far.
     pub late_total: u64,
@@ -78,12 +117,18 @@ pub struct HrvMeta {
 #[derive(Debug, Clone)]
 pub struct HrvWindows {
     config: HrvConfig,
+    /// Plausible RR interval range, ms (inclusive).
+    plausible_rr_ms: (i32, i32),
     patients: FastMap<String, PatientState>,
-    /// Open windows by (end, patient): the closing order.
+    /// Open windows by (end, patient): the idle-closing order.
     by_end: BTreeSet<(i64, String)>,
     max_event_ms: Option<i64>,
     buffered_beats: usize,
     late_total: u64,
+    /// Windows closed since the last [`HrvWindows::advance`].
+    closed: Vec<HrvWindow>,
+    /// Partition event time of the last sweep for forgettable patients.
+    swept_at_ms: Option<i64>,
     /// Patients whose state changed since the last [`HrvWindows::take_dirty`].
     dirty: FastSet<String>,
 }
@@ -97,13 +142,22 @@ impl HrvWindows {
         config.validate()?;
         Ok(Self {
             config,
+            plausible_rr_ms: (i32::MIN, i32::MAX),
             patients: FastMap::default(),
             by_end: BTreeSet::new(),
             max_event_ms: None,
             buffered_beats: 0,
             late_total: 0,
+            closed: Vec::new(),
+            swept_at_ms: None,
             dirty: FastSet::default(),
         })
+    }
+
+    /// Sets the plausible RR range (the validation range): values outside
+    /// it advance the beat clock but are rejected beats.
+    pub fn set_plausible_rr(&mut self, min_ms: i32, max_ms: i32) {
+        self.plausible_rr_ms = (min_ms, max_ms);
     }
 
     /// Patients whose state changed since the last call (for the changelog).
@@ -154,9 +208,22 @@ impl HrvWindows {
         &self.config
     }
 
+    /// Advances the partition event time with an accepted reading's event
+    /// time (its measured_at, or its last beat).
+    pub fn observe_event_time(&mut self, t_ms: i64) {
+        self.max_event_ms = Some(self.max_event_ms.map_or(t_ms, |m| m.max(t_ms)));
+    }
+
+    fn touch(&mut self, patient_id: &str) {
+        if !self.dirty.contains(patient_id) {
+            self.dirty.insert(patient_id.to_owned());
+        }
+    }
+
     /// Adds the RR intervals of one reading (`rr_ms` in beat order starting at
-    /// `measured_at_ms`) and advances the watermark. Call [`Self::advance`]
-    /// afterwards (per reading or per batch) to collect closed windows.
+    /// `measured_at_ms`), advances the patient's watermark and closes the
+    /// windows it passes. Call [`Self::advance`] afterwards (per reading or
+    /// per batch) to collect closed windows.
     ///
     /// Readings must be deduplicated upstream: the same reading added twice
     /// yields duplicate beat times, which the filter rejects.
@@ -171,11 +238,13 @@ impl HrvWindows {
         if rr_ms.is_empty() {
             return out;
         }
-        if !self.dirty.contains(patient_id) {
-            self.dirty.insert(patient_id.to_owned());
-        }
-        let watermark = self.watermark_ms();
+        self.touch(patient_id);
+        // A patient back from silence: their idle windows closed before
+        // this reading, whatever the batch boundaries were.
+        self.close_idle_of(patient_id);
         let window_ms = self.config.window_ms;
+        let lateness = self.config.allowed_lateness_ms;
+        let (lo, hi) = self.plausible_rr_ms;
         // One lookup per reading; the key is allocated only for a new patient.
         if !self.patients.contains_key(patient_id) {
             self.patients
@@ -184,12 +253,13 @@ impl HrvWindows {
         let Some(state) = self.patients.get_mut(patient_id) else {
             return out;
         };
+        let late_through = state.late_through(lateness);
         let mut t = measured_at_ms;
         let mut newest: Option<i64> = None;
         let mut current: Option<(i64, &mut OpenWindow)> = None;
         for &rr in rr_ms {
-            let valid = rr > 0;
-            if valid {
+            let advances = rr > 0;
+            if advances {
                 match t.checked_add(i64::from(rr)) {
                     Some(next) => t = next,
                     None => {
@@ -202,7 +272,7 @@ impl HrvWindows {
                 out.out_of_range = out.out_of_range.saturating_add(1);
                 continue;
             };
-            if watermark.is_some_and(|wm| end <= wm) {
+            if late_through.is_some_and(|through| end <= through) {
                 out.late = out.late.saturating_add(1);
                 continue;
             }
@@ -222,58 +292,76 @@ impl HrvWindows {
             let Some((_, window)) = current.as_mut() else {
                 continue;
             };
-            if valid {
+            if advances && (lo..=hi).contains(&rr) {
                 window.beats.push(Beat { t_ms: t, rr_ms: rr });
                 out.buffered = out.buffered.saturating_add(1);
-                newest = Some(t);
             } else {
                 window.n_invalid = window.n_invalid.saturating_add(1);
                 out.invalid = out.invalid.saturating_add(1);
             }
+            if advances {
+                newest = Some(t);
+            }
         }
         state.late_unreported = state.late_unreported.saturating_add(out.late);
-        if state.windows.is_empty() && state.late_unreported == 0 {
-            self.patients.remove(patient_id);
+        if let Some(n) = newest {
+            state.newest_ms = Some(state.newest_ms.map_or(n, |m| m.max(n)));
         }
         self.late_total = self.late_total.saturating_add(u64::from(out.late));
         self.buffered_beats += out.buffered as usize;
         if let Some(n) = newest {
-            self.max_event_ms = Some(self.max_event_ms.map_or(n, |m| m.max(n)));
+            self.observe_event_time(n);
+        }
+        let seen_at = self.max_event_ms.or(Some(measured_at_ms));
+        if let Some(state) = self.patients.get_mut(patient_id) {
+            state.seen_at_ms = seen_at;
+        }
+        self.close_passed_of(patient_id);
+        out
+    }
+
+    /// Windows closed since the last call, in (window end, patient id)
+    /// order: those the patients' own watermarks passed, then those of
+    /// silent patients that the partition event time closes now.
+    pub fn advance(&mut self) -> Vec<HrvWindow> {
+        if let Some(now) = self.max_event_ms {
+            let idle = self.config.idle_close_ms;
+            let due: Vec<String> = self
+                .by_end
+                .iter()
+                .take_while(|(end, _)| end.saturating_add(idle) <= now)
+                .map(|(_, patient)| patient.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            for patient in due {
+                self.close_idle_of(&patient);
+            }
+            self.forget_quiet(now);
+        }
+        let mut closed = std::mem::take(&mut self.closed);
+        closed.sort_by(|a, b| {
+            (a.window_end_ms, &a.patient_id).cmp(&(b.window_end_ms, &b.patient_id))
+        });
+        closed
+    }
+
+    /// Closes every open window regardless of event time (end of input), in
+    /// (window end, patient id) order, after those already closed.
+    pub fn flush_all(&mut self) -> Vec<HrvWindow> {
+        let mut out = self.advance();
+        let keys = std::mem::take(&mut self.by_end);
+        for (end, patient) in keys {
+            out.extend(self.close(&patient, end));
         }
         out
     }
 
-    /// Closes every window whose end is at or below the watermark, in
-    /// (window end, patient id) order.
-    pub fn advance(&mut self) -> Vec<HrvWindow> {
-        let Some(wm) = self.watermark_ms() else {
-            return Vec::new();
-        };
-        let mut closed = Vec::new();
-        while let Some(first) = self.by_end.first() {
-            if first.0 > wm {
-                break;
-            }
-            if let Some((end, patient)) = self.by_end.pop_first() {
-                closed.extend(self.close(&patient, end));
-            }
-        }
-        closed
-    }
-
-    /// Closes every open window regardless of the watermark (end of input,
-    /// shutdown, partition revoked), in (window end, patient id) order.
-    pub fn flush_all(&mut self) -> Vec<HrvWindow> {
-        let keys = std::mem::take(&mut self.by_end);
-        keys.into_iter()
-            .filter_map(|(end, patient)| self.close(&patient, end))
-            .collect()
-    }
-
     /// Erases everything held for a patient (account deletion): open windows,
-    /// their beats and reading ids, and the unreported late count. Returns the
-    /// number of buffered beats dropped.
+    /// their beats and reading ids, their event time and the unreported late
+    /// count. Returns the number of buffered beats dropped.
     pub fn purge_patient(&mut self, patient_id: &str) -> usize {
+        self.closed.retain(|w| w.patient_id != patient_id);
         let Some(state) = self.patients.remove(patient_id) else {
             return 0;
         };
@@ -288,11 +376,18 @@ impl HrvWindows {
         dropped
     }
 
-    /// Current watermark: newest beat time seen minus the allowed lateness;
-    /// `None` before the first beat.
-    pub fn watermark_ms(&self) -> Option<i64> {
+    /// A patient's current watermark: their newest beat time minus the
+    /// allowed lateness; `None` before their first beat.
+    pub fn watermark_ms(&self, patient_id: &str) -> Option<i64> {
+        self.patients
+            .get(patient_id)?
+            .newest_ms
+            .map(|n| n.saturating_sub(self.config.allowed_lateness_ms))
+    }
+
+    /// The partition event time (newest event time of any accepted reading).
+    pub fn partition_event_ms(&self) -> Option<i64> {
         self.max_event_ms
-            .map(|m| m.saturating_sub(self.config.allowed_lateness_ms))
     }
 
     /// Open windows across all patients.
@@ -305,7 +400,8 @@ impl HrvWindows {
         self.buffered_beats
     }
 
-    /// Patients with open windows or unreported late beats.
+    /// Patients with open windows, unreported late beats or an event-time
+    /// record still kept.
     pub fn patients(&self) -> usize {
         self.patients.len()
     }
@@ -322,17 +418,101 @@ impl HrvWindows {
             .map_or(0, |s| s.late_unreported)
     }
 
-    /// Removes the window ending at `end` of `patient` and computes its output.
+    /// Closes the patient's windows their own watermark has passed.
+    fn close_passed_of(&mut self, patient: &str) {
+        let lateness = self.config.allowed_lateness_ms;
+        let window_ms = self.config.window_ms;
+        let Some(state) = self.patients.get(patient) else {
+            return;
+        };
+        let Some(wm) = state.newest_ms.map(|n| n.saturating_sub(lateness)) else {
+            return;
+        };
+        let ends: Vec<i64> = state
+            .windows
+            .keys()
+            .map(|start| start.saturating_add(window_ms))
+            .take_while(|&end| end <= wm)
+            .collect();
+        for end in ends {
+            self.by_end.remove(&(end, patient.to_owned()));
+            if let Some(w) = self.close(patient, end) {
+                self.closed.push(w);
+            }
+        }
+    }
+
+    /// Closes the patient's windows that the partition event time has left
+    /// `idle_close_ms` behind, both past their end and past the patient's
+    /// last arrival.
+    fn close_idle_of(&mut self, patient: &str) {
+        let Some(now) = self.max_event_ms else {
+            return;
+        };
+        let idle = self.config.idle_close_ms;
+        let window_ms = self.config.window_ms;
+        let Some(state) = self.patients.get(patient) else {
+            return;
+        };
+        if state
+            .seen_at_ms
+            .is_some_and(|seen| seen.saturating_add(idle) > now)
+        {
+            return;
+        }
+        let ends: Vec<i64> = state
+            .windows
+            .keys()
+            .map(|start| start.saturating_add(window_ms))
+            .take_while(|&end| end.saturating_add(idle) <= now)
+            .collect();
+        for end in ends {
+            self.by_end.remove(&(end, patient.to_owned()));
+            if let Some(w) = self.close(patient, end) {
+                self.closed.push(w);
+            }
+        }
+    }
+
+    /// Once per hour of partition event time: forgets the event-time record
+    /// of patients without open windows or unreported late beats whose newest
+    /// beat is [`FORGET_AFTER_MS`] behind.
+    fn forget_quiet(&mut self, now: i64) {
+        const HOUR_MS: i64 = 60 * 60 * 1000;
+        if self
+            .swept_at_ms
+            .is_some_and(|at| now.saturating_sub(at) < HOUR_MS)
+        {
+            return;
+        }
+        self.swept_at_ms = Some(now);
+        let quiet: Vec<String> = self
+            .patients
+            .iter()
+            .filter(|(_, s)| {
+                s.windows.is_empty()
+                    && s.late_unreported == 0
+                    && s.newest_ms
+                        .is_none_or(|n| n.saturating_add(FORGET_AFTER_MS) < now)
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        for patient in quiet {
+            self.patients.remove(&patient);
+            self.dirty.insert(patient);
+        }
+    }
+
+    /// Removes the window ending at `end` of `patient` (already taken out of
+    /// `by_end`) and computes its output.
     fn close(&mut self, patient: &str, end: i64) -> Option<HrvWindow> {
         let start = end.checked_sub(self.config.window_ms)?;
         let state = self.patients.get_mut(patient)?;
-        if !self.dirty.contains(patient) {
-            self.dirty.insert(patient.to_owned());
-        }
         let mut window = state.windows.remove(&start)?;
         let n_late = std::mem::take(&mut state.late_unreported);
-        if state.windows.is_empty() {
-            self.patients.remove(patient);
+        state.closed_through_ms = Some(state.closed_through_ms.map_or(end, |c| c.max(end)));
+        if !self.dirty.contains(patient) {
+            self.dirty.insert(patient.to_owned());
         }
         self.buffered_beats -= window.beats.len();
         window.beats.sort_unstable();

@@ -67,7 +67,8 @@ fn reading_spanning_two_windows_contributes_to_both() {
 fn late_beats_are_counted_and_reported_not_lost() {
     let mut w = windows(HrvConfig::default());
     w.add_reading("p", "r1", 0, &steady(180, 1000));
-    w.add_reading("q", "x", 8 * MIN, &steady(10, 1000));
+    // p's own newer beats (8 min) pass the end of [0, 5 min) + lateness.
+    w.add_reading("p", "r2", 8 * MIN, &steady(10, 1000));
     let first = w.advance();
     assert_eq!(first.len(), 1);
     // A delayed reading for the closed window [0, 5 min).
@@ -76,13 +77,84 @@ fn late_beats_are_counted_and_reported_not_lost() {
     assert_eq!(w.late_beats_total(), 30);
     assert_eq!(w.late_beats_unreported("p"), 30);
     // Reported on p's next emitted window.
-    w.add_reading("p", "r2", 9 * MIN, &steady(10, 1000));
     let out = w.flush_all();
     let p: Vec<&HrvWindow> = out.iter().filter(|h| h.patient_id == "p").collect();
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].n_late, 30);
     assert_eq!(w.late_beats_unreported("p"), 0);
-    assert_eq!(w.patients(), 0);
+}
+
+#[test]
+fn a_fast_watch_does_not_make_another_patients_beats_late() {
+    let mut w = windows(HrvConfig::default());
+    // q's watch runs 4 minutes fast; p's is right. They alternate.
+    for k in 0..10i64 {
+        let t = k * MIN;
+        let o = w.add_reading("p", &format!("p{k}"), t, &steady(60, 1000));
+        assert_eq!(o.late, 0, "p's beats are judged on p's clock");
+        w.add_reading("q", &format!("q{k}"), t + 4 * MIN, &steady(60, 1000));
+    }
+    let out = w.flush_all();
+    let p: Vec<&HrvWindow> = out.iter().filter(|h| h.patient_id == "p").collect();
+    // Beats from 0:01 to 10:00: windows [0, 5), [5, 10) and [10, 15) min.
+    assert_eq!(p.len(), 3);
+    assert_eq!(p.iter().map(|h| h.n_beats).sum::<u32>(), 600);
+    assert_eq!(w.late_beats_total(), 0);
+}
+
+#[test]
+fn a_silent_patients_window_closes_on_partition_event_time() {
+    let mut w = windows(HrvConfig::default());
+    w.add_reading("p", "r1", 0, &steady(180, 1000));
+    // Others move the partition's event time; p never sends again.
+    w.add_reading("q", "q1", 20 * MIN, &steady(10, 1000));
+    assert!(w.advance().iter().all(|h| h.patient_id != "p"));
+    w.observe_event_time(5 * MIN + 30 * MIN);
+    let out = w.advance();
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].patient_id.as_str(), out[0].n_beats), ("p", 180));
+}
+
+#[test]
+fn a_watch_uploading_hours_of_backlog_is_not_cut_off() {
+    let mut w = windows(HrvConfig::default());
+    w.observe_event_time(10 * 60 * MIN);
+    // p's phone was away all morning: ten minutes of minute-long readings
+    // from 6 hours ago arrive now, one batch per reading.
+    let mut out = Vec::new();
+    for k in 0..10i64 {
+        let o = w.add_reading(
+            "p",
+            &format!("r{k}"),
+            4 * 60 * MIN + k * MIN,
+            &steady(60, 1000),
+        );
+        assert_eq!(o.late, 0);
+        out.extend(w.advance());
+    }
+    out.extend(w.flush_all());
+    assert_eq!(out.iter().map(|h| h.n_beats).sum::<u32>(), 600);
+}
+
+#[test]
+fn implausible_rr_values_are_rejected_beats_that_keep_the_clock() {
+    let mut w = windows(HrvConfig {
+        artifact_filter: ArtifactFilter::None,
+        ..HrvConfig::default()
+    });
+    w.set_plausible_rr(200, 3000);
+    // 60 normal beats, a 3.5 s pause, 60 normal beats.
+    let mut rr = steady(60, 1000);
+    rr.push(3500);
+    rr.extend(steady(60, 1000));
+    let o = w.add_reading("p", "r", 0, &rr);
+    assert_eq!((o.buffered, o.invalid, o.late), (120, 1, 0));
+    let out = w.flush_all();
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].n_beats, out[0].n_rejected), (120, 1));
+    // The beats after the pause sit 3.5 s later: the pause advanced the
+    // clock, and no successive difference spans it (RMSSD of equal beats).
+    assert_eq!(out[0].rmssd_ms.map(|d| d.to_string()), Some("0.000".into()));
 }
 
 #[test]
@@ -238,6 +310,7 @@ fn cfg(filter: bool, lateness_ms: i64) -> HrvConfig {
             ArtifactFilter::None
         },
         min_nn_duration_ms: 30_000,
+        idle_close_ms: 30 * MIN,
     }
 }
 
@@ -327,5 +400,62 @@ proptest! {
         for h in &out {
             prop_assert_eq!(h.quality == HrvQuality::Ok, h.sdnn_ms.is_some());
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// DESIGN.md §4: one patient's device can never make another patient's
+    /// beats late. Patient p's readings (in order) give the same windows
+    /// whatever other patients' readings, with clocks hours slow to minutes
+    /// fast (within what validation lets through), share the partition in
+    /// any interleaving.
+    #[test]
+    fn a_patients_windows_do_not_depend_on_other_patients(
+        own in prop::collection::vec(prop::collection::vec(600i32..1400, 1..60), 1..12),
+        others in prop::collection::vec(
+            (0usize..4, -4 * 60 * MIN..15 * MIN, prop::collection::vec(250i32..2500, 1..60)),
+            0..40,
+        ),
+        slots in prop::collection::vec(any::<prop::sample::Index>(), 40),
+        filter in any::<bool>(),
+    ) {
+        let base = 1_700_000_000_000i64;
+        let mut p_readings = Vec::new();
+        let mut t = base;
+        for rr in &own {
+            p_readings.push((t, rr.clone()));
+            t += total(rr);
+        }
+        let run = |with_others: bool| -> Vec<HrvWindow> {
+            let mut w = windows(cfg(filter, 2 * MIN));
+            let mut out = Vec::new();
+            let mut theirs = others.iter().enumerate().peekable();
+            for (i, (at, rr)) in p_readings.iter().enumerate() {
+                // A few of the others' readings before each of p's.
+                let n = if with_others { slots[i].index(others.len() + 1) } else { 0 };
+                for _ in 0..n {
+                    if let Some((j, (q, dt, rr))) = theirs.next() {
+                        w.add_reading(&format!("q{q}"), &format!("o{j}"), base + dt, rr);
+                        out.extend(w.advance());
+                    }
+                }
+                w.add_reading("p", &format!("p{i}"), *at, rr);
+                out.extend(w.advance());
+            }
+            if with_others {
+                for (j, (q, dt, rr)) in theirs {
+                    w.add_reading(&format!("q{q}"), &format!("o{j}"), base + dt, rr);
+                    out.extend(w.advance());
+                }
+            }
+            out.extend(w.flush_all());
+            out.retain(|h| h.patient_id == "p");
+            out
+        };
+        let alone = run(false);
+        prop_assert!(alone.iter().all(|h| h.n_late == 0));
+        prop_assert_eq!(run(true), alone);
     }
 }
