@@ -18,7 +18,7 @@ use super::FastMap;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::erasure::PatientHasher;
+use crate::erasure::{PatientHash, PatientHasher};
 
 /// Result of offering a reading id to the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,10 +139,19 @@ impl DedupStore {
 
     /// Checks `reading_id` of `patient_id` measured at `event_ms` and remembers it if new.
     pub fn check(&mut self, patient_id: &str, reading_id: &str, event_ms: i64) -> DedupOutcome {
-        let key = (
-            self.hasher.hash(patient_id.as_bytes()).dedup_part(),
-            xxh3_64(reading_id.as_bytes()),
-        );
+        let patient = self.hasher.hash(patient_id.as_bytes());
+        self.check_hashed(patient, reading_id, event_ms)
+    }
+
+    /// [`Self::check`] for a patient id already hashed with this store's
+    /// hasher (the processor hashes each record's key once).
+    pub fn check_hashed(
+        &mut self,
+        patient: PatientHash,
+        reading_id: &str,
+        event_ms: i64,
+    ) -> DedupOutcome {
+        let key = (patient.dedup_part(), xxh3_64(reading_id.as_bytes()));
         if self.seen.contains_key(&key) {
             return DedupOutcome::Duplicate;
         }

@@ -21,6 +21,7 @@ use super::{
 };
 use crate::codec::Codec;
 use crate::config::ValidationConfig;
+use crate::erasure::PatientHash;
 use crate::model::{
     AlertRule, Attribution, ClinicianAlert, EnrichedReading, HrvWindow, Measurement, Provenance,
 };
@@ -108,10 +109,13 @@ impl Processor {
     /// Decides where `record` ends, at processor wall-clock time `now_ms`.
     /// Never panics on any input.
     pub fn process<'a>(&mut self, record: &InputRecord<'a>, now_ms: i64) -> Disposition<'a> {
-        if record.key.is_some_and(|k| self.profiles.is_erased_key(k)) {
+        // The key's keyed hash, computed once per record: the erased check
+        // here, the one on the decoded id and the dedup key share it.
+        let key_hash = record.key.map(|k| self.profiles.hasher().hash(k));
+        if key_hash.is_some_and(|h| self.profiles.is_erased_hash(h)) {
             return Disposition::Erased;
         }
-        match self.accept(record, now_ms) {
+        match self.accept(record, key_hash, now_ms) {
             Ok(Some(enriched)) => Disposition::Enriched(enriched),
             Ok(None) => Disposition::Duplicate,
             Err(Some(rejection)) => Disposition::Dlq(rejection),
@@ -123,6 +127,7 @@ impl Processor {
     fn accept<'a>(
         &mut self,
         record: &InputRecord<'a>,
+        key_hash: Option<PatientHash>,
         now_ms: i64,
     ) -> Result<Option<EnrichedReading<'a>>, Option<Rejection>> {
         let payload = record
@@ -132,12 +137,17 @@ impl Processor {
             .codec
             .decode_raw(payload)
             .map_err(|e| Rejection::new(e.dlq_reason(), e.to_string()))?;
+        let keyed = record.key == Some(reading.patient_id.as_bytes());
+        let patient = match key_hash {
+            Some(hash) if keyed => hash,
+            _ => self.profiles.hasher().hash(reading.patient_id.as_bytes()),
+        };
         // By the decoded id too: a keyless or mis-keyed record of an erased
         // patient goes nowhere, not even to the DLQ.
-        if self.profiles.is_erased_key(reading.patient_id.as_bytes()) {
+        if self.profiles.is_erased_hash(patient) {
             return Err(None);
         }
-        if record.key != Some(reading.patient_id.as_bytes()) {
+        if !keyed {
             return Err(Some(Rejection::new(
                 DlqReason::KeyMismatch,
                 "Kafka key differs from the reading's patient_id",
@@ -158,11 +168,10 @@ impl Processor {
             .partitions
             .entry(record.partition)
             .or_insert_with(|| self.fresh.clone());
-        match state.dedup.check(
-            &reading.patient_id,
-            &reading.reading_id,
-            reading.measured_at_ms,
-        ) {
+        match state
+            .dedup
+            .check_hashed(patient, &reading.reading_id, reading.measured_at_ms)
+        {
             DedupOutcome::New => {}
             DedupOutcome::Duplicate => return Ok(None),
             DedupOutcome::TooOld { covered_from_ms } => {

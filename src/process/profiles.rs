@@ -138,6 +138,11 @@ impl ProfileTable {
         !self.erased.is_empty() && self.erased.contains(self.hasher.hash(key))
     }
 
+    /// [`Self::is_erased_key`] for a key already hashed with [`Self::hasher`].
+    pub fn is_erased_hash(&self, hash: PatientHash) -> bool {
+        !self.erased.is_empty() && self.erased.contains(hash)
+    }
+
     /// Profiles held.
     pub fn len(&self) -> usize {
         self.profiles.len()
