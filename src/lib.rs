@@ -38,6 +38,10 @@
 //! * [`telemetry`]: metric names, the Prometheus recorder, counters, health flags.
 //! * [`http`]: `/metrics`, `/healthz`, `/readyz`; [`healthcheck`] asks them
 //!   from the command line.
+//! * [`registry`]: the Confluent-compatible schema registry: output schemas
+//!   registered at start-up, unknown input writer ids looked up once and
+//!   taught to the codec (DESIGN.md §1).
+//! * [`tools`]: the operator commands `tail`, `dlq redrive` and `reset`.
 //! * [`gateway`]: the simulated device-ingest gateway used by `demo` and `loadgen`.
 //!
 //! Health data is sensitive: no payload or patient identifier is logged at
@@ -57,3 +61,4 @@ pub mod process;
 pub mod registry;
 pub mod state;
 pub mod telemetry;
+pub mod tools;

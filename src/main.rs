@@ -16,6 +16,7 @@ use vitalstream::healthcheck;
 use vitalstream::kafka::{TopicSpec, client_config, ensure_topics};
 use vitalstream::pipeline;
 use vitalstream::telemetry::{self, Stats};
+use vitalstream::tools::{self, RedriveArgs, ResetArgs, TailArgs};
 
 /// Real-time processor for connected-health measurements on Kafka.
 #[derive(Debug, Parser)]
@@ -151,6 +152,29 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Print a topic's records as JSON lines (read_committed, each value
+    /// decoded with its writer schema; decimals as strings); joins no
+    /// consumer group.
+    Tail(TailArgs),
+    /// Prepare a replay: with every instance of the group stopped, reset
+    /// the raw topic's committed offsets (earliest, or --to-datetime) and
+    /// clear the state changelog, as Kafka Streams' reset tool does, so
+    /// the replay reprocesses rather than dropping duplicates. Refuses
+    /// while the group has active members.
+    Reset(ResetArgs),
+    /// Dead-letter queue tools.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqAction {
+    /// Re-publish to the raw topic the dead-lettered readings that can now
+    /// succeed (original key and bytes), at most --max per run; a re-run
+    /// does not re-publish the same DLQ records again. Prints what it did.
+    Redrive(RedriveArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -350,6 +374,61 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             Config::load(config.as_deref())?;
             println!("configuration is valid");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tail(args) => {
+            let mut config = Config::load(args.config.as_deref())?;
+            if let Some(brokers) = &args.brokers {
+                config.kafka.brokers.clone_from(brokers);
+            }
+            telemetry::init_logging(&TelemetryConfig {
+                log_level: "warn".into(),
+                ..config.telemetry.clone()
+            });
+            let mut out = std::io::BufWriter::new(std::io::stdout());
+            tools::tail(&config, &args, &mut out, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reset(args) => {
+            let mut config = Config::load(args.config.as_deref())?;
+            if let Some(brokers) = &args.brokers {
+                config.kafka.brokers.clone_from(brokers);
+            }
+            telemetry::init_logging(&TelemetryConfig {
+                log_level: "warn".into(),
+                ..config.telemetry.clone()
+            });
+            match tools::reset(&config, &args).await {
+                Ok(report) => {
+                    let mode = if args.dry_run {
+                        " (dry run, nothing changed)"
+                    } else {
+                        ""
+                    };
+                    println!("reset of group {}{mode}:\n{report}", config.kafka.group_id);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e @ tools::ToolError::Refused(_)) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(3))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Dlq {
+            action: DlqAction::Redrive(args),
+        } => {
+            let mut config = Config::load(args.config.as_deref())?;
+            if let Some(brokers) = &args.brokers {
+                config.kafka.brokers.clone_from(brokers);
+            }
+            telemetry::init_logging(&TelemetryConfig {
+                log_level: "warn".into(),
+                ..config.telemetry.clone()
+            });
+            let report = tools::redrive(&config, &args).await?;
+            let mode = if args.dry_run { " (dry run)" } else { "" };
+            println!("dlq redrive{mode}: {report}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Schemas { name } => {

@@ -132,6 +132,7 @@ impl PipelineError {
             Self::InvalidRatio { .. } => 3,
             Self::BrokersUnreachable(_) | Self::RegistryUnavailable(_) => 4,
             Self::SchemaRegistry(e) if e.is_unreachable() => 4,
+            Self::Profiles(ProfileLoadError::Registry(_)) => 4,
             _ => 2,
         }
     }

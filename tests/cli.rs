@@ -260,7 +260,17 @@ async fn healthcheck_exits_by_the_health_of_the_configured_listener() {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in ["run", "demo", "loadgen", "healthcheck", "config", "schemas"] {
+    for cmd in [
+        "run",
+        "demo",
+        "loadgen",
+        "healthcheck",
+        "config",
+        "schemas",
+        "tail",
+        "reset",
+        "dlq",
+    ] {
         let out = Command::new(BIN)
             .args([cmd, "--help"])
             .output()

@@ -304,8 +304,10 @@ fn bad_records(i: usize, now: i64) -> Vec<Bad> {
         Bad {
             rec: oor(
                 "oor-rr",
+                // No plausible interval at all (one odd beat among normal
+                // ones is kept, flagged: DESIGN.md §3).
                 Measurement::HeartRhythm(HeartRhythm {
-                    rr_intervals_ms: vec![800, 90, 810],
+                    rr_intervals_ms: vec![90, 4_100, 120],
                     source: RhythmSource::Ppg,
                 }),
             ),

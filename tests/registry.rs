@@ -127,10 +127,19 @@ async fn registry_ids_are_written_and_foreign_writers_resolved() {
     let crm_v2 = registry.register("vitals.patients-value", &patient_profile_v2());
     let mut cfg = config(&broker);
     cfg.schema_registry.url = registry.url.clone();
+    cfg.schema_registry.unavailable_timeout_ms = 1_000;
     create_topics(&broker, &cfg, 1).await;
     publish_profile_under(&broker, &cfg, crm_id, "p-1", &[]).await;
     // p-2's profile comes from the CRM's newer version: resolved too.
     publish_profile_under(&broker, &cfg, crm_v2, "p-2", &[0]).await;
+    // p-3's from a version vitalstream cannot read: ignored (counted).
+    let mut crm_broken: Value = serde_json::from_str(schemas::PATIENT_PROFILE_AVSC).expect("avsc");
+    crm_broken["fields"]
+        .as_array_mut()
+        .expect("fields")
+        .retain(|f| f["name"] != "height_cm");
+    let crm_broken = registry.register("vitals.patients-value", &crm_broken.to_string());
+    publish_profile_under(&broker, &cfg, crm_broken, "p-3", &[]).await;
 
     let p = start_pipeline(cfg.clone());
     produce(
@@ -153,10 +162,27 @@ async fn registry_ids_are_written_and_foreign_writers_resolved() {
             reading_under(v2, "r-v2", "p-2", &firmware),
             reading_under(broken, "r-broken", "p-1", &[]),
             reading_under(9_999, "r-unregistered", "p-1", &[]),
+            reading_under(gateway_id, "r-p3", "p-3", &[]),
         ],
     )
     .await;
-    p.wait_consumed(4, Duration::from_secs(60)).await;
+    p.wait_consumed(5, Duration::from_secs(60)).await;
+
+    let (_, metrics) = http_get(p.http_addr().await, "/metrics").await;
+    for series in [
+        r#"vitalstream_schema_registry_lookups_total{result="resolved"}"#,
+        r#"vitalstream_schema_registry_lookups_total{result="incompatible"}"#,
+        r#"vitalstream_schema_registry_lookups_total{result="not_found"}"#,
+        r#"vitalstream_schema_registry_requests_total{outcome="ok"}"#,
+    ] {
+        assert!(metrics.contains(series), "{series} in /metrics");
+    }
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("vitalstream_schema_registry") && l.contains("9999")),
+        "no schema id as a label"
+    );
 
     // The registry goes away: cached writer ids keep working.
     registry.stop();
@@ -169,8 +195,26 @@ async fn registry_ids_are_written_and_foreign_writers_resolved() {
         ],
     )
     .await;
-    p.wait_consumed(6, Duration::from_secs(60)).await;
-    p.stop().await.expect("clean stop");
+    p.wait_consumed(7, Duration::from_secs(60)).await;
+    // Committed, then a writer id never seen: with the registry down it
+    // cannot be looked up, and the run stops rather than dead-lettering it.
+    read_topic(&broker, &cfg.topics.enriched, 4, Duration::ZERO).await;
+    produce(
+        &broker,
+        &cfg.topics.raw,
+        &[reading_under(4_242, "r-new-id", "p-1", &[])],
+    )
+    .await;
+    let err = tokio::time::timeout(Duration::from_secs(60), p.join())
+        .await
+        .expect("stops within unavailable_timeout_ms")
+        .expect_err("an unknown id while the registry is down");
+    assert!(
+        matches!(err, PipelineError::RegistryUnavailable(_)),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 4);
+    assert!(err.to_string().contains("4242"), "{err}");
 
     let enriched_subject = registry.versions("vitals.readings.enriched-value");
     assert_eq!(enriched_subject.len(), 1, "EnrichedReading registered once");
@@ -210,11 +254,33 @@ async fn registry_ids_are_written_and_foreign_writers_resolved() {
         ["r-same", "r-same-2", "r-v2", "r-v2-2"],
         "the registry's writer ids are read, also while it is down"
     );
-    let dlq = read_topic(&broker, &cfg.topics.dlq, 2, Duration::from_secs(1)).await;
-    assert_eq!(dlq.len(), 2, "incompatible and unregistered writers");
-    for msg in &dlq {
-        assert_eq!(header(msg, "reason").as_deref(), Some("unknown_schema"));
-    }
+    let dlq = read_topic(&broker, &cfg.topics.dlq, 3, Duration::from_secs(1)).await;
+    assert_eq!(dlq.len(), 3, "incompatible and unregistered writers, p-3");
+    let reasons: Vec<(String, String)> = dlq
+        .iter()
+        .map(|m| {
+            (
+                String::from_utf8_lossy(m.key().expect("key")).into_owned(),
+                header(m, "reason").expect("reason"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|(_, r)| r == "unknown_schema")
+            .count(),
+        2,
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&("p-3".into(), "unknown_patient".into())),
+        "a profile written with an unreadable schema is not taken: {reasons:?}"
+    );
+    let dlq: Vec<OwnedMessage> = dlq
+        .into_iter()
+        .filter(|m| header(m, "reason").as_deref() == Some("unknown_schema"))
+        .collect();
     let details: Vec<String> = dlq
         .iter()
         .map(|m| header(m, "detail").expect("detail"))
@@ -317,4 +383,28 @@ fn decimals_survive_a_resolved_writer() {
     framed.extend_from_slice(&buf[framing::HEADER_LEN..]);
     framed.push(0); // firmware ""
     assert_eq!(codec.decode_raw(&framed).expect("resolved"), reading);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_registry_is_verified_with_the_configured_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (registry, ca) = start_tls_registry(dir.path()).await;
+    let mut cfg = Config::default();
+    cfg.schema_registry.url = registry.url.clone();
+    cfg.schema_registry.startup_timeout_ms = 300;
+    let err = vitalstream::registry::connect(&cfg)
+        .await
+        .expect_err("a self-signed certificate is not trusted by default");
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "the error says why: {err}"
+    );
+    cfg.schema_registry.ssl_ca_location = Some(ca);
+    let (_, ids) = vitalstream::registry::connect(&cfg)
+        .await
+        .expect("trusted through schema_registry.ssl_ca_location");
+    assert_eq!(
+        registry.versions("vitals.alerts-value"),
+        [ids.clinician_alert]
+    );
 }

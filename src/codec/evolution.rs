@@ -127,17 +127,12 @@ pub(crate) struct WriterSlot {
     resolution: Resolution,
 }
 
-// One per writer id, a handful per process: the size difference is irrelevant.
-#[allow(clippy::large_enum_variant)]
 enum Resolution {
     /// The writer schema is the reader schema (same canonical form): the
     /// codec's own decoder serves it.
     Same,
-    /// Read through apache-avro's schema resolution.
-    Resolved {
-        reader: GenericDatumReader<'static>,
-        writer: GenericDatumWriter<'static>,
-    },
+    /// Read through apache-avro's schema resolution (reader, writer).
+    Resolved(Box<(GenericDatumReader<'static>, GenericDatumWriter<'static>)>),
     /// The reader schema cannot read this writer's data; why.
     Incompatible(String),
 }
@@ -212,7 +207,7 @@ impl WriterSlot {
         Ok(Self {
             id,
             kind,
-            resolution: Resolution::Resolved { reader, writer },
+            resolution: Resolution::Resolved(Box::new((reader, writer))),
         })
     }
 
@@ -250,7 +245,7 @@ impl WriterSlot {
                     reason: reason.clone(),
                 });
             }
-            Resolution::Resolved { reader, writer } => (reader, writer),
+            Resolution::Resolved(pair) => (&pair.0, &pair.1),
         };
         let mut written: Value =
             super::record_codec::read_framed(reader, writer, self.id, payload)?;

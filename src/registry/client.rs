@@ -74,7 +74,10 @@ pub struct FetchedSchema {
 /// A Confluent-compatible schema registry.
 pub struct SchemaRegistry {
     settings: SrSettings,
+    /// The first URL, without credentials.
     url: String,
+    /// `user:password@` of URLs that carry credentials, removed from messages.
+    userinfo: Vec<String>,
     metrics: RequestMetrics,
 }
 
@@ -148,9 +151,22 @@ impl SchemaRegistry {
         let settings = builder
             .build_with(tls(config)?)
             .map_err(|e| RegistryError::Setup(e.to_string()))?;
+        let userinfo = urls
+            .iter()
+            .filter_map(|u| {
+                let stripped = without_userinfo(u);
+                let (scheme, _) = u.split_once("://")?;
+                let info = u.strip_prefix(scheme)?.strip_prefix("://")?;
+                let host = stripped.strip_prefix(scheme)?.strip_prefix("://")?;
+                info.strip_suffix(host)
+                    .filter(|i| !i.is_empty())
+                    .map(str::to_owned)
+            })
+            .collect();
         Ok(Self {
             settings,
-            url: first,
+            url: without_userinfo(&first),
+            userinfo,
             metrics: RequestMetrics::new(),
         })
     }
@@ -305,10 +321,10 @@ impl SchemaRegistry {
         if let Some(id) = id.filter(|_| not_found(&e)) {
             return RegistryError::NotFound(id);
         }
-        let reason = match &e.cause {
-            Some(cause) => format!("{}: {cause}", e.error),
-            None => e.error.clone(),
-        };
+        let mut reason = describe(&e);
+        for info in &self.userinfo {
+            reason = reason.replace(info.as_str(), "");
+        }
         if unreachable(&e) {
             RegistryError::Unreachable {
                 url: self.url.clone(),
@@ -321,6 +337,36 @@ impl SchemaRegistry {
                 reason,
             }
         }
+    }
+}
+
+/// The error with its chain of causes (a refused connection, a
+/// certificate that does not verify), each once.
+fn describe(e: &SRCError) -> String {
+    let mut parts = vec![e.error.clone()];
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// `url` without credentials written into it (`https://user:pass@host`),
+/// for messages and logs.
+fn without_userinfo(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host_start = rest.find('/').unwrap_or(rest.len());
+            match rest[..host_start].rfind('@') {
+                Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
     }
 }
 
@@ -384,4 +430,21 @@ fn tls(config: &SchemaRegistryConfig) -> Result<ClientBuilder, RegistryError> {
         builder = builder.identity(identity);
     }
     Ok(builder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_userinfo;
+
+    #[test]
+    fn credentials_in_the_url_are_not_shown() {
+        assert_eq!(
+            without_userinfo("https://key:s3cret@registry:8081/base"),
+            "https://registry:8081/base"
+        );
+        assert_eq!(
+            without_userinfo("http://registry:8081"),
+            "http://registry:8081"
+        );
+    }
 }

@@ -53,6 +53,87 @@ impl Drop for TestRegistry {
     }
 }
 
+/// A registry served over TLS with a fresh self-signed certificate for
+/// 127.0.0.1 (made with the `openssl` command), and that certificate's file.
+pub async fn start_tls_registry(dir: &std::path::Path) -> (TestRegistry, std::path::PathBuf) {
+    let cert = dir.join("registry-cert.pem");
+    let key = dir.join("registry-key.pem");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("the openssl command (Debian: apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "openssl req: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let identity = native_tls::Identity::from_pkcs8(
+        &std::fs::read(&cert).expect("cert"),
+        &std::fs::read(&key).expect("key"),
+    )
+    .expect("identity");
+    let acceptor = tokio_native_tls::TlsAcceptor::from(
+        native_tls::TlsAcceptor::new(identity).expect("TLS acceptor"),
+    );
+    let shared = new_shared(None);
+    let app = router(shared.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the test registry");
+    let addr: SocketAddr = listener.local_addr().expect("registry address");
+    let server = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                // A client that rejects the certificate ends the handshake.
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    let registry = TestRegistry {
+        url: format!("https://{addr}"),
+        shared,
+        server,
+    };
+    (registry, cert)
+}
+
+fn new_shared(auth: Option<String>) -> Arc<Shared> {
+    Arc::new(Shared {
+        inner: Mutex::new(Inner::default()),
+        down: AtomicBool::new(false),
+        requests: AtomicU64::new(0),
+        auth,
+    })
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/subjects/{subject}/versions", post(register))
+        .route("/subjects/{subject}", post(lookup))
+        .route("/subjects/{subject}/versions/{version}", get(version))
+        .route("/schemas/ids/{id}", get(by_id))
+        .with_state(shared)
+}
+
 /// Starts a registry that needs no authentication.
 pub async fn start_registry() -> TestRegistry {
     start_registry_with_auth(None).await
@@ -61,18 +142,8 @@ pub async fn start_registry() -> TestRegistry {
 /// Starts a registry that answers 401 unless a request carries the
 /// `Authorization` header value `auth`.
 pub async fn start_registry_with_auth(auth: Option<String>) -> TestRegistry {
-    let shared = Arc::new(Shared {
-        inner: Mutex::new(Inner::default()),
-        down: AtomicBool::new(false),
-        requests: AtomicU64::new(0),
-        auth,
-    });
-    let app = Router::new()
-        .route("/subjects/{subject}/versions", post(register))
-        .route("/subjects/{subject}", post(lookup))
-        .route("/subjects/{subject}/versions/{version}", get(version))
-        .route("/schemas/ids/{id}", get(by_id))
-        .with_state(shared.clone());
+    let shared = new_shared(auth);
+    let app = router(shared.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind the test registry");
@@ -187,14 +258,11 @@ fn gate(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     None
 }
 
-#[allow(clippy::result_large_err)] // a test server's error response
-fn parse_body(body: &str) -> Result<Stored, Response> {
-    let v: Value = serde_json::from_str(body)
-        .map_err(|_| error(StatusCode::UNPROCESSABLE_ENTITY, 42201, "invalid JSON"))?;
-    let schema = v["schema"]
-        .as_str()
-        .ok_or_else(|| error(StatusCode::UNPROCESSABLE_ENTITY, 42201, "no schema"))?;
-    Ok(Stored {
+/// The schema of a request body; `None` answers 422.
+fn parse_body(body: &str) -> Option<Stored> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    let schema = v["schema"].as_str()?;
+    Some(Stored {
         schema: schema.to_owned(),
         schema_type: v["schemaType"].as_str().unwrap_or("AVRO").to_owned(),
         // Stored as a registry does: name, subject, version.
@@ -228,9 +296,8 @@ async fn register(
     if let Some(refused) = gate(&shared, &headers) {
         return refused;
     }
-    let stored = match parse_body(&body) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(stored) = parse_body(&body) else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, 42201, "invalid schema");
     };
     let (id, _) = shared
         .inner
@@ -249,9 +316,8 @@ async fn lookup(
     if let Some(refused) = gate(&shared, &headers) {
         return refused;
     }
-    let stored = match parse_body(&body) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(stored) = parse_body(&body) else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, 42201, "invalid schema");
     };
     let inner = shared.inner.lock().expect("registry lock");
     let Some(versions) = inner.subjects.get(&subject) else {
