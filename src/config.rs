@@ -82,6 +82,8 @@ pub struct Config {
     pub hrv: HrvConfig,
     /// Clinician alerts.
     pub alerts: AlertsConfig,
+    /// Durable erasure.
+    pub erasure: ErasureConfig,
     /// Logging.
     pub telemetry: TelemetryConfig,
     /// Metrics and health endpoints.
@@ -129,9 +131,18 @@ pub struct KafkaConfig {
     pub startup_timeout_ms: u64,
     /// Transactional id of this instance (exactly_once). Must be unique per
     /// instance and stable across its restarts, so a restart fences its
-    /// previous incarnation. Empty: `<group_id>-<$HOSTNAME>` (a pod name), or
-    /// a random suffix when HOSTNAME is unset.
+    /// previous incarnation at once. Empty: `<group_id>-<host name>`, the
+    /// host name as the operating system reports it (not `$HOSTNAME`, which
+    /// a shell or systemd unit need not export); on Kubernetes that is the
+    /// pod name, stable under a StatefulSet. Set it explicitly for more than
+    /// one instance per host.
     pub transactional_id: String,
+    /// Rebalancing protocol of the consumer group: `cooperative` (default,
+    /// librdkafka's `cooperative-sticky`: partitions that do not move keep
+    /// running through a rebalance) or `eager` (`range,roundrobin`: every
+    /// partition is revoked and reassigned). All instances of a group must
+    /// use the same; change it with every instance stopped.
+    pub rebalancing: Rebalancing,
     /// TLS and SASL towards the brokers.
     pub security: SecurityConfig,
     /// Extra librdkafka properties, applied after vitalstream's defaults and
@@ -149,6 +160,7 @@ impl Default for KafkaConfig {
             message_timeout_ms: 30_000,
             startup_timeout_ms: 60_000,
             transactional_id: String::new(),
+            rebalancing: Rebalancing::default(),
             security: SecurityConfig::default(),
             librdkafka: Librdkafka::default(),
         }
@@ -173,6 +185,77 @@ pub struct Topics {
     pub dlq: String,
     /// Compacted state changelog (internal); empty = `vitalstream.<group_id>.state`.
     pub state: String,
+    /// Compacted set of erased patients (internal, keyed hashes only);
+    /// empty = `vitalstream.<group_id>.erasures`. Created at start-up if missing.
+    pub erasures: String,
+}
+
+/// Durable erasure (docs/erasure.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ErasureConfig {
+    /// Secret key of the hash by which erased patients are remembered (on
+    /// the erasures topic and in dedup keys). The same on every instance of
+    /// the group, and never changed: erasures recorded under another key
+    /// match nothing. Unset: a built-in, public key (start-up warns).
+    /// Environment: `VITALSTREAM_ERASURE__HASH_KEY`, taken verbatim.
+    pub hash_key: Option<Secret>,
+    /// A file holding `hash_key` (one trailing newline dropped).
+    pub hash_key_file: Option<PathBuf>,
+    /// `hash_key_file`'s content, once read.
+    #[serde(skip)]
+    hash_key_from_file: Option<Secret>,
+}
+
+fn erasure_invalid(key: &str, problem: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        problem: problem.to_owned(),
+    }
+}
+
+impl ErasureConfig {
+    /// The hasher of patient ids this configuration names.
+    pub fn hasher(&self) -> crate::erasure::PatientHasher {
+        match self.hash_key.as_ref().or(self.hash_key_from_file.as_ref()) {
+            Some(key) => crate::erasure::PatientHasher::new(key.expose().as_bytes()),
+            None => crate::erasure::PatientHasher::default(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.hash_key.is_some() && self.hash_key_file.is_some() {
+            return Err(erasure_invalid(
+                "erasure.hash_key",
+                "and erasure.hash_key_file are both set; keep one",
+            ));
+        }
+        if self
+            .hash_key
+            .as_ref()
+            .is_some_and(|k| k.expose().len() < 16)
+        {
+            return Err(erasure_invalid(
+                "erasure.hash_key",
+                "must be at least 16 characters",
+            ));
+        }
+        Ok(())
+    }
+
+    fn load_file(&mut self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.hash_key_file {
+            let key = read_secret_file("erasure.hash_key_file", path)?;
+            if key.expose().len() < 16 {
+                return Err(erasure_invalid(
+                    "erasure.hash_key_file",
+                    "must hold at least 16 characters",
+                ));
+            }
+            self.hash_key_from_file = Some(key);
+        }
+        Ok(())
+    }
 }
 
 impl KafkaConfig {
@@ -211,19 +294,102 @@ impl KafkaConfig {
         self.librdkafka.load_sources()
     }
 
-    /// The transactional id in force (see [`KafkaConfig::transactional_id`]).
-    pub fn transactional_id(&self) -> String {
+    /// The transactional id in force and where it came from (see
+    /// [`KafkaConfig::transactional_id`]).
+    pub fn transactional_id(&self) -> TransactionalId {
         if !self.transactional_id.trim().is_empty() {
-            return self.transactional_id.clone();
+            return TransactionalId {
+                id: self.transactional_id.clone(),
+                source: TransactionalIdSource::Configured,
+            };
         }
-        match std::env::var("HOSTNAME") {
-            Ok(host) if !host.trim().is_empty() => format!("{}-{host}", self.group_id),
-            _ => format!("{}-{:016x}", self.group_id, rand::random::<u64>()),
+        let host = gethostname::gethostname();
+        match host.to_str().map(str::trim) {
+            Some(host) if !host.is_empty() => TransactionalId {
+                id: format!("{}-{host}", self.group_id),
+                source: TransactionalIdSource::HostName,
+            },
+            // No usable host name (not valid UTF-8, or empty): an id that
+            // does not survive a restart, which the start-up log warns about.
+            _ => TransactionalId {
+                id: format!("{}-{:016x}", self.group_id, rand::random::<u64>()),
+                source: TransactionalIdSource::Random,
+            },
+        }
+    }
+}
+
+/// A transactional id and its origin, for the start-up log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionalId {
+    /// The id.
+    pub id: String,
+    /// Where it came from.
+    pub source: TransactionalIdSource,
+}
+
+/// Where the transactional id came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionalIdSource {
+    /// `kafka.transactional_id`.
+    Configured,
+    /// `<group_id>-<host name>` (the operating system's; the pod name on Kubernetes).
+    HostName,
+    /// The host name was unusable: a random suffix, new at every start.
+    Random,
+}
+
+impl TransactionalIdSource {
+    /// Log name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Configured => "kafka.transactional_id",
+            Self::HostName => "host name",
+            Self::Random => "random (no usable host name)",
+        }
+    }
+}
+
+/// Consumer group rebalancing protocol (see [`KafkaConfig::rebalancing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rebalancing {
+    /// Incremental (`cooperative-sticky`): only partitions that move are
+    /// revoked; the others keep running.
+    #[default]
+    Cooperative,
+    /// Stop-the-world (`range,roundrobin`): every partition is revoked.
+    Eager,
+}
+
+impl Rebalancing {
+    /// Config and log name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cooperative => "cooperative",
+            Self::Eager => "eager",
+        }
+    }
+
+    /// librdkafka's `partition.assignment.strategy` for this protocol.
+    pub fn assignment_strategy(self) -> &'static str {
+        match self {
+            Self::Cooperative => "cooperative-sticky",
+            Self::Eager => "range,roundrobin",
         }
     }
 }
 
 impl Topics {
+    /// The erasures topic of consumer group `group_id`.
+    pub fn erasures_topic(&self, group_id: &str) -> String {
+        if self.erasures.trim().is_empty() {
+            format!("vitalstream.{group_id}.erasures")
+        } else {
+            self.erasures.clone()
+        }
+    }
+
     /// The state changelog topic of consumer group `group_id`.
     pub fn state_topic(&self, group_id: &str) -> String {
         if self.state.trim().is_empty() {
@@ -244,6 +410,7 @@ impl Default for Topics {
             alerts: "vitals.alerts".into(),
             dlq: "vitals.readings.dlq".into(),
             state: String::new(),
+            erasures: String::new(),
         }
     }
 }
@@ -267,8 +434,18 @@ pub struct ProcessingConfig {
     pub commit_interval_ms: u64,
     /// Delivery guarantee.
     pub guarantee: Guarantee,
-    /// Deadline of one transaction call (init, commit, abort) and the
-    /// broker's transaction timeout (exactly_once).
+    /// The broker's transaction timeout and the deadline of one
+    /// transaction call (init, commit, abort) (exactly_once). A killed
+    /// instance's open transaction holds back `read_committed` readers of
+    /// every partition it wrote to (outputs, changelog) until its
+    /// transactional id is reused (a restart with the same id aborts it at
+    /// once) or this timeout passes, so it should be short. It also caps
+    /// the transactional producer's message timeout (librdkafka requires
+    /// `message.timeout.ms` ≤ `transaction.timeout.ms`), which is how long
+    /// a broker outage is ridden out before the run stops. 30 s (was 60 s)
+    /// is the shortest value that keeps `kafka.message_timeout_ms`'s 30 s
+    /// delivery deadline; 10 s (Kafka Streams' exactly-once default) would
+    /// also cut that to 10 s. See docs/scale-out.md.
     pub transaction_timeout_ms: u64,
     /// Backpressure: output messages awaiting the broker's acknowledgement
     /// at which consumption pauses; it resumes once half have drained. The
@@ -306,7 +483,7 @@ impl Default for ProcessingConfig {
             batch_max_wait_ms: 50,
             commit_interval_ms: 100,
             guarantee: Guarantee::ExactlyOnce,
-            transaction_timeout_ms: 60_000,
+            transaction_timeout_ms: 30_000,
             max_in_flight: 50_000,
         }
     }
@@ -479,6 +656,7 @@ impl Config {
             .map_err(|e| Box::new(hide_secret_lines(e)))?;
         config.validate()?;
         config.kafka.load_secret_sources()?;
+        config.erasure.load_file()?;
         config.schema_registry.load_files()?;
         Ok(config)
     }
@@ -555,6 +733,7 @@ impl Config {
             );
         }
         self.hrv.validate()?;
+        self.erasure.validate()?;
         if self.alerts.cooldown_ms < 0 {
             return invalid("alerts.cooldown_ms", "must not be negative");
         }
@@ -678,6 +857,24 @@ fn read_secret_file(key: &str, path: &Path) -> Result<Secret, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_transactional_id_is_the_group_and_the_os_host_name() {
+        let cfg = Config::default();
+        let id = cfg.kafka.transactional_id();
+        let host = gethostname::gethostname()
+            .into_string()
+            .expect("UTF-8 host name");
+        assert_eq!(id.id, format!("vitalstream-{host}"));
+        assert_eq!(id.source, TransactionalIdSource::HostName);
+        assert_eq!(cfg.kafka.transactional_id(), id, "stable within a run");
+        let mut set = Config::default();
+        set.kafka.transactional_id = "tx-1".into();
+        assert_eq!(
+            set.kafka.transactional_id().source,
+            TransactionalIdSource::Configured
+        );
+    }
 
     #[test]
     fn defaults_are_valid() {

@@ -31,6 +31,8 @@
 //!   commits, transactionally (exactly-once, the default) or by storing
 //!   offsets after delivery (at-least-once). Every input ends in exactly one
 //!   place.
+//! * [`erasure`]: the durable set of erased patients (keyed hashes), loaded
+//!   from the erasures topic and applied to every partition's state.
 //! * [`state`]: the changelog records of per-partition state, restored on
 //!   assignment.
 //! * [`telemetry`]: metric names, the Prometheus recorder, counters, health flags.
@@ -48,6 +50,7 @@
 pub mod codec;
 pub mod config;
 pub mod demo;
+pub mod erasure;
 pub mod gateway;
 pub mod healthcheck;
 pub mod http;

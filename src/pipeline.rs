@@ -102,6 +102,9 @@ pub enum PipelineError {
     /// A state changelog record cannot be read back or written.
     #[error(transparent)]
     State(#[from] crate::state::StateError),
+    /// The state topic cannot hold every input partition's state.
+    #[error(transparent)]
+    StateTopic(#[from] crate::kafka::StateTopicError),
     /// A setting the processor checks at start-up is invalid.
     #[error("configuration: {0}")]
     Config(String),
@@ -181,7 +184,7 @@ pub async fn run(
         return Ok(());
     }
     stats.health.set_kafka_reachable(true);
-    let profiles = Arc::new(ProfileTable::new());
+    let profiles = Arc::new(ProfileTable::with_hasher(config.erasure.hasher()));
     let mut loader = tokio::spawn({
         let (config, codec, profiles) = (config.clone(), codec.clone(), profiles.clone());
         let resolver = resolver.clone();
@@ -267,9 +270,12 @@ async fn run_consumer(
     let guarantee = config.processing.guarantee;
     let transactional_id =
         (guarantee == Guarantee::ExactlyOnce).then(|| config.kafka.transactional_id());
+    if let Some(id) = &transactional_id {
+        crate::kafka::log_transactional_id(id);
+    }
     let producer: PipelineProducer = producer_config(
         &config.kafka,
-        transactional_id.as_deref(),
+        transactional_id.as_ref().map(|t| t.id.as_str()),
         &config.processing,
     )
     .create_with_context(LinkProducerContext::new(link))
@@ -281,11 +287,17 @@ async fn run_consumer(
                 .await
                 .map_err(PipelineError::Transaction)?;
             context.events.set_transactions(txn.clone());
-            info!(transactional_id = %id, "transactional producer ready");
+            info!(transactional_id = %id.id, "transactional producer ready");
             Some(txn)
         }
         None => None,
     };
+    let state_partitions = crate::kafka::check_state_topic(
+        &consumer,
+        &config.topics.raw,
+        &state_topic,
+        Duration::from_millis(config.kafka.startup_timeout_ms.clamp(5_000, 30_000)),
+    )?;
     consumer
         .subscribe(&[&config.topics.raw])
         .map_err(PipelineError::Setup)?;
@@ -319,6 +331,7 @@ async fn run_consumer(
         config,
         state_reader,
         state_topic,
+        state_partitions,
         txn,
         open: OpenTxn::default(),
         buf: Vec::with_capacity(1024),
@@ -360,6 +373,8 @@ struct Pipeline {
     config: Config,
     state_reader: StateReader,
     state_topic: String,
+    /// Partitions of the state topic (checked at start-up).
+    state_partitions: usize,
     /// The producer's transactions (exactly_once), else `None`.
     txn: Option<Transactions>,
     /// Batches in the open transaction (exactly_once).
@@ -700,6 +715,7 @@ impl Pipeline {
         let kept: Vec<i32> = held.into_iter().filter(|p| !revoked.contains(p)).collect();
         if !kept.is_empty() {
             self.seek_to_committed(consumer, |p| kept.contains(&p))?;
+            self.context.events.requeue_assigned(&kept);
         }
         info!(
             revoked = ?revoked,
@@ -744,6 +760,12 @@ impl Pipeline {
         if self.processor.has_partition(partition) {
             return Ok(());
         }
+        crate::kafka::check_partition(
+            &self.config.topics.raw,
+            partition,
+            &self.state_topic,
+            self.state_partitions,
+        )?;
         let started = Instant::now();
         let entries = self
             .state_reader
@@ -1018,6 +1040,7 @@ impl Pipeline {
     fn rewind(&mut self, consumer: &StreamConsumer<PipelineContext>) -> Result<(), PipelineError> {
         let partitions = self.seek_to_committed(consumer, |_| true)?;
         self.processor.revoke(&partitions);
+        self.context.events.requeue_assigned(&partitions);
         warn!(
             partitions = ?partitions,
             "transaction aborted: partitions rewound to their committed offsets, state to the changelog"

@@ -164,6 +164,7 @@ async fn metrics_after_traffic_match_what_was_processed() {
         + get("vitalstream_hrv_windows_total{quality=\"insufficient\"}");
     assert_eq!(published_windows, windows as f64);
     assert_eq!(get("vitalstream_profiles"), 5.0, "erased profile removed");
+    assert_eq!(get("vitalstream_erased_patients"), 1.0);
     assert_eq!(
         get("vitalstream_profile_updates_total{kind=\"tombstone\"}"),
         1.0

@@ -143,6 +143,9 @@ async fn a_partition_handed_back_is_restored_with_what_its_other_owner_did() {
     let mut cfg_b = config(&broker);
     cfg_b.kafka.client_id = "vitalstream-b".into();
     cfg_b.kafka.transactional_id = "handback-b".into();
+    // Eager: every partition is revoked on a rebalance, and the range
+    // assignor decides who gets it (cooperative-sticky would leave it with B).
+    cfg_b.kafka.rebalancing = vitalstream::config::Rebalancing::Eager;
     // Member ids begin with the client id, and the range assignor gives a
     // single partition to the first member in id order: A takes it from B
     // while both are in the group.

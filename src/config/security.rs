@@ -164,7 +164,8 @@ pub struct LibrdkafkaSetting<'a> {
 /// Environment variables read verbatim for secret-bearing keys: figment would
 /// parse `12345` as a number and `"x"` as `x`, and report a type error with
 /// the value in it. (variable, dotted key)
-pub(super) const VERBATIM_ENV: [(&str, &str); 5] = [
+pub(super) const VERBATIM_ENV: [(&str, &str); 6] = [
+    ("VITALSTREAM_ERASURE__HASH_KEY", "erasure.hash_key"),
     (
         "VITALSTREAM_KAFKA__SECURITY__SASL_USERNAME",
         "kafka.security.sasl_username",

@@ -71,6 +71,8 @@ impl TopicSpec {
         specs.push(Self::compacted(&topics.patients, partitions));
         // One changelog partition per input partition, same numbers.
         specs.push(Self::compacted(&topics.state_topic(group_id), partitions));
+        // The erased patients: small, read in full by every instance.
+        specs.push(Self::compacted(&topics.erasures_topic(group_id), 1));
         specs
     }
 

@@ -65,6 +65,10 @@ pub fn consumer_config(cfg: &KafkaConfig, processing: &ProcessingConfig) -> Clie
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
         .set("session.timeout.ms", cfg.session_timeout_ms.to_string())
+        .set(
+            "partition.assignment.strategy",
+            cfg.rebalancing.assignment_strategy(),
+        )
         .set("enable.partition.eof", "false")
         // Consumer lag per partition for the metrics (PipelineContext::stats).
         .set("statistics.interval.ms", "5000")
@@ -122,16 +126,19 @@ pub fn producer_config(
     processing: &ProcessingConfig,
 ) -> ClientConfig {
     let mut c = base(cfg);
+    let mut message_timeout_ms = u64::from(cfg.message_timeout_ms);
     if let Some(id) = transactional_id {
         c.set("transactional.id", id).set(
             "transaction.timeout.ms",
             processing.transaction_timeout_ms.to_string(),
         );
+        // librdkafka refuses a message timeout above the transaction timeout.
+        message_timeout_ms = message_timeout_ms.min(processing.transaction_timeout_ms);
     }
     c.set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
-        .set("message.timeout.ms", cfg.message_timeout_ms.to_string())
+        .set("message.timeout.ms", message_timeout_ms.to_string())
         // Broker reachability for the outage report (kafka::link): the
         // producer's statistics are served by its own thread, so they end
         // an outage within a second of a broker answering.
@@ -201,6 +208,29 @@ mod tests {
                 assert_eq!(c.get(property), Some(value), "{role}: {property}");
             }
         }
+    }
+
+    #[test]
+    fn cooperative_by_default_and_the_message_timeout_within_the_transaction_timeout() {
+        let cfg = Config::default();
+        let c = consumer_config(&cfg.kafka, &cfg.processing);
+        assert_eq!(
+            c.get("partition.assignment.strategy"),
+            Some("cooperative-sticky")
+        );
+        let eager = Config::from_toml("[kafka]\nrebalancing = \"eager\"\n").expect("valid");
+        let c = consumer_config(&eager.kafka, &eager.processing);
+        assert_eq!(
+            c.get("partition.assignment.strategy"),
+            Some("range,roundrobin")
+        );
+        let mut p = cfg.processing.clone();
+        assert_eq!(p.transaction_timeout_ms, 30_000);
+        p.transaction_timeout_ms = 10_000;
+        let c = producer_config(&cfg.kafka, Some("tx"), &p);
+        assert_eq!(c.get("message.timeout.ms"), Some("10000"));
+        let c = producer_config(&cfg.kafka, None, &p);
+        assert_eq!(c.get("message.timeout.ms"), Some("30000"));
     }
 
     #[test]

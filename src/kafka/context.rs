@@ -4,6 +4,11 @@
 //! revocation, before it processes any record of a later assignment (which
 //! may hand the same partitions back).
 //!
+//! Under cooperative rebalancing (`kafka.rebalancing`, the default) an
+//! assignment or revocation lists only the partitions that move; the others
+//! keep running. The health report counts the whole assignment after each
+//! change.
+//!
 //! exactly_once: a revocation aborts the open transaction inside the
 //! rebalance callback, before this member rejoins the group. A commit after
 //! that point could land after the partitions' new owner has read their
@@ -16,7 +21,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use super::Transactions;
 use super::link::{BrokerLink, LinkClient};
 
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, RebalanceProtocol};
 use rdkafka::{ClientContext, Statistics};
 use tracing::{info, warn};
 
@@ -78,6 +83,15 @@ impl RebalanceEvents {
             .lock()
             .map(|mut v| std::mem::take(&mut *v))
             .unwrap_or_default()
+    }
+
+    /// Queues `partitions`, still assigned, for a restore as if newly
+    /// assigned (their state was dropped after an aborted transaction): the
+    /// restore also applies every erasure to them at once.
+    pub fn requeue_assigned(&self, partitions: &[i32]) {
+        if let Ok(mut assigned) = self.assigned.lock() {
+            assigned.extend_from_slice(partitions);
+        }
     }
 
     /// Takes the partitions revoked since the last call.
@@ -148,6 +162,9 @@ impl ConsumerContext for PipelineContext {
         match rebalance {
             Rebalance::Revoke(tpl) => {
                 let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                if partitions.is_empty() {
+                    return;
+                }
                 info!(?partitions, "partitions revoked");
                 self.events.abort_open_txn();
                 if let Ok(mut revoked) = self.events.revoked.lock() {
@@ -157,8 +174,10 @@ impl ConsumerContext for PipelineContext {
             }
             Rebalance::Assign(tpl) => {
                 let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                if partitions.is_empty() {
+                    return;
+                }
                 info!(?partitions, "partitions assigned");
-                self.stats.health.set_assigned(partitions.len());
                 // Not ready until the pipeline has restored their state.
                 self.stats.health.set_state_restored(false);
                 if let Ok(mut assigned) = self.events.assigned.lock() {
@@ -166,6 +185,30 @@ impl ConsumerContext for PipelineContext {
                 }
             }
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
+        }
+    }
+
+    /// The whole assignment after the change: under cooperative rebalancing
+    /// an assignment or revocation lists only the partitions that move.
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if matches!(rebalance, Rebalance::Error(_)) {
+            return;
+        }
+        match consumer.assignment() {
+            Ok(all) => {
+                let held: Vec<i32> = all.elements().iter().map(|e| e.partition()).collect();
+                info!(
+                    partitions = ?held,
+                    protocol = match consumer.rebalance_protocol() {
+                        RebalanceProtocol::Cooperative => "cooperative",
+                        RebalanceProtocol::Eager => "eager",
+                        RebalanceProtocol::None => "none",
+                    },
+                    "assignment after rebalance"
+                );
+                self.stats.health.set_assigned(held.len());
+            }
+            Err(e) => warn!(error = %e, "reading the assignment after a rebalance failed"),
         }
     }
 }

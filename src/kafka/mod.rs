@@ -4,9 +4,11 @@
 //! poll → process → produce → commit.
 
 mod admin;
+mod checks;
 mod client;
 mod committed;
 mod context;
+mod erasures;
 mod link;
 mod profiles;
 mod startup;
@@ -14,11 +16,13 @@ mod state;
 mod txn;
 
 pub use admin::{TopicSpec, ensure_topics};
+pub use checks::{StateTopicError, check_partition, check_state_topic, log_transactional_id};
 pub use client::{
     client_config, consumer_config, producer_config, profile_consumer_config, state_consumer_config,
 };
 pub use committed::{CommittedReadError, CommittedRecord, read_committed};
 pub use context::{EofQuietContext, PipelineContext, RebalanceEvents};
+pub use erasures::ErasureLog;
 pub use link::{BrokerLink, LinkClient, LinkProducerContext, PipelineProducer, is_transient};
 pub use profiles::{ProfileLoadError, follow_profiles};
 pub use startup::{BrokersUnreachable, wait_for_brokers};

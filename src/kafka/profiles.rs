@@ -21,11 +21,13 @@ use tracing::{debug, info, warn};
 
 use super::client::profile_consumer_config;
 use super::context::EofQuietContext;
+use super::erasures::ErasureLog;
 use crate::codec::{Codec, InputKind};
 use crate::config::Config;
+use crate::erasure::{Position, ProfileVerdict};
 use crate::process::{OverrideRejection, ProfileTable};
 use crate::registry::WriterResolver;
-use crate::telemetry::{OVERRIDES_REJECTED, PROFILE_UPDATES, PROFILES};
+use crate::telemetry::{ERASED_PATIENTS, OVERRIDES_REJECTED, PROFILE_UPDATES, PROFILES};
 
 /// Why the profile loader stopped. Fatal: readings cannot be joined.
 #[derive(Debug, Error)]
@@ -41,6 +43,14 @@ pub enum ProfileLoadError {
     /// The consumer reported an unrecoverable error.
     #[error("consuming the patients topic failed: {0}")]
     Consume(#[source] KafkaError),
+    /// The erasures topic cannot be created or read, or holds records this
+    /// instance cannot use.
+    #[error("{0}")]
+    Erasures(String),
+    /// An erasure record could not be written: the erasure would not
+    /// outlive its tombstone, so the run stops (a restart writes it again).
+    #[error("writing an erasure record failed: {0}")]
+    ErasureWrite(#[source] KafkaError),
     /// A profile's writer schema could not be looked up in the registry.
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryUnavailable),
@@ -51,6 +61,7 @@ struct LoaderMetrics {
     tombstones: Counter,
     invalid: Counter,
     profiles: metrics::Gauge,
+    erased: metrics::Gauge,
 }
 
 impl LoaderMetrics {
@@ -60,6 +71,7 @@ impl LoaderMetrics {
             tombstones: metrics::counter!(PROFILE_UPDATES, "kind" => "tombstone"),
             invalid: metrics::counter!(PROFILE_UPDATES, "kind" => "invalid"),
             profiles: metrics::gauge!(PROFILES),
+            erased: metrics::gauge!(ERASED_PATIENTS),
         }
     }
 }
@@ -75,6 +87,9 @@ pub async fn follow_profiles(
     resolver: Option<Arc<WriterResolver>>,
     table: Arc<ProfileTable>,
 ) -> Result<(), ProfileLoadError> {
+    // Erasures first: a profile older than a recorded erasure must not
+    // bring the patient back while the patients topic loads.
+    let mut erasures = ErasureLog::open(config, &table).await?;
     let topic = config.topics.patients.as_str();
     let consumer: StreamConsumer<EofQuietContext> = profile_consumer_config(&config.kafka)
         .create_with_context(EofQuietContext("profile loader"))
@@ -104,10 +119,14 @@ pub async fn follow_profiles(
                         .prepare(InputKind::PatientProfile, msg.payload())
                         .await?;
                 }
-                apply(&msg, &codec, &table, &metrics);
+                apply(&msg, &codec, &table, &metrics, &mut erasures)?;
+                if table.is_caught_up() {
+                    erasures.flush().await?;
+                }
             }
             Err(KafkaError::PartitionEOF(p)) => {
                 if pending.remove(&p) && pending.is_empty() && !table.is_caught_up() {
+                    erasures.flush().await?;
                     table.set_caught_up();
                     info!(profiles = table.len(), "patient profiles caught up");
                 }
@@ -120,6 +139,8 @@ pub async fn follow_profiles(
         // Entry counts are far below f64's exact-integer range.
         #[allow(clippy::cast_precision_loss)]
         metrics.profiles.set(table.len() as f64);
+        #[allow(clippy::cast_precision_loss)]
+        metrics.erased.set(table.erased().len() as f64);
     }
 }
 
@@ -150,25 +171,56 @@ async fn partitions_of(
 
 /// Applies one record of the patients topic. Bad records are counted and
 /// logged by coordinates, never by content.
-fn apply(msg: &BorrowedMessage<'_>, codec: &Codec, table: &ProfileTable, m: &LoaderMetrics) {
+fn apply(
+    msg: &BorrowedMessage<'_>,
+    codec: &Codec,
+    table: &ProfileTable,
+    m: &LoaderMetrics,
+    erasures: &mut ErasureLog,
+) -> Result<(), ProfileLoadError> {
     let (partition, offset) = (msg.partition(), msg.offset());
+    let position = Position {
+        partition,
+        offset,
+        timestamp_ms: msg.timestamp().to_millis().unwrap_or(0),
+    };
     let Some(key) = msg.key().and_then(|k| std::str::from_utf8(k).ok()) else {
         m.invalid.increment(1);
         warn!(
             partition,
             offset, "patient record without a UTF-8 key ignored"
         );
-        return;
+        return Ok(());
     };
     let Some(payload) = msg.payload() else {
-        table.erase(key);
         m.tombstones.increment(1);
-        info!(partition, offset, "patient erased (tombstone)");
-        return;
+        if let Some(hash) = table.erase_at(key, Some(position)) {
+            erasures.record(hash, position)?;
+            info!(partition, offset, "patient erased (tombstone)");
+        }
+        return Ok(());
     };
     match codec.decode_profile(payload) {
         Ok(profile) if profile.patient_id == key => {
-            for rejected in table.upsert(profile) {
+            let (verdict, rejections) = table.apply_profile(profile, Some(position));
+            match verdict {
+                ProfileVerdict::NotErased => {}
+                ProfileVerdict::Lifted => {
+                    erasures.forget(table.hasher().hash(key.as_bytes()))?;
+                    info!(
+                        partition,
+                        offset, "erased patient id registered again: erasure lifted"
+                    );
+                }
+                ProfileVerdict::Stale => {
+                    debug!(
+                        partition,
+                        offset, "profile older than the patient's erasure ignored"
+                    );
+                    return Ok(());
+                }
+            }
+            for rejected in rejections {
                 let rule = rejected.rule_label();
                 metrics::counter!(OVERRIDES_REJECTED, "rule" => rule).increment(1);
                 // Coordinates and rule only: neither the patient nor the value.
@@ -203,4 +255,5 @@ fn apply(msg: &BorrowedMessage<'_>, codec: &Codec, table: &ProfileTable, m: &Loa
             warn!(partition, offset, error = %e, "patient profile ignored: does not decode");
         }
     }
+    Ok(())
 }

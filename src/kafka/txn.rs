@@ -48,7 +48,7 @@ impl Transactions {
     /// The broker does not support transactions or cannot be reached in time.
     pub async fn init(producer: PipelineProducer, timeout: Duration) -> Result<Self, KafkaError> {
         let p = producer.clone();
-        blocking(move || p.init_transactions(timeout)).await?;
+        blocking(move || retry(|| p.init_transactions(timeout))).await?;
         Ok(Self {
             producer,
             timeout,

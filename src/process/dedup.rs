@@ -1,6 +1,9 @@
 //! Bounded, event-time dedup of reading ids for one input partition.
 //!
-//! Keys are 128 bits: a hash of the patient id and a hash of the reading id,
+//! Keys are 128 bits: a keyed hash of the patient id (64 bits of
+//! [`PatientHasher`]'s, the hash erasures are remembered by, so a restored
+//! store can be purged of an erased patient whose id is no longer known)
+//! and a hash of the reading id,
 //! so one entry costs a few dozen bytes whatever the id lengths, and a
 //! repeated id under another patient is never mistaken for a duplicate.
 //! Entries leave when they fall behind the horizon (max event time seen minus
@@ -14,6 +17,8 @@ use super::FastMap;
 
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
+
+use crate::erasure::{PatientHash, PatientHasher};
 
 /// Result of offering a reading id to the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +67,7 @@ pub struct DedupStore {
     evicted_up_to_ms: i64,
     /// Changes since the last [`DedupStore::take_changes`].
     changes: Vec<DedupChange>,
+    hasher: PatientHasher,
 }
 
 impl DedupStore {
@@ -75,7 +81,15 @@ impl DedupStore {
             max_event_ms: i64::MIN,
             evicted_up_to_ms: i64::MIN,
             changes: Vec::new(),
+            hasher: PatientHasher::default(),
         }
+    }
+
+    /// The store hashing patient ids with `hasher` (the profile table's).
+    #[must_use]
+    pub fn with_hasher(mut self, hasher: PatientHasher) -> Self {
+        self.hasher = hasher;
+        self
     }
 
     /// Changes since the last call, oldest first (for the changelog).
@@ -125,10 +139,19 @@ impl DedupStore {
 
     /// Checks `reading_id` of `patient_id` measured at `event_ms` and remembers it if new.
     pub fn check(&mut self, patient_id: &str, reading_id: &str, event_ms: i64) -> DedupOutcome {
-        let key = (
-            xxh3_64(patient_id.as_bytes()),
-            xxh3_64(reading_id.as_bytes()),
-        );
+        let patient = self.hasher.hash(patient_id.as_bytes());
+        self.check_hashed(patient, reading_id, event_ms)
+    }
+
+    /// [`Self::check`] for a patient id already hashed with this store's
+    /// hasher (the processor hashes each record's key once).
+    pub fn check_hashed(
+        &mut self,
+        patient: PatientHash,
+        reading_id: &str,
+        event_ms: i64,
+    ) -> DedupOutcome {
+        let key = (patient.dedup_part(), xxh3_64(reading_id.as_bytes()));
         if self.seen.contains_key(&key) {
             return DedupOutcome::Duplicate;
         }
@@ -147,17 +170,26 @@ impl DedupStore {
     /// Forgets every reading id of `patient_id` (erasure). Returns how many
     /// entries were removed. Linear in the store size; erasures are rare.
     pub fn purge_patient(&mut self, patient_id: &str) -> usize {
-        let patient = xxh3_64(patient_id.as_bytes());
+        let patient = self.hasher.hash(patient_id.as_bytes()).dedup_part();
+        self.purge_where(|p| p == patient)
+    }
+
+    /// Forgets every reading id whose patient part (see
+    /// [`crate::erasure::PatientHash::dedup_part`]) `erased` accepts.
+    /// Returns how many entries were removed.
+    pub fn purge_where(&mut self, erased: impl Fn(u64) -> bool) -> usize {
         let before = self.seen.len();
         let changes = &mut self.changes;
         self.seen.retain(|key, _| {
-            let keep = key.0 != patient;
+            let keep = !erased(key.0);
             if !keep {
                 changes.push(DedupChange::Forgotten(*key));
             }
             keep
         });
-        self.by_time.retain(|(_, key)| key.0 != patient);
+        if self.seen.len() != before {
+            self.by_time.retain(|(_, key)| !erased(key.0));
+        }
         before - self.seen.len()
     }
 

@@ -12,6 +12,7 @@ mod bp;
 mod dedup;
 mod disposition;
 mod enrich;
+mod erasure;
 mod guard;
 mod hashing;
 mod hrv;

@@ -21,6 +21,7 @@ use super::{
 };
 use crate::codec::Codec;
 use crate::config::ValidationConfig;
+use crate::erasure::PatientHash;
 use crate::model::{
     AlertRule, Attribution, ClinicianAlert, EnrichedReading, HrvWindow, Measurement, Provenance,
 };
@@ -63,6 +64,10 @@ pub struct Processor {
     /// Empty state a newly seen partition starts from.
     fresh: PartitionState,
     counts: ProcessorCounts,
+    /// How far the log of erasures has been applied to held partitions.
+    erasure_epoch: usize,
+    /// Entries purged on restore since the last [`Self::apply_erasures`].
+    purged: usize,
 }
 
 impl Processor {
@@ -84,7 +89,8 @@ impl Processor {
             rr.max.floor().to_i32().unwrap_or(i32::MIN),
         );
         let fresh = PartitionState {
-            dedup: DedupStore::new(cfg.dedup_horizon_ms, cfg.dedup_max_entries),
+            dedup: DedupStore::new(cfg.dedup_horizon_ms, cfg.dedup_max_entries)
+                .with_hasher(profiles.hasher()),
             hrv: windows,
             alerts: AlertEngine::new(alerts),
         };
@@ -95,16 +101,21 @@ impl Processor {
             partitions: BTreeMap::new(),
             fresh,
             counts: ProcessorCounts::default(),
+            erasure_epoch: 0,
+            purged: 0,
         })
     }
 
     /// Decides where `record` ends, at processor wall-clock time `now_ms`.
     /// Never panics on any input.
     pub fn process<'a>(&mut self, record: &InputRecord<'a>, now_ms: i64) -> Disposition<'a> {
-        if record.key.is_some_and(|k| self.profiles.is_erased_key(k)) {
+        // The key's keyed hash, computed once per record: the erased check
+        // here, the one on the decoded id and the dedup key share it.
+        let key_hash = record.key.map(|k| self.profiles.hasher().hash(k));
+        if key_hash.is_some_and(|h| self.profiles.is_erased_hash(h)) {
             return Disposition::Erased;
         }
-        match self.accept(record, now_ms) {
+        match self.accept(record, key_hash, now_ms) {
             Ok(Some(enriched)) => Disposition::Enriched(enriched),
             Ok(None) => Disposition::Duplicate,
             Err(Some(rejection)) => Disposition::Dlq(rejection),
@@ -116,6 +127,7 @@ impl Processor {
     fn accept<'a>(
         &mut self,
         record: &InputRecord<'a>,
+        key_hash: Option<PatientHash>,
         now_ms: i64,
     ) -> Result<Option<EnrichedReading<'a>>, Option<Rejection>> {
         let payload = record
@@ -125,12 +137,17 @@ impl Processor {
             .codec
             .decode_raw(payload)
             .map_err(|e| Rejection::new(e.dlq_reason(), e.to_string()))?;
+        let keyed = record.key == Some(reading.patient_id.as_bytes());
+        let patient = match key_hash {
+            Some(hash) if keyed => hash,
+            _ => self.profiles.hasher().hash(reading.patient_id.as_bytes()),
+        };
         // By the decoded id too: a keyless or mis-keyed record of an erased
         // patient goes nowhere, not even to the DLQ.
-        if self.profiles.is_erased_key(reading.patient_id.as_bytes()) {
+        if self.profiles.is_erased_hash(patient) {
             return Err(None);
         }
-        if record.key != Some(reading.patient_id.as_bytes()) {
+        if !keyed {
             return Err(Some(Rejection::new(
                 DlqReason::KeyMismatch,
                 "Kafka key differs from the reading's patient_id",
@@ -151,11 +168,10 @@ impl Processor {
             .partitions
             .entry(record.partition)
             .or_insert_with(|| self.fresh.clone());
-        match state.dedup.check(
-            &reading.patient_id,
-            &reading.reading_id,
-            reading.measured_at_ms,
-        ) {
+        match state
+            .dedup
+            .check_hashed(patient, &reading.reading_id, reading.measured_at_ms)
+        {
             DedupOutcome::New => {}
             DedupOutcome::Duplicate => return Ok(None),
             DedupOutcome::TooOld { covered_from_ms } => {
@@ -258,7 +274,13 @@ impl Processor {
         K: AsRef<[u8]>,
         V: AsRef<[u8]>,
     {
-        let (state, restored) = PartitionState::restore(self.fresh.clone(), partition, records)?;
+        let (mut state, restored) =
+            PartitionState::restore(self.fresh.clone(), partition, records)?;
+        // Every erasure so far, whenever it happened: the changelog may
+        // predate it (the partition was not held, or the purge's
+        // transaction was aborted).
+        let erased = self.profiles.erased().all();
+        self.purged += state.purge_erased(&erased, &self.profiles.hasher());
         self.partitions.insert(partition, state);
         Ok(restored)
     }
@@ -276,17 +298,24 @@ impl Processor {
         Ok(records)
     }
 
-    /// Purges the state of patients erased since the last call (dedup keys,
-    /// buffered HRV beats, alert history, readings awaiting confirmation).
-    /// Call before each batch. Returns the number of entries dropped.
+    /// Purges the state of patients erased since the last call from every
+    /// held partition (dedup keys, buffered HRV beats, alert history,
+    /// readings awaiting confirmation); partitions restored later are purged
+    /// of every erasure as they are restored. Call before each batch.
+    /// Returns the number of entries dropped since the last call, those
+    /// of restores included.
     pub fn apply_erasures(&mut self) -> usize {
-        let mut dropped = 0;
-        for patient in self.profiles.take_purges() {
-            for state in self.partitions.values_mut() {
-                dropped += state.dedup.purge_patient(&patient)
-                    + state.hrv.purge_patient(&patient)
-                    + state.alerts.purge_patient(&patient);
-            }
+        let (erased, epoch) = self.profiles.erasures_since(self.erasure_epoch);
+        self.erasure_epoch = epoch;
+        // A patient registered again since is not purged.
+        let erased: Vec<_> = erased
+            .into_iter()
+            .filter(|h| self.profiles.erased().contains(*h))
+            .collect();
+        let hasher = self.profiles.hasher();
+        let mut dropped = std::mem::take(&mut self.purged);
+        for state in self.partitions.values_mut() {
+            dropped += state.purge_erased(&erased, &hasher);
         }
         dropped
     }

@@ -7,17 +7,18 @@
 //! patient as erased, so later readings of that patient are dropped and
 //! counted rather than dead-lettered: erased data must not be retained.
 //!
-//! Erased patients are remembered by a 128-bit hash of their id, not the id
-//! itself, so the table keeps no identifier of a deleted account.
+//! Erased patients are remembered by a keyed hash of their id
+//! ([`crate::erasure`]), not the id itself, so the table keeps no identifier
+//! of a deleted account. The set is loaded from the erasures topic at
+//! start-up, so it outlives the tombstone on the patients topic.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
-use dashmap::{DashMap, DashSet};
-use xxhash_rust::xxh3::xxh3_128;
+use dashmap::DashMap;
 
 use super::{OverrideRejection, check_overrides};
-
+use crate::erasure::{ErasedSet, PatientHash, PatientHasher, Position, ProfileVerdict};
 use crate::model::PatientProfile;
 
 /// What the table knows about a patient.
@@ -35,16 +36,33 @@ pub enum Lookup {
 #[derive(Debug, Default)]
 pub struct ProfileTable {
     profiles: DashMap<String, Arc<PatientProfile>>,
-    erased: DashSet<u128>,
-    /// Erasures the processor has not yet purged from its per-partition state.
-    pending_purges: Mutex<Vec<String>>,
+    hasher: PatientHasher,
+    erased: ErasedSet,
     caught_up: AtomicBool,
 }
 
 impl ProfileTable {
-    /// An empty table, not caught up.
+    /// An empty table, not caught up, hashing erased ids with the built-in key.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty table hashing erased ids with `hasher`.
+    pub fn with_hasher(hasher: PatientHasher) -> Self {
+        Self {
+            hasher,
+            ..Self::default()
+        }
+    }
+
+    /// The keyed hash of patient ids.
+    pub fn hasher(&self) -> PatientHasher {
+        self.hasher
+    }
+
+    /// The erased patients.
+    pub fn erased(&self) -> &ErasedSet {
+        &self.erased
     }
 
     /// Inserts or replaces a profile, its clinician overrides checked first
@@ -52,23 +70,53 @@ impl ProfileTable {
     /// apply). Returns what was removed, for the caller to log and count. A
     /// profile arriving after a tombstone (the id was re-registered) makes
     /// the patient known again.
-    pub fn upsert(&self, mut profile: PatientProfile) -> Vec<OverrideRejection> {
-        let rejected = check_overrides(&mut profile);
-        self.erased.remove(&xxh3_128(profile.patient_id.as_bytes()));
-        self.profiles
-            .insert(profile.patient_id.clone(), Arc::new(profile));
-        rejected
+    pub fn upsert(&self, profile: PatientProfile) -> Vec<OverrideRejection> {
+        self.apply_profile(profile, None).1
     }
 
-    /// Applies a tombstone: drops the profile, remembers the patient as erased
-    /// and queues the purge of per-partition state ([`Self::take_purges`]).
+    /// A profile read at `position` of the patients topic. One written
+    /// before the patient's erasure is ignored ([`ProfileVerdict::Stale`]);
+    /// one written after it lifts the erasure ([`ProfileVerdict::Lifted`]).
+    /// Its overrides are checked as by [`Self::upsert`].
+    pub fn apply_profile(
+        &self,
+        mut profile: PatientProfile,
+        position: Option<Position>,
+    ) -> (ProfileVerdict, Vec<OverrideRejection>) {
+        let hash = self.hasher.hash(profile.patient_id.as_bytes());
+        let verdict = self.erased.on_profile(hash, position);
+        if verdict == ProfileVerdict::Stale {
+            return (verdict, Vec::new());
+        }
+        let rejected = check_overrides(&mut profile);
+        self.profiles
+            .insert(profile.patient_id.clone(), Arc::new(profile));
+        (verdict, rejected)
+    }
+
+    /// Applies a tombstone: drops the profile and remembers the patient as
+    /// erased; the processor purges their state from every partition it
+    /// holds or restores ([`Self::erasures_since`]).
     pub fn erase(&self, patient_id: &str) {
+        self.erase_at(patient_id, None);
+    }
+
+    /// [`Self::erase`] for a tombstone at `position`. Returns the patient's
+    /// hash when the erasure is new (or moved): its durable record is due.
+    pub fn erase_at(&self, patient_id: &str, position: Option<Position>) -> Option<PatientHash> {
         self.profiles.remove(patient_id);
-        self.erased.insert(xxh3_128(patient_id.as_bytes()));
-        self.pending_purges
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(patient_id.to_owned());
+        let hash = self.hasher.hash(patient_id.as_bytes());
+        self.erased.insert(hash, position).then_some(hash)
+    }
+
+    /// An erasure read back from the erasures topic.
+    pub fn restore_erasure(&self, hash: PatientHash, position: Option<Position>) {
+        self.erased.insert(hash, position);
+    }
+
+    /// Erasures recorded from index `epoch` on, and the next index.
+    pub fn erasures_since(&self, epoch: usize) -> (Vec<PatientHash>, usize) {
+        self.erased.since(epoch)
     }
 
     /// Looks a patient up by id.
@@ -87,18 +135,12 @@ impl ProfileTable {
     /// before decoding, so not even an undecodable record of an erased
     /// patient reaches the DLQ.
     pub fn is_erased_key(&self, key: &[u8]) -> bool {
-        !self.erased.is_empty() && self.erased.contains(&xxh3_128(key))
+        !self.erased.is_empty() && self.erased.contains(self.hasher.hash(key))
     }
 
-    /// Patient ids erased since the last call; the owner of per-partition
-    /// state purges them.
-    pub fn take_purges(&self) -> Vec<String> {
-        std::mem::take(
-            &mut *self
-                .pending_purges
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
+    /// [`Self::is_erased_key`] for a key already hashed with [`Self::hasher`].
+    pub fn is_erased_hash(&self, hash: PatientHash) -> bool {
+        !self.erased.is_empty() && self.erased.contains(hash)
     }
 
     /// Profiles held.
@@ -153,11 +195,36 @@ mod tests {
         assert_eq!(t.lookup("p-1"), Lookup::Erased);
         assert!(t.is_erased_key(b"p-1"));
         assert!(!t.is_erased_key(b"p-2"));
-        assert_eq!(t.take_purges(), vec!["p-1".to_owned()]);
-        assert!(t.take_purges().is_empty());
+        let h = t.hasher().hash(b"p-1");
+        assert_eq!(t.erasures_since(0), (vec![h], 1));
+        assert!(t.erasures_since(1).0.is_empty());
         t.upsert(profile("p-1"));
         assert!(matches!(t.lookup("p-1"), Lookup::Known(_)));
         assert!(!t.is_erased_key(b"p-1"));
+    }
+
+    #[test]
+    fn a_profile_older_than_a_restored_erasure_does_not_bring_the_patient_back() {
+        let t = ProfileTable::with_hasher(PatientHasher::new(b"k"));
+        let at = |offset| {
+            Some(Position {
+                partition: 0,
+                offset,
+                timestamp_ms: 0,
+            })
+        };
+        t.restore_erasure(t.hasher().hash(b"p-1"), at(10));
+        assert_eq!(
+            t.apply_profile(profile("p-1"), at(4)).0,
+            ProfileVerdict::Stale
+        );
+        assert_eq!(t.lookup("p-1"), Lookup::Erased);
+        assert_eq!(t.erase_at("p-1", at(10)), None, "already recorded");
+        assert_eq!(
+            t.apply_profile(profile("p-1"), at(11)).0,
+            ProfileVerdict::Lifted
+        );
+        assert!(matches!(t.lookup("p-1"), Lookup::Known(_)));
     }
 
     #[test]

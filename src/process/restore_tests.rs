@@ -151,3 +151,51 @@ fn an_erasure_leaves_only_tombstones_for_the_patient() {
         "nothing written after the erasure names the patient"
     );
 }
+
+/// An erasure the changelog does not reflect (the partition was held
+/// elsewhere, or the purge's transaction was aborted) is applied when the
+/// partition is restored: nothing of the patient is held, and the next
+/// changelog write tombstones every key the patient had.
+#[test]
+fn a_restore_purges_an_erasure_the_changelog_predates() {
+    let (codec, table, records) = setup();
+    let patient = "scenario-hf-gain";
+    let partition = (xxh3_64(patient.as_bytes()) % 2) as i32;
+    let mut writer = processor(&codec, &table);
+    let mut log = Vec::new();
+    run(&mut writer, &records[..600], 0, &mut log);
+    table.erase(patient);
+    let entries = |log: &[StateRecord]| -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        log.iter()
+            .filter(|r| r.partition == partition)
+            .map(|r| (r.key.clone(), r.value.clone()))
+            .collect()
+    };
+    let mut owner = processor(&codec, &table);
+    owner
+        .restore_partition(partition, entries(&log))
+        .expect("restore");
+    assert!(owner.apply_erasures() >= 3, "purged on restore, counted");
+    let tail = owner.take_changelog().expect("changelog");
+    let key = crate::state::encode_key(partition, &crate::state::StateKey::patient(patient));
+    assert!(
+        tail.iter().any(|r| r.key == key && r.value.is_none()),
+        "the patient's snapshot is deleted"
+    );
+    let dedup_tombstones = tail
+        .iter()
+        .filter(|r| r.value.is_none() && r.key.windows(6).any(|w| w == b"dedup/"))
+        .count();
+    assert!(
+        dedup_tombstones >= 3,
+        "the patient's reading ids are deleted"
+    );
+    // Restored again from the changelog with the tombstones: nothing is
+    // left to purge, and the erasure is applied once to held partitions.
+    log.extend(tail);
+    let mut next = processor(&codec, &table);
+    next.restore_partition(partition, entries(&log))
+        .expect("restore");
+    assert_eq!(next.apply_erasures(), 0);
+    assert!(next.take_changelog().expect("changelog").is_empty());
+}

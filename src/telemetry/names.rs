@@ -30,6 +30,9 @@ pub const OVERRIDES_REJECTED: &str = "vitalstream_threshold_overrides_rejected_t
 /// Profiles in the table (gauge).
 pub const PROFILES: &str = "vitalstream_profiles";
 
+/// Erased patients remembered (durable erasure set; gauge).
+pub const ERASED_PATIENTS: &str = "vitalstream_erased_patients";
+
 /// Clinician alerts published, labels `rule` and `severity`.
 pub const ALERTS: &str = "vitalstream_alerts_total";
 /// Alerts held back by the per-(patient, rule) cool-down, label `rule`.
@@ -107,7 +110,7 @@ pub const EVENT_LAG_BUCKETS: [f64; 12] = [
 ];
 
 /// Every metric name vitalstream exports, with its help text.
-pub const DESCRIBED: [(&str, &str); 31] = [
+pub const DESCRIBED: [(&str, &str); 32] = [
     (READINGS_CONSUMED, "Readings consumed from the raw topic."),
     (
         READINGS_ENRICHED,
@@ -134,6 +137,10 @@ pub const DESCRIBED: [(&str, &str); 31] = [
         "Records applied from the patients topic, by kind.",
     ),
     (PROFILES, "Patient profiles held in the table."),
+    (
+        ERASED_PATIENTS,
+        "Erased patients remembered (keyed hashes, from the erasures topic and tombstones).",
+    ),
     (ALERTS, "Clinician alerts published, by rule and severity."),
     (
         ALERTS_SUPPRESSED,

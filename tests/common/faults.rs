@@ -34,7 +34,9 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Starts `vitalstream run --config <file>`; logs go to `log`.
+    /// Starts `vitalstream run --config <file>`; logs go to `log`. Started
+    /// as from a plain shell or a systemd unit: no `HOSTNAME` in the
+    /// environment.
     pub fn start(config_file: &Path, log: &Path) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -44,6 +46,7 @@ impl Instance {
         let child = Command::new(BIN)
             .args(["run", "--config"])
             .arg(config_file)
+            .env_remove("HOSTNAME")
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -93,16 +96,18 @@ pub fn write_config(cfg: &Config, dir: &Path, name: &str) -> PathBuf {
 
 fn toml_of(cfg: &Config) -> String {
     format!(
-        "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\nsession_timeout_ms = {}\ntransactional_id = \"{}\"\n\n\
-         [processing]\nguarantee = \"{}\"\nbatch_max_wait_ms = {}\ncommit_interval_ms = {}\n\n\
+        "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\nsession_timeout_ms = {}\ntransactional_id = \"{}\"\nrebalancing = \"{}\"\n\n\
+         [processing]\nguarantee = \"{}\"\nbatch_max_wait_ms = {}\ncommit_interval_ms = {}\ntransaction_timeout_ms = {}\n\n\
          [http]\nenabled = false\n\n[telemetry]\nlog_level = \"info\"\n",
         cfg.kafka.brokers,
         cfg.kafka.group_id,
         cfg.kafka.session_timeout_ms,
         cfg.kafka.transactional_id,
+        cfg.kafka.rebalancing.as_str(),
         cfg.processing.guarantee.as_str(),
         cfg.processing.batch_max_wait_ms,
         cfg.processing.commit_interval_ms,
+        cfg.processing.transaction_timeout_ms,
     )
 }
 

@@ -94,6 +94,16 @@ impl AlertEngine {
         std::mem::take(&mut self.dirty)
     }
 
+    /// The patients with state held (history, readings awaiting
+    /// confirmation, or alerts not yet taken).
+    pub fn patient_ids(&self) -> impl Iterator<Item = &str> {
+        self.patients
+            .keys()
+            .chain(self.pending.keys())
+            .map(String::as_str)
+            .chain(self.out.iter().map(|a| a.patient_id.as_str()))
+    }
+
     /// A patient's state, `None` when nothing is held for them.
     pub fn patient_state(&self, patient_id: &str) -> Option<AlertPatientState> {
         let history = self.patients.get(patient_id)?;

@@ -165,6 +165,11 @@ impl HrvWindows {
         std::mem::take(&mut self.dirty)
     }
 
+    /// The patients with state held.
+    pub fn patient_ids(&self) -> impl Iterator<Item = &str> {
+        self.patients.keys().map(String::as_str)
+    }
+
     /// A patient's state, `None` when nothing is held for them.
     pub fn patient_state(&self, patient_id: &str) -> Option<&HrvPatientState> {
         self.patients.get(patient_id)
