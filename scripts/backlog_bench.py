@@ -98,6 +98,8 @@ def config_text(brokers, mode, http_addr):
 brokers = "{brokers}"
 group_id = "{prefix}"
 transactional_id = "{prefix}-1"
+# tansu sends no aborted-transaction list (DESIGN.md §8).
+changelog_reader = "log_markers"
 
 [topics]
 enriched = "{prefix}.enriched"

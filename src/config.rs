@@ -132,6 +132,23 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties, applied after vitalstream's defaults and
     /// `security` (e.g. `"sasl.mechanisms" = "OAUTHBEARER"`).
     pub librdkafka: Librdkafka,
+    /// How partition state is read back from the changelog (docs/state.md).
+    pub changelog_reader: ChangelogReader,
+}
+
+/// How the state changelog is read on restore.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangelogReader {
+    /// A librdkafka `read_committed` consumer through every bootstrap
+    /// broker, trusting the broker's aborted-transaction list: production
+    /// brokers (Apache Kafka, Redpanda, MSK).
+    #[default]
+    ReadCommitted,
+    /// Compatibility mode for brokers that send no aborted-transaction
+    /// list (tansu 0.6): fetches at the protocol level, plaintext only, and
+    /// applies the log's own commit/abort markers.
+    LogMarkers,
 }
 
 impl Default for KafkaConfig {
@@ -146,6 +163,7 @@ impl Default for KafkaConfig {
             transactional_id: String::new(),
             security: SecurityConfig::default(),
             librdkafka: Librdkafka::default(),
+            changelog_reader: ChangelogReader::default(),
         }
     }
 }
@@ -534,6 +552,14 @@ impl Config {
                     "each id must be distinct and differ from schemas.raw_reading",
                 );
             }
+        }
+        if self.kafka.changelog_reader == ChangelogReader::LogMarkers
+            && self.kafka.security_protocol() != Some(SecurityProtocol::Plaintext)
+        {
+            return invalid(
+                "kafka.changelog_reader",
+                "log_markers speaks plaintext only; use read_committed with TLS or SASL",
+            );
         }
         if self.processing.batch_max_messages == 0 {
             return invalid("processing.batch_max_messages", "must be at least 1");

@@ -99,6 +99,14 @@ impl DedupStore {
         self.by_time.insert((event_ms, key));
     }
 
+    /// Drops one restored entry (its changelog key was deleted; no change
+    /// is recorded).
+    pub fn forget_entry(&mut self, key: DedupKey) {
+        if let Some(old) = self.seen.remove(&key) {
+            self.by_time.remove(&(old, key));
+        }
+    }
+
     /// Restores the scalar state, then applies horizon and capacity (what
     /// that evicts is recorded, so the changelog forgets it too).
     pub fn restore_meta(&mut self, meta: DedupMeta) {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::enrich::enrich;
-use super::partition::{PartitionState, Restored};
+use super::partition::PartitionState;
 use super::{
     AlertEngine, AlertsConfig, DedupOutcome, DedupStore, Disposition, DlqReason, HrvConfig,
     HrvConfigError, HrvWindows, Lookup, ProfileTable, Rejection, validate,
@@ -24,7 +24,6 @@ use crate::config::ValidationConfig;
 use crate::model::{
     AlertRule, ClinicianAlert, EnrichedReading, HrvWindow, Measurement, Provenance,
 };
-use crate::state::{StateError, StateRecord};
 
 /// One input record as the processor sees it: coordinates, key and value bytes.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +79,7 @@ impl Processor {
             dedup: DedupStore::new(cfg.dedup_horizon_ms, cfg.dedup_max_entries),
             hrv: HrvWindows::new(hrv)?,
             alerts: AlertEngine::new(alerts),
+            next_offset: None,
         };
         Ok(Self {
             codec,
@@ -94,6 +94,11 @@ impl Processor {
     /// Decides where `record` ends, at processor wall-clock time `now_ms`.
     /// Never panics on any input.
     pub fn process<'a>(&mut self, record: &InputRecord<'a>, now_ms: i64) -> Disposition<'a> {
+        // Whatever the record's fate, the partition's state now reflects it.
+        self.partitions
+            .entry(record.partition)
+            .or_insert_with(|| self.fresh.clone())
+            .next_offset = Some(record.offset.saturating_add(1));
         if record.key.is_some_and(|k| self.profiles.is_erased_key(k)) {
             return Disposition::Erased;
         }
@@ -213,36 +218,20 @@ impl Processor {
         self.partitions.contains_key(&partition)
     }
 
-    /// Installs the state of `partition` rebuilt from its changelog records
-    /// (in log order), replacing any held.
-    ///
-    /// # Errors
-    /// [`StateError`] when a record does not decode.
-    pub fn restore_partition<K, V>(
-        &mut self,
-        partition: i32,
-        records: impl IntoIterator<Item = (K, Option<V>)>,
-    ) -> Result<Restored, StateError>
-    where
-        K: AsRef<[u8]>,
-        V: AsRef<[u8]>,
-    {
-        let (state, restored) = PartitionState::restore(self.fresh.clone(), partition, records)?;
-        self.partitions.insert(partition, state);
-        Ok(restored)
+    /// Empty state with the configured limits, to restore a partition into.
+    pub fn fresh_partition(&self) -> PartitionState {
+        self.fresh.clone()
     }
 
-    /// Changelog records of every state change since the last call, across
-    /// all owned partitions (see [`PartitionState::take_changelog`]).
-    ///
-    /// # Errors
-    /// [`StateError`] (a defect: state that does not encode).
-    pub fn take_changelog(&mut self) -> Result<Vec<StateRecord>, StateError> {
-        let mut records = Vec::new();
-        for (&p, state) in &mut self.partitions {
-            records.extend(state.take_changelog(p)?);
-        }
-        Ok(records)
+    /// Installs the state of `partition` (restored from its changelog),
+    /// replacing any held.
+    pub fn install_partition(&mut self, partition: i32, state: PartitionState) {
+        self.partitions.insert(partition, state);
+    }
+
+    /// The state of every owned partition, by partition (for the changelog).
+    pub fn partitions_mut(&mut self) -> impl Iterator<Item = (i32, &mut PartitionState)> {
+        self.partitions.iter_mut().map(|(p, s)| (*p, s))
     }
 
     /// Purges the state of patients erased since the last call (dedup keys,

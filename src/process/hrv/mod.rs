@@ -22,4 +22,4 @@ mod reference_tests;
 mod windows_tests;
 
 pub use config::{HrvConfig, HrvConfigError};
-pub use windows::{AddOutcome, HrvMeta, HrvPatientState, HrvWindows};
+pub use windows::{AddOutcome, HrvMeta, HrvPatientState, HrvWindows, OpenWindow};
