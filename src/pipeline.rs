@@ -288,6 +288,7 @@ async fn run_consumer(
         state_reader,
         state_topic,
         changelog: ChangelogWriter::new(),
+        dedup_horizon_short: false,
         txn,
         open: OpenTxn::default(),
         buf: Vec::with_capacity(1024),
@@ -333,6 +334,8 @@ struct Pipeline {
     state_topic: String,
     /// Turns state changes into changelog records.
     changelog: ChangelogWriter,
+    /// Whether the dedup entry cap holds the horizon below the configured one.
+    dedup_horizon_short: bool,
     /// The producer's transactions (exactly_once), else `None`.
     txn: Option<Transactions>,
     /// Batches in the open transaction (exactly_once).
@@ -884,7 +887,9 @@ impl Pipeline {
                 return Ok(());
             }
             let mut open = std::mem::take(&mut self.open);
+            let coalesced = open.changelog.coalesced();
             let records = open.changelog.drain();
+            self.count_changelog(&records, coalesced);
             open.deliveries
                 .extend(self.write_changelog(&records).await?);
             let offsets = self.offsets(&open.next_offsets)?;
@@ -901,7 +906,9 @@ impl Pipeline {
         } else {
             let offsets = self.offsets(&batch.next_offsets)?;
             let mut changelog = batch.changelog;
+            let coalesced = changelog.coalesced();
             let records = changelog.drain();
+            self.count_changelog(&records, coalesced);
             self.deliver_and_store(consumer, batch.deliveries, &records, offsets)
                 .await?;
             vec![(batch.counts, batch.consumed_at)]
@@ -909,6 +916,7 @@ impl Pipeline {
         let acknowledged = Instant::now();
         self.metrics
             .set_producer_queue(self.producer.in_flight_count());
+        self.check_dedup_horizon();
         let sizes = StateSizes {
             dedup_entries: self.processor.dedup_entries(),
             hrv_open_windows: self.processor.open_windows(),
@@ -928,6 +936,37 @@ impl Pipeline {
             self.metrics.publish(&counts, &self.stats, sizes);
         }
         Ok(())
+    }
+
+    fn count_changelog(&self, records: &[StateRecord], coalesced: u64) {
+        let bytes = records
+            .iter()
+            .map(|r| r.key.len() + r.value.as_ref().map_or(0, Vec::len))
+            .sum();
+        self.metrics.changelog(records.len(), bytes, coalesced);
+    }
+
+    /// Publishes the effective dedup horizon; warns when the entry cap
+    /// holds it below the configured horizon (once, until it recovers).
+    fn check_dedup_horizon(&mut self) {
+        let Some(effective) = self.processor.dedup_horizon_ms() else {
+            return;
+        };
+        self.metrics.set_dedup_horizon(effective);
+        let configured = self.config.validation.dedup_horizon_ms;
+        let short = effective < configured;
+        if short && !self.dedup_horizon_short {
+            warn!(
+                effective_s = effective / 1000,
+                configured_s = configured / 1000,
+                max_entries = self.config.validation.dedup_max_entries,
+                "validation.dedup_max_entries evicts reading ids inside the dedup horizon: \
+                 older readings go to the DLQ as too_old; raise the cap (memory per entry: docs/state.md)"
+            );
+        } else if !short && self.dedup_horizon_short {
+            info!("dedup covers its configured horizon again");
+        }
+        self.dedup_horizon_short = short;
     }
 
     /// The input offsets to commit: next offset per partition.

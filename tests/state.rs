@@ -186,3 +186,71 @@ async fn a_partition_handed_back_is_restored_with_what_its_other_owner_did() {
     let out = read_topic(&broker, &cfg_b.topics.enriched, 2, Duration::from_secs(2)).await;
     assert_eq!(enriched_ids(&out), ["bp-1", "bp-2"]);
 }
+
+/// DESIGN.md §6, a provably complete restore: a killed instance's
+/// transaction left open on the changelog partition hides everything
+/// committed after it from read_committed readers (the last stable offset
+/// stops at it). A restart must not take that for the end of the state:
+/// it waits, not ready and processing nothing, until the state of the
+/// committed input offset is readable, and then has all of it (the re-sent
+/// reading is a duplicate, not published twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_waits_out_an_open_transaction_ahead_of_the_committed_state() {
+    use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+    use vitalstream::state::StateKey;
+
+    let broker = start_broker().await;
+    let cfg = config(&broker);
+    create_topics(&broker, &cfg, 1).await;
+    register_patients(&broker, &cfg, &["p-1"]).await;
+    let t = now_ms() - 60 * MIN;
+    let first = raw_record("bp-1", "p-1", t, bp(118, 76));
+    let second = raw_record("bp-2", "p-1", t + MIN, bp(119, 77));
+    run_once(&cfg, &broker, &[first]).await;
+
+    // Another producer opens a transaction on the changelog partition and
+    // dies without ending it.
+    let zombie: FutureProducer = client(&broker)
+        .set("transactional.id", "state-zombie")
+        .create()
+        .expect("producer");
+    let timeout = Duration::from_secs(30);
+    zombie.init_transactions(timeout).expect("init");
+    zombie.begin_transaction().expect("begin");
+    let key = StateKey::Dedup((1, 2)).encode(0);
+    let state_topic = cfg.topics.state_topic(&cfg.kafka.group_id);
+    let record: FutureRecord<'_, [u8], [u8]> =
+        FutureRecord::to(&state_topic).partition(0).key(&key[..]);
+    zombie
+        .send(record, timeout)
+        .await
+        .expect("written in the open transaction");
+
+    // bp-2 is processed and committed after that open transaction.
+    let run = run_once(&cfg, &broker, std::slice::from_ref(&second)).await;
+    assert_eq!(run.enriched, 1);
+
+    // The gateway re-sends bp-2; a restart restores partition 0.
+    produce(&broker, &cfg.topics.raw, &[second]).await;
+    let p = start_pipeline(cfg.clone());
+    let addr = p.http_addr().await;
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < until {
+        assert!(!p.is_finished(), "the restore waits, it does not fail");
+        assert_eq!(Stats::get(&p.stats.consumed), 0, "nothing processed");
+        assert_eq!(http_get(addr, "/readyz").await.0, 503, "not ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The open transaction ends (Kafka aborts it at its timeout).
+    zombie.abort_transaction(timeout).expect("abort");
+    p.wait_consumed(1, Duration::from_secs(60)).await;
+    let stats = p.stats.clone();
+    p.stop().await.expect("clean stop");
+    assert_eq!(
+        (Stats::get(&stats.enriched), Stats::get(&stats.duplicates)),
+        (0, 1),
+        "the restored state knew bp-2"
+    );
+    let out = read_topic(&broker, &cfg.topics.enriched, 2, Duration::from_secs(2)).await;
+    assert_eq!(enriched_ids(&out), ["bp-1", "bp-2"]);
+}

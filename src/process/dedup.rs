@@ -131,6 +131,17 @@ impl DedupStore {
         horizon_start.max(self.evicted_up_to_ms.saturating_add(1))
     }
 
+    /// Event time covered behind the newest reading, ms: the configured
+    /// horizon, or less once the entry cap evicted entries inside it
+    /// (`None` before the first reading).
+    pub fn effective_horizon_ms(&self) -> Option<i64> {
+        (self.max_event_ms != i64::MIN).then(|| {
+            self.max_event_ms
+                .saturating_sub(self.covered_from_ms())
+                .clamp(0, self.horizon_ms)
+        })
+    }
+
     /// Checks `reading_id` of `patient_id` measured at `event_ms` and remembers it if new.
     pub fn check(&mut self, patient_id: &str, reading_id: &str, event_ms: i64) -> DedupOutcome {
         let key = (
@@ -192,6 +203,28 @@ mod tests {
     use proptest::prelude::*;
 
     const H: i64 = 1_000;
+
+    #[test]
+    fn the_effective_horizon_shrinks_when_the_cap_evicts_inside_it() {
+        let mut s = DedupStore::new(H, 100);
+        assert_eq!(s.effective_horizon_ms(), None);
+        for i in 0..50 {
+            s.check("p", &format!("r{i}"), i * 10);
+        }
+        assert_eq!(s.effective_horizon_ms(), Some(H), "under the cap");
+        for i in 50..400 {
+            s.check("p", &format!("r{i}"), i * 10);
+        }
+        // 100 entries 10 ms apart cover about 1 s: the cap binds now.
+        let h = s.effective_horizon_ms().expect("readings seen");
+        assert!((980..H).contains(&h), "{h}");
+        let mut tight = DedupStore::new(H, 10);
+        for i in 0..400 {
+            tight.check("p", &format!("r{i}"), i * 10);
+        }
+        // Newest 3990, the last evicted 3890: covered from 3891.
+        assert_eq!(tight.effective_horizon_ms(), Some(99));
+    }
 
     #[test]
     fn a_store_rebuilt_from_its_changes_behaves_the_same() {

@@ -275,6 +275,15 @@ impl Processor {
         self.partitions.values().map(|s| s.dedup.len()).sum()
     }
 
+    /// The smallest effective dedup horizon over owned partitions, ms
+    /// (see [`DedupStore::effective_horizon_ms`]).
+    pub fn dedup_horizon_ms(&self) -> Option<i64> {
+        self.partitions
+            .values()
+            .filter_map(|s| s.dedup.effective_horizon_ms())
+            .min()
+    }
+
     /// Patients with alert history across all owned partitions.
     pub fn alert_patients(&self) -> usize {
         self.partitions.values().map(|s| s.alerts.patients()).sum()

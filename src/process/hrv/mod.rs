@@ -11,6 +11,7 @@
 //! * [`metrics`]: time-domain metrics from those sums.
 //! * [`windows`]: beat routing, watermark, closing, late accounting.
 
+mod beat_codec;
 mod config;
 mod filter;
 mod metrics;

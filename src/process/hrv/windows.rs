@@ -48,6 +48,7 @@ pub struct AddOutcome {
 /// changelog keeps per (patient, window).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OpenWindow {
+    #[serde(with = "super::beat_codec")]
     beats: Vec<Beat>,
     /// Non-positive RR values routed to this window.
     n_invalid: u32,
