@@ -93,6 +93,7 @@ pub async fn produce(
                 }
             }
             report.count(rec.expected);
+            report.bytes += (rec.key.len() + rec.payload.len()) as u64;
         }
         while pending.len() > 10_000 {
             if let Some(f) = pending.pop_front() {
