@@ -749,6 +749,22 @@ mod tests {
     }
 
     #[test]
+    fn the_log_markers_reader_is_plaintext_only() {
+        let cfg =
+            Config::from_toml("[kafka]\nchangelog_reader = \"log_markers\"\n").expect("valid");
+        assert_eq!(cfg.kafka.changelog_reader, ChangelogReader::LogMarkers);
+        assert_eq!(
+            Config::default().kafka.changelog_reader,
+            ChangelogReader::ReadCommitted
+        );
+        let err = Config::from_toml(
+            "[kafka]\nchangelog_reader = \"log_markers\"\n\n[kafka.librdkafka]\n\"security.protocol\" = \"ssl\"\n",
+        )
+        .expect_err("refused");
+        assert!(err.to_string().contains("kafka.changelog_reader"), "{err}");
+    }
+
+    #[test]
     fn invalid_values_name_their_key() {
         let err = Config::from_toml("[validation]\nmax_invalid_ratio = 0\n").expect_err("invalid");
         assert!(
