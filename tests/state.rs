@@ -266,3 +266,29 @@ async fn a_restore_waits_for_the_state_of_the_committed_offset() {
         "the re-sent bp-2 is a duplicate"
     );
 }
+
+/// The production reader (`kafka.changelog_reader = "read_committed"`, a
+/// librdkafka consumer) restores the state of the committed offset too.
+/// Safe on tansu here because no transaction of this test aborts (tansu
+/// would hand aborted records to it, DESIGN.md §8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_librdkafka_reader_restores_the_committed_state() {
+    let broker = start_broker().await;
+    let mut cfg = config(&broker);
+    cfg.kafka.changelog_reader = vitalstream::config::ChangelogReader::ReadCommitted;
+    create_topics(&broker, &cfg, 2).await;
+    register_patients(&broker, &cfg, &["p-1", "p-2"]).await;
+    let t = now_ms() - 60 * MIN;
+    let first = [
+        raw_record("bp-1", "p-1", t, bp(118, 76)),
+        raw_record("bp-2", "p-2", t, bp(121, 79)),
+    ];
+    let before = run_once(&cfg, &broker, &first).await;
+    assert_eq!(before.enriched, 2);
+    let after = run_once(&cfg, &broker, &first).await;
+    assert_eq!(
+        (after.enriched, after.duplicates),
+        (0, 2),
+        "both re-sends known"
+    );
+}
