@@ -14,7 +14,8 @@
 //!
 //! Run: `cargo bench --bench e2e` (needs tansu: the one in `.venv-test`,
 //! which `bash scripts/test.sh` creates, or TANSU_BIN). `E2E_BACKLOG` (default 200000),
-//! `E2E_RATES` (default "5000,10000") and `E2E_SECONDS` (default 15) size it;
+//! `E2E_RATES` (default "5000,10000"), `E2E_SECONDS` (default 15) and
+//! `E2E_PATIENTS` (default 10000) size it;
 //! `E2E_ONLY=<target>` runs one target alone.
 
 #[path = "../tests/common/mod.rs"]
@@ -38,7 +39,9 @@ use vitalstream::kafka::{consumer_config, producer_config};
 use vitalstream::telemetry::Stats;
 
 const PARTITIONS: i32 = 4;
-const PATIENTS: usize = 500;
+/// Simulated patients unless `E2E_PATIENTS` says otherwise: state size
+/// (changelog volume, restore) grows with it, and 500 hid that.
+const PATIENTS: usize = 10_000;
 const CEILING_OUT: &str = "ceiling.out";
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -321,7 +324,7 @@ async fn bench_target(target: Target, backlog: usize, rates: &[u64], seconds: u6
         .expect("ceiling topic");
     }
     let paced_total: usize = rates.iter().map(|r| (*r * seconds) as usize).sum();
-    let w = workload(backlog + paced_total, PATIENTS, 42);
+    let w = workload(backlog + paced_total, env_or("E2E_PATIENTS", PATIENTS), 42);
     let profiles: Vec<Rec> = w
         .profiles
         .iter()

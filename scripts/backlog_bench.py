@@ -12,9 +12,17 @@ group with its own output topics), and reports for each:
     restored) to its /metrics counting the whole backlog consumed;
   * resident memory when it turned ready and at its peak (VmHWM), from
     /proc/<pid>/status;
+  * vitalstream CPU time (user + system, whole process) per reading;
+  * state changelog bytes (keys and values, from /metrics) against the
+    backlog's input bytes (keys and values, from loadgen);
+  * restart → ready: the same instance started again after the catch-up,
+    seconds from spawn to /readyz 200 (group join and state restore from
+    the changelog; the restore's share from vitalstream_state_restore_seconds)
+    and its peak RSS by then;
   * the exactly_once / at_least_once throughput ratio of this one run.
 
-Usage: python3 scripts/backlog_bench.py [--readings 1000000] [--partitions 4]
+Usage: python3 scripts/backlog_bench.py [--readings 1000000] [--patients 10000]
+       [--partitions 4]
 Needs tansu (in .venv-test, which `bash scripts/test.sh` creates: run this
 with .venv-test/bin/python, or set TANSU_BIN) and builds
 the release binary itself.
@@ -99,6 +107,8 @@ def config_text(brokers, mode, http_addr):
 brokers = "{brokers}"
 group_id = "{prefix}"
 transactional_id = "{prefix}-1"
+# tansu sends no aborted-transaction list (DESIGN.md §8).
+changelog_reader = "log_markers"
 
 [topics]
 enriched = "{prefix}.enriched"
@@ -115,6 +125,43 @@ listen_addr = "{http_addr}"
 [telemetry]
 log_level = "warn"
 """
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # utime and stime: fields 14 and 15 of stat(5), after pid and comm.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def restart_to_ready(mode, partitions, workdir, timeout_s):
+    """Starts the instance again over its caught-up group: seconds to ready
+    and peak RSS (MiB) by then."""
+    cfg = os.path.join(workdir, f"{mode}.toml")
+    with open(cfg) as f:
+        http_addr = re.search(r'listen_addr = "([^"]+)"', f.read()).group(1)
+    log = open(os.path.join(workdir, f"{mode}-restart.log"), "w")
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [BIN, "run", "--config", cfg, "--partitions", str(partitions)], stdout=log, stderr=log)
+    try:
+        while not ready(http_addr):
+            if proc.poll() is not None:
+                sys.exit(f"{mode} restart: exited with {proc.returncode}, see {log.name}")
+            if time.monotonic() - started > timeout_s:
+                sys.exit(f"{mode} restart: not ready within {timeout_s} s")
+            time.sleep(0.02)
+        seconds = time.monotonic() - started
+        peak = status_kib(proc.pid, "VmHWM")
+        restore = scrape(http_addr).get("vitalstream_state_restore_seconds_sum", 0.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    return seconds, restore, peak / 1024
 
 
 def catch_up(brokers, mode, backlog, partitions, workdir, timeout_s):
@@ -152,6 +199,8 @@ def catch_up(brokers, mode, backlog, partitions, workdir, timeout_s):
                 break
             time.sleep(0.1)
         peak = status_kib(proc.pid, "VmHWM")
+        cpu = cpu_seconds(proc.pid)
+        changelog_bytes = m.get("vitalstream_state_changelog_bytes_total", 0.0)
         aborted = m.get('vitalstream_transactions_total{outcome="aborted"}', 0.0)
         pauses = m.get("vitalstream_backpressure_pause_seconds_count", 0.0)
     finally:
@@ -171,12 +220,15 @@ def catch_up(brokers, mode, backlog, partitions, workdir, timeout_s):
         "peak_rss_mib": peak / 1024,
         "aborted": aborted,
         "pauses": pauses,
+        "cpu_us": cpu * 1e6 / backlog,
+        "changelog_bytes": changelog_bytes,
     }
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--readings", type=int, default=1_000_000)
+    ap.add_argument("--patients", type=int, default=10_000)
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--timeout", type=int, default=1800, help="per mode, seconds")
     args = ap.parse_args()
@@ -198,22 +250,30 @@ def main():
         out = subprocess.run(
             [BIN, "loadgen", "--brokers", brokers, "--create-topics",
              "--partitions", str(args.partitions), "--count", str(args.readings),
+             "--patients", str(args.patients),
              "--rate", "10000000", "--duration", "1h"],
             capture_output=True, text=True, check=True,
         ).stdout
-        sent = int(re.search(r"sent (\d+) readings", out).group(1))
-        print(f"backlog: {sent} readings written in {time.monotonic() - started:.1f} s "
-              f"({args.partitions} partitions)")
-        results = [catch_up(brokers, mode, sent, args.partitions, workdir, args.timeout)
-                   for mode in MODES]
+        found = re.search(r"sent (\d+) readings \((\d+) bytes", out)
+        sent, input_bytes = int(found.group(1)), int(found.group(2))
+        print(f"backlog: {sent} readings of {args.patients} patients, {input_bytes} bytes, "
+              f"written in {time.monotonic() - started:.1f} s ({args.partitions} partitions)")
+        results = []
+        for mode in MODES:
+            r = catch_up(brokers, mode, sent, args.partitions, workdir, args.timeout)
+            r["restart_s"], r["restore_s"], r["restart_peak_mib"] = restart_to_ready(
+                mode, args.partitions, workdir, args.timeout)
+            results.append(r)
     finally:
         broker.kill()
         broker.wait()
-    print(f"\n{'guarantee':<14} {'catch-up s':>10} {'readings/s':>11} "
-          f"{'ready RSS MiB':>13} {'peak RSS MiB':>13} {'aborted txns':>12} {'pauses':>7}")
+    print(f"\n{'guarantee':<14} {'catch-up s':>10} {'readings/s':>11} {'CPU us/rdg':>10} "
+          f"{'changelog/input':>15} {'peak RSS MiB':>13} {'restart->ready s':>16} "
+          f"{'of it restore s':>15} {'restart RSS MiB':>15} {'aborted txns':>12} {'pauses':>7}")
     for r in results:
-        print(f"{r['mode']:<14} {r['seconds']:>10.1f} {r['rate']:>11.0f} "
-              f"{r['ready_rss_mib']:>13.1f} {r['peak_rss_mib']:>13.1f} "
+        print(f"{r['mode']:<14} {r['seconds']:>10.1f} {r['rate']:>11.0f} {r['cpu_us']:>10.1f} "
+              f"{r['changelog_bytes'] / input_bytes:>15.2f} {r['peak_rss_mib']:>13.1f} "
+              f"{r['restart_s']:>16.2f} {r['restore_s']:>15.2f} {r['restart_peak_mib']:>15.1f} "
               f"{r['aborted']:>12.0f} {r['pauses']:>7.0f}")
     eos, alo = results
     print(f"\nexactly_once / at_least_once throughput: {eos['rate'] / alo['rate']:.2f}")

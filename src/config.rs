@@ -148,6 +148,23 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties, applied after vitalstream's defaults and
     /// `security` (e.g. `"sasl.mechanisms" = "OAUTHBEARER"`).
     pub librdkafka: Librdkafka,
+    /// How partition state is read back from the changelog (docs/state.md).
+    pub changelog_reader: ChangelogReader,
+}
+
+/// How the state changelog is read on restore.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangelogReader {
+    /// A librdkafka `read_committed` consumer through every bootstrap
+    /// broker, trusting the broker's aborted-transaction list: production
+    /// brokers (Apache Kafka, Redpanda, MSK).
+    #[default]
+    ReadCommitted,
+    /// Compatibility mode for brokers that send no aborted-transaction
+    /// list (tansu 0.6): fetches at the protocol level, plaintext only, and
+    /// applies the log's own commit/abort markers.
+    LogMarkers,
 }
 
 impl Default for KafkaConfig {
@@ -163,6 +180,7 @@ impl Default for KafkaConfig {
             rebalancing: Rebalancing::default(),
             security: SecurityConfig::default(),
             librdkafka: Librdkafka::default(),
+            changelog_reader: ChangelogReader::default(),
         }
     }
 }
@@ -714,6 +732,14 @@ impl Config {
                 );
             }
         }
+        if self.kafka.changelog_reader == ChangelogReader::LogMarkers
+            && self.kafka.security_protocol() != Some(SecurityProtocol::Plaintext)
+        {
+            return invalid(
+                "kafka.changelog_reader",
+                "log_markers speaks plaintext only; use read_committed with TLS or SASL",
+            );
+        }
         if self.processing.batch_max_messages == 0 {
             return invalid("processing.batch_max_messages", "must be at least 1");
         }
@@ -920,6 +946,22 @@ mod tests {
             err.to_string().contains("b1:9092"),
             "other lines are quoted: {err}"
         );
+    }
+
+    #[test]
+    fn the_log_markers_reader_is_plaintext_only() {
+        let cfg =
+            Config::from_toml("[kafka]\nchangelog_reader = \"log_markers\"\n").expect("valid");
+        assert_eq!(cfg.kafka.changelog_reader, ChangelogReader::LogMarkers);
+        assert_eq!(
+            Config::default().kafka.changelog_reader,
+            ChangelogReader::ReadCommitted
+        );
+        let err = Config::from_toml(
+            "[kafka]\nchangelog_reader = \"log_markers\"\n\n[kafka.librdkafka]\n\"security.protocol\" = \"ssl\"\n",
+        )
+        .expect_err("refused");
+        assert!(err.to_string().contains("kafka.changelog_reader"), "{err}");
     }
 
     #[test]

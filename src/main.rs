@@ -331,8 +331,9 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 })
                 .await?;
             println!(
-                "sent {} readings: {} valid, {} duplicates, {} malformed, {} out of range",
+                "sent {} readings ({} bytes of keys and values): {} valid, {} duplicates, {} malformed, {} out of range",
                 report.sent,
+                report.bytes,
                 report.valid_total(),
                 report.duplicates,
                 report.malformed,

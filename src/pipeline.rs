@@ -35,7 +35,7 @@ use crate::process::{
     Disposition, InvalidRatioExceeded, InvalidRatioGuard, Processor, ProfileTable,
 };
 use crate::registry::WriterResolver;
-use crate::state::StateRecord;
+use crate::state::{ChangelogBuffer, ChangelogWriter, Restorer, StateRecord};
 use crate::telemetry::{BatchCounts, Metrics, StateSizes, Stats};
 
 /// Why a pipeline run stopped with an error. All are fatal: the process
@@ -332,6 +332,8 @@ async fn run_consumer(
         state_reader,
         state_topic,
         state_partitions,
+        changelog: ChangelogWriter::new(),
+        dedup_horizon_short: false,
         txn,
         open: OpenTxn::default(),
         buf: Vec::with_capacity(1024),
@@ -360,6 +362,10 @@ async fn run_consumer(
     result
 }
 
+/// How much longer than the transaction timeout a restore waits at the end
+/// of the readable changelog for the committed state to become readable.
+const RESTORE_WAIT_MARGIN: Duration = Duration::from_secs(10);
+
 struct Pipeline {
     processor: Processor,
     guard: InvalidRatioGuard,
@@ -375,6 +381,10 @@ struct Pipeline {
     state_topic: String,
     /// Partitions of the state topic (checked at start-up).
     state_partitions: usize,
+    /// Turns state changes into changelog records.
+    changelog: ChangelogWriter,
+    /// Whether the dedup entry cap holds the horizon below the configured one.
+    dedup_horizon_short: bool,
     /// The producer's transactions (exactly_once), else `None`.
     txn: Option<Transactions>,
     /// Batches in the open transaction (exactly_once).
@@ -391,6 +401,9 @@ struct OpenTxn {
     deliveries: Vec<DeliveryFuture>,
     next_offsets: BTreeMap<i32, i64>,
     batches: Vec<(BatchCounts, Vec<Instant>)>,
+    /// State changes of the transaction, one record per key, sent when it
+    /// commits.
+    changelog: ChangelogBuffer,
 }
 
 /// Outputs and offsets of one batch.
@@ -404,8 +417,9 @@ struct Batch {
     /// When each input record of the batch was consumed (latency metric).
     consumed_at: Vec<Instant>,
     counts: BatchCounts,
-    /// State changes of the batch, written once its outputs are delivered.
-    changelog: Vec<StateRecord>,
+    /// State changes of the batch (at_least_once), one record per key,
+    /// written once its outputs are delivered.
+    changelog: ChangelogBuffer,
 }
 
 impl Pipeline {
@@ -420,7 +434,7 @@ impl Pipeline {
         loop {
             self.stats.health.beat(now_ms());
             for partition in self.context.events.take_assigned() {
-                self.ensure_restored(partition).await?;
+                self.ensure_restored(consumer, partition).await?;
             }
             self.stats.health.set_state_restored(true);
             let mut batch = Batch::default();
@@ -470,7 +484,7 @@ impl Pipeline {
                         // have revoked its partition first.
                         self.release_revoked();
                         deadline.get_or_insert_with(|| Instant::now() + max_wait);
-                        self.handle(&msg, &mut batch).await?;
+                        self.handle(consumer, &msg, &mut batch).await?;
                         drop(msg);
                         self.relieve(consumer).await?;
                     }
@@ -491,10 +505,17 @@ impl Pipeline {
                 info!(entries = purged, "erased patients' state purged");
             }
             self.publish_derived(&mut batch).await?;
-            batch.changelog = self.processor.take_changelog()?;
+            // exactly_once: changes coalesce over the whole transaction.
+            let changes = if self.txn.is_some() {
+                &mut self.open.changelog
+            } else {
+                &mut batch.changelog
+            };
+            self.changelog.take(&mut self.processor, changes)?;
             if batch.counts.consumed > 0
                 || !batch.deliveries.is_empty()
                 || !batch.changelog.is_empty()
+                || !self.open.changelog.is_empty()
                 || self.open.started.is_some()
             {
                 self.finish(consumer, batch, stopping)
@@ -511,10 +532,11 @@ impl Pipeline {
     /// Processes one record and enqueues its output.
     async fn handle(
         &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
         msg: &rdkafka::message::BorrowedMessage<'_>,
         batch: &mut Batch,
     ) -> Result<(), PipelineError> {
-        self.ensure_restored(msg.partition()).await?;
+        self.ensure_restored(consumer, msg.partition()).await?;
         if let Some(resolver) = &self.resolver {
             resolver
                 .prepare(InputKind::RawReading, msg.payload())
@@ -755,8 +777,16 @@ impl Pipeline {
         );
     }
 
-    /// Restores `partition`'s state from the changelog unless it is held.
-    async fn ensure_restored(&mut self, partition: i32) -> Result<(), PipelineError> {
+    /// Restores `partition`'s state from the changelog unless it is held:
+    /// reads until the state is that of the group's committed input offset
+    /// (waiting out another producer's open transaction ahead of it, up to
+    /// the transaction timeout), so the partition is never processed with
+    /// part of its state.
+    async fn ensure_restored(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+        partition: i32,
+    ) -> Result<(), PipelineError> {
         if self.processor.has_partition(partition) {
             return Ok(());
         }
@@ -767,22 +797,56 @@ impl Pipeline {
             self.state_partitions,
         )?;
         let started = Instant::now();
-        let entries = self
+        let committed = self.committed_offset(consumer, partition)?;
+        let transaction_timeout =
+            Duration::from_millis(self.config.processing.transaction_timeout_ms);
+        let restorer = Restorer::new(partition, self.processor.fresh_partition());
+        let restorer = self
             .state_reader
-            .read_partition(partition)
+            .restore(
+                partition,
+                restorer,
+                committed,
+                transaction_timeout + RESTORE_WAIT_MARGIN,
+            )
             .await
             .map_err(PipelineError::Restore)?;
-        let restored = self.processor.restore_partition(partition, entries)?;
+        let restored = restorer.finish(&mut self.processor, &mut self.changelog);
         let seconds = started.elapsed().as_secs_f64();
         self.metrics.state_restore.record(seconds);
         info!(
             partition,
-            keys = restored.keys,
             records = restored.records,
+            bytes = restored.bytes,
+            dedup_entries = restored.dedup_entries,
+            open_windows = restored.open_windows,
+            alert_patients = restored.alert_patients,
+            committed_offset = committed,
+            state_offset = restored.next_offset,
             seconds,
             "partition state restored"
         );
         Ok(())
+    }
+
+    /// The group's committed offset of input `partition`, if any.
+    fn committed_offset(
+        &self,
+        consumer: &StreamConsumer<PipelineContext>,
+        partition: i32,
+    ) -> Result<Option<i64>, PipelineError> {
+        let mut tpl = TopicPartitionList::with_capacity(1);
+        tpl.add_partition(&self.config.topics.raw, partition);
+        let timeout = Duration::from_millis(self.config.processing.transaction_timeout_ms);
+        let committed = consumer
+            .committed_offsets(tpl, timeout)
+            .map_err(PipelineError::Commit)?;
+        Ok(committed
+            .find_partition(&self.config.topics.raw, partition)
+            .and_then(|e| match e.offset() {
+                Offset::Offset(n) => Some(n),
+                _ => None,
+            }))
     }
 
     /// Publishes the HRV windows the batch closed and the alerts it raised
@@ -867,10 +931,9 @@ impl Pipeline {
         stopping: bool,
     ) -> Result<(), PipelineError> {
         let committed = if self.txn.is_some() {
-            if !batch.changelog.is_empty() {
+            if !self.open.changelog.is_empty() {
                 self.begin()?;
             }
-            let written = self.write_changelog(&batch.changelog).await?;
             let open = &mut self.open;
             open.started.get_or_insert_with(|| {
                 batch
@@ -880,14 +943,18 @@ impl Pipeline {
                     .unwrap_or_else(Instant::now)
             });
             open.deliveries.extend(batch.deliveries);
-            open.deliveries.extend(written);
             open.next_offsets.extend(batch.next_offsets);
             open.batches.push((batch.counts, batch.consumed_at));
             let due = stopping || self.commit_due_at().is_some_and(|t| t <= Instant::now());
             if !due {
                 return Ok(());
             }
-            let open = std::mem::take(&mut self.open);
+            let mut open = std::mem::take(&mut self.open);
+            let coalesced = open.changelog.coalesced();
+            let records = open.changelog.drain();
+            self.count_changelog(&records, coalesced);
+            open.deliveries
+                .extend(self.write_changelog(&records).await?);
             let offsets = self.offsets(&open.next_offsets)?;
             if !self
                 .commit_transaction(consumer, open.deliveries, offsets)
@@ -901,13 +968,18 @@ impl Pipeline {
             open.batches
         } else {
             let offsets = self.offsets(&batch.next_offsets)?;
-            self.deliver_and_store(consumer, batch.deliveries, &batch.changelog, offsets)
+            let mut changelog = batch.changelog;
+            let coalesced = changelog.coalesced();
+            let records = changelog.drain();
+            self.count_changelog(&records, coalesced);
+            self.deliver_and_store(consumer, batch.deliveries, &records, offsets)
                 .await?;
             vec![(batch.counts, batch.consumed_at)]
         };
         let acknowledged = Instant::now();
         self.metrics
             .set_producer_queue(self.producer.in_flight_count());
+        self.check_dedup_horizon();
         let sizes = StateSizes {
             dedup_entries: self.processor.dedup_entries(),
             hrv_open_windows: self.processor.open_windows(),
@@ -927,6 +999,37 @@ impl Pipeline {
             self.metrics.publish(&counts, &self.stats, sizes);
         }
         Ok(())
+    }
+
+    fn count_changelog(&self, records: &[StateRecord], coalesced: u64) {
+        let bytes = records
+            .iter()
+            .map(|r| r.key.len() + r.value.as_ref().map_or(0, Vec::len))
+            .sum();
+        self.metrics.changelog(records.len(), bytes, coalesced);
+    }
+
+    /// Publishes the effective dedup horizon; warns when the entry cap
+    /// holds it below the configured horizon (once, until it recovers).
+    fn check_dedup_horizon(&mut self) {
+        let Some(effective) = self.processor.dedup_horizon_ms() else {
+            return;
+        };
+        self.metrics.set_dedup_horizon(effective);
+        let configured = self.config.validation.dedup_horizon_ms;
+        let short = effective < configured;
+        if short && !self.dedup_horizon_short {
+            warn!(
+                effective_s = effective / 1000,
+                configured_s = configured / 1000,
+                max_entries = self.config.validation.dedup_max_entries,
+                "validation.dedup_max_entries evicts reading ids inside the dedup horizon: \
+                 older readings go to the DLQ as too_old; raise the cap (memory per entry: docs/state.md)"
+            );
+        } else if !short && self.dedup_horizon_short {
+            info!("dedup covers its configured horizon again");
+        }
+        self.dedup_horizon_short = short;
     }
 
     /// The input offsets to commit: next offset per partition.

@@ -212,23 +212,23 @@ async fn a_second_instance_takes_over_a_killed_ones_partitions_with_its_state() 
     // B restored a partition A had worked on, with A's state in it.
     let taken_over: Vec<(i32, u64)> = restored_partitions(&log_b)
         .into_iter()
-        .filter(|(p, keys)| *keys > 0 && a_held.iter().any(|(q, _)| q == p))
+        .filter(|(p, records)| *records > 0 && a_held.iter().any(|(q, _)| q == p))
         .collect();
-    println!("B restored {taken_over:?} (partition, state keys)");
+    println!("B restored {taken_over:?} (partition, changelog records read)");
     assert!(
         !taken_over.is_empty(),
         "B restored A's partition with its state"
     );
 }
 
-/// The (partition, state keys) of every "partition state restored" line
-/// in an instance's log.
+/// The (partition, changelog records read) of every "partition state
+/// restored" line in an instance's log.
 fn restored_partitions(log: &std::path::Path) -> Vec<(i32, u64)> {
     let text = std::fs::read_to_string(log).expect("instance log");
     strip_ansi(&text)
         .lines()
         .filter(|l| l.contains("partition state restored"))
-        .map(|l| (field(l, "partition") as i32, field(l, "keys")))
+        .map(|l| (field(l, "partition") as i32, field(l, "records")))
         .collect()
 }
 

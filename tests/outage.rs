@@ -124,7 +124,7 @@ async fn network_outages_mid_stream_are_reported_and_lose_or_repeat_nothing_exac
         &file,
         format!(
             "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\nsession_timeout_ms = 6000\n\
-             transactional_id = \"outage-1\"\n\n[processing]\nguarantee = \"exactly_once\"\n\
+             transactional_id = \"outage-1\"\nchangelog_reader = \"log_markers\"\n\n[processing]\nguarantee = \"exactly_once\"\n\
              batch_max_wait_ms = 50\ncommit_interval_ms = 200\n\n\
              [http]\nlisten_addr = \"127.0.0.1:{http_port}\"\n\n[telemetry]\nlog_level = \"info\"\n",
             broker.bootstrap, cfg.kafka.group_id
@@ -326,7 +326,7 @@ fn run_without_broker(
     std::fs::write(
         &file,
         format!(
-            "[kafka]\nbrokers = \"{brokers}\"\nstartup_timeout_ms = {startup_timeout_ms}\n\n\
+            "[kafka]\nbrokers = \"{brokers}\"\nstartup_timeout_ms = {startup_timeout_ms}\nchangelog_reader = \"log_markers\"\n\n\
              [http]\nenabled = false\n"
         ),
     )

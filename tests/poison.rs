@@ -95,7 +95,7 @@ async fn burst_stops_the_consumer(guarantee: Guarantee) {
         &file,
         format!(
             "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\nsession_timeout_ms = 6000\n\
-             transactional_id = \"poison-1\"\n\n[processing]\nguarantee = \"{}\"\n\
+             transactional_id = \"poison-1\"\nchangelog_reader = \"log_markers\"\n\n[processing]\nguarantee = \"{}\"\n\
              batch_max_wait_ms = 20\ncommit_interval_ms = 100\n\n[validation]\n\
              max_invalid_ratio = 0.5\ninvalid_ratio_window = 100\n\n[http]\nenabled = false\n",
             broker.bootstrap,

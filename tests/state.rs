@@ -189,3 +189,109 @@ async fn a_partition_handed_back_is_restored_with_what_its_other_owner_did() {
     let out = read_topic(&broker, &cfg_b.topics.enriched, 2, Duration::from_secs(2)).await;
     assert_eq!(enriched_ids(&out), ["bp-1", "bp-2"]);
 }
+
+/// DESIGN.md §6, a provably complete restore: when the newest readable
+/// state is older than the group's committed input offset (its
+/// transaction's state not readable yet: another producer's open
+/// transaction ahead of it on Kafka, commit markers not yet written), the
+/// restore waits, not ready and processing nothing, until the state of the
+/// committed offset comes.
+///
+/// The open transaction itself cannot stage this on tansu 0.6: there a
+/// transaction committed behind another producer's open one stays
+/// invisible everywhere, its committed input offsets included, so a
+/// restart sees a consistent older state and re-reads (see
+/// `tests/broker_limits.rs`). The stale marker stands in for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_waits_for_the_state_of_the_committed_offset() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use vitalstream::process::{DedupMeta, HrvMeta};
+    use vitalstream::state::{PartitionMeta, StateKey, encode};
+
+    let broker = start_broker().await;
+    let cfg = config(&broker);
+    create_topics(&broker, &cfg, 1).await;
+    register_patients(&broker, &cfg, &["p-1"]).await;
+    let t = now_ms() - 60 * MIN;
+    let first = raw_record("bp-1", "p-1", t, bp(118, 76));
+    let second = raw_record("bp-2", "p-1", t + MIN, bp(119, 77));
+    run_once(&cfg, &broker, &[first, second.clone()]).await;
+
+    // The newest marker readable says offset 1, the group committed 2.
+    let marker = |next_offset| {
+        let meta = PartitionMeta {
+            next_offset: Some(next_offset),
+            dedup: DedupMeta {
+                max_event_ms: t + MIN,
+                evicted_up_to_ms: i64::MIN,
+            },
+            hrv: HrvMeta::default(),
+        };
+        encode(&meta).expect("encodes")
+    };
+    let producer: FutureProducer = client(&broker).create().expect("producer");
+    let state_topic = cfg.topics.state_topic(&cfg.kafka.group_id);
+    let key = StateKey::Meta.encode(0);
+    let write = |value: Vec<u8>| {
+        let (producer, state_topic, key) = (&producer, &state_topic, &key);
+        async move {
+            let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(state_topic)
+                .partition(0)
+                .key(&key[..])
+                .payload(&value[..]);
+            producer
+                .send(record, Duration::from_secs(30))
+                .await
+                .expect("written");
+        }
+    };
+    write(marker(1)).await;
+
+    produce(&broker, &cfg.topics.raw, &[second]).await;
+    let p = start_pipeline(cfg.clone());
+    let addr = p.http_addr().await;
+    wait_assigned(&p, 1).await;
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < until {
+        assert!(!p.is_finished(), "the restore waits, it does not fail");
+        assert_eq!(Stats::get(&p.stats.consumed), 0, "nothing processed");
+        assert_eq!(http_get(addr, "/readyz").await.0, 503, "not ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The committed offset's state becomes readable.
+    write(marker(2)).await;
+    p.wait_consumed(1, Duration::from_secs(60)).await;
+    let stats = p.stats.clone();
+    p.stop().await.expect("clean stop");
+    assert_eq!(
+        (Stats::get(&stats.enriched), Stats::get(&stats.duplicates)),
+        (0, 1),
+        "the re-sent bp-2 is a duplicate"
+    );
+}
+
+/// The production reader (`kafka.changelog_reader = "read_committed"`, a
+/// librdkafka consumer) restores the state of the committed offset too.
+/// Safe on tansu here because no transaction of this test aborts (tansu
+/// would hand aborted records to it, DESIGN.md §8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_librdkafka_reader_restores_the_committed_state() {
+    let broker = start_broker().await;
+    let mut cfg = config(&broker);
+    cfg.kafka.changelog_reader = vitalstream::config::ChangelogReader::ReadCommitted;
+    create_topics(&broker, &cfg, 2).await;
+    register_patients(&broker, &cfg, &["p-1", "p-2"]).await;
+    let t = now_ms() - 60 * MIN;
+    let first = [
+        raw_record("bp-1", "p-1", t, bp(118, 76)),
+        raw_record("bp-2", "p-2", t, bp(121, 79)),
+    ];
+    let before = run_once(&cfg, &broker, &first).await;
+    assert_eq!(before.enriched, 2);
+    let after = run_once(&cfg, &broker, &first).await;
+    assert_eq!(
+        (after.enriched, after.duplicates),
+        (0, 2),
+        "both re-sends known"
+    );
+}

@@ -25,12 +25,28 @@ pub async fn publish_profiles(
     let profiles = gateway
         .profiles()
         .map_err(|_| KafkaError::MessageProduction(RDKafkaErrorCode::InvalidMessage))?;
-    let mut deliveries = Vec::with_capacity(profiles.len());
+    // Bounded in flight: 100k profiles at once overflow the producer queue.
+    let mut deliveries = std::collections::VecDeque::new();
     for (key, value) in &profiles {
-        let record = FutureRecord::to(topic)
+        let mut record = FutureRecord::to(topic)
             .key(key.as_bytes())
             .payload(&value[..]);
-        deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
+        loop {
+            match producer.send_result(record) {
+                Ok(d) => {
+                    deliveries.push_back(d);
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    match deliveries.pop_front() {
+                        Some(d) => check(d.await)?,
+                        None => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                    }
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
     }
     for d in deliveries {
         check(d.await)?;
@@ -93,6 +109,7 @@ pub async fn produce(
                 }
             }
             report.count(rec.expected);
+            report.bytes += (rec.key.len() + rec.payload.len()) as u64;
         }
         while pending.len() > 10_000 {
             if let Some(f) = pending.pop_front() {

@@ -104,6 +104,8 @@ pub struct GatewayReport {
     pub out_of_range: u64,
     /// Readings of patients without a profile.
     pub unknown_patient: u64,
+    /// Bytes of keys and values sent.
+    pub bytes: u64,
 }
 
 impl GatewayReport {

@@ -87,7 +87,9 @@ pub fn profile_consumer_config(cfg: &KafkaConfig) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true");
+        .set("enable.partition.eof", "true")
+        // A restore holds the live state, not the log: keep the prefetch small.
+        .set("queued.max.messages.kbytes", "16384");
     apply_passthrough(&mut c, cfg);
     c
 }

@@ -9,8 +9,9 @@
 //! some Kafka-protocol brokers (tansu 0.6; see `tests/broker_limits.rs`)
 //! send none, so aborted records would be read as if committed. The markers
 //! are in the log on every broker, so this reader is right on all of them.
-//! It speaks plaintext only; [`crate::kafka::StateReader`] uses librdkafka
-//! for TLS or SASL connections.
+//! It speaks plaintext only, without version negotiation: a compatibility
+//! mode (`kafka.changelog_reader = "log_markers"`) for such brokers, not
+//! the production path ([`crate::kafka::StateReader`]).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -144,39 +145,90 @@ pub fn read_committed(
     partition: i32,
     timeout: Duration,
 ) -> Result<Vec<CommittedRecord>, CommittedReadError> {
-    let first = bootstrap
-        .split(',')
-        .map(str::trim)
-        .find(|s| !s.is_empty())
-        .ok_or_else(|| protocol("no bootstrap server"))?;
-    let mut conn = Connection::open(first, timeout)?;
-    let leader = leader_of(&mut conn, topic, partition)?;
-    if let Some(addr) = leader.filter(|a| a != first) {
-        conn = Connection::open(&addr, timeout)?;
-    }
+    let mut reader = CommittedReader::open(bootstrap, topic, partition, timeout)?;
     let deadline = Instant::now() + timeout;
-    let mut txn = TxnFilter::default();
-    let mut offset = 0;
+    let mut all = Vec::new();
     loop {
-        let (end, records) = fetch(&mut conn, topic, partition, offset)?;
-        let mut progressed = false;
-        for batch in complete_batches(records) {
-            let set = RecordBatchDecoder::decode(&mut batch.clone()).map_err(protocol)?;
-            for r in set.records {
-                offset = offset.max(r.offset + 1);
-                progressed = true;
-                txn.push(r);
-            }
-            // A batch's last offset may be past its last surviving record
-            // (compaction): continue after the whole batch.
-            offset = offset.max(batch_end(&batch));
-        }
-        if offset >= end {
-            return Ok(txn.finish());
+        let (records, at_end) = reader.poll()?;
+        let progressed = !records.is_empty();
+        all.extend(records);
+        if at_end {
+            return Ok(all);
         }
         if !progressed && Instant::now() >= deadline {
             return Err(CommittedReadError::Timeout(timeout));
         }
+    }
+}
+
+/// Reads a partition's committed records fetch by fetch, from its start.
+pub struct CommittedReader {
+    conn: Connection,
+    topic: String,
+    partition: i32,
+    offset: i64,
+    txn: TxnFilter,
+}
+
+impl CommittedReader {
+    /// Connects to the leader of `topic`/`partition`, looked up through the
+    /// first reachable server of `bootstrap` (comma-separated `host:port`).
+    ///
+    /// # Errors
+    /// [`CommittedReadError`] when no server answers; blocking I/O.
+    pub fn open(
+        bootstrap: &str,
+        topic: &str,
+        partition: i32,
+        timeout: Duration,
+    ) -> Result<Self, CommittedReadError> {
+        let mut last = protocol("no bootstrap server");
+        for server in bootstrap
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let opened = Connection::open(server, timeout).and_then(|mut conn| {
+                match leader_of(&mut conn, topic, partition)? {
+                    Some(addr) if addr != server => Connection::open(&addr, timeout),
+                    _ => Ok(conn),
+                }
+            });
+            match opened {
+                Ok(conn) => {
+                    return Ok(Self {
+                        conn,
+                        topic: topic.to_owned(),
+                        partition,
+                        offset: 0,
+                        txn: TxnFilter::default(),
+                    });
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// One fetch: the records it made readable (committed, in offset order)
+    /// and whether the reader is now at the partition's last stable offset.
+    /// At the end, a fetch waits up to 100 ms for more.
+    ///
+    /// # Errors
+    /// [`CommittedReadError`]; blocking I/O.
+    pub fn poll(&mut self) -> Result<(Vec<CommittedRecord>, bool), CommittedReadError> {
+        let (end, records) = fetch(&mut self.conn, &self.topic, self.partition, self.offset)?;
+        for batch in complete_batches(records) {
+            let set = RecordBatchDecoder::decode(&mut batch.clone()).map_err(protocol)?;
+            for r in set.records {
+                self.offset = self.offset.max(r.offset + 1);
+                self.txn.push(r);
+            }
+            // A batch's last offset may be past its last surviving record
+            // (compaction): continue after the whole batch.
+            self.offset = self.offset.max(batch_end(&batch));
+        }
+        Ok((self.txn.take_committed(), self.offset >= end))
     }
 }
 
@@ -327,8 +379,11 @@ impl TxnFilter {
         }
     }
 
-    fn finish(mut self) -> Vec<CommittedRecord> {
-        self.committed.sort_by_key(|r| r.offset);
-        self.committed
+    /// Records committed since the last call, in offset order; records of
+    /// transactions still open stay held.
+    fn take_committed(&mut self) -> Vec<CommittedRecord> {
+        let mut committed = std::mem::take(&mut self.committed);
+        committed.sort_by_key(|r| r.offset);
+        committed
     }
 }

@@ -20,11 +20,11 @@ pub use checks::{StateTopicError, check_partition, check_state_topic, log_transa
 pub use client::{
     client_config, consumer_config, producer_config, profile_consumer_config, state_consumer_config,
 };
-pub use committed::{CommittedReadError, CommittedRecord, read_committed};
+pub use committed::{CommittedReadError, CommittedReader, CommittedRecord, read_committed};
 pub use context::{EofQuietContext, PipelineContext, RebalanceEvents};
 pub use erasures::ErasureLog;
 pub use link::{BrokerLink, LinkClient, LinkProducerContext, PipelineProducer, is_transient};
 pub use profiles::{ProfileLoadError, follow_profiles};
 pub use startup::{BrokersUnreachable, wait_for_brokers};
-pub use state::{ChangelogEntry, RestoreError, StateReader};
+pub use state::{RestoreError, StateReader};
 pub use txn::{Transactions, TxnOutcome};

@@ -1,15 +1,24 @@
-//! Reads one partition of the state changelog from its beginning to its end,
-//! to restore an input partition's state before it is processed.
+//! Reads one partition of the state changelog into a [`Restorer`], from its
+//! beginning until the state it holds is that of the group's committed
+//! input offset (DESIGN.md §6: a provably complete restore).
 //!
 //! Only committed records may be restored: a state change of an aborted
 //! transaction would, for instance, mark readings as seen that no committed
-//! output holds. On plaintext connections the protocol-level
-//! [`read_committed`] applies that from the log's control markers (right on
-//! every broker, including those that send no aborted-transaction list);
-//! with TLS or SASL configured, a librdkafka `read_committed` consumer is
-//! used and the broker's list is trusted.
+//! output holds. In production a librdkafka `read_committed` consumer reads
+//! through every bootstrap broker and the broker filters aborted records.
+//! `kafka.changelog_reader = "log_markers"` switches to the protocol-level
+//! [`CommittedReader`], which applies the log's own commit/abort markers,
+//! for brokers that send no aborted-transaction list (tansu 0.6).
+//!
+//! Either way a read_committed reader stops at the last stable offset: an
+//! open transaction of another producer (a killed instance) ahead of the
+//! committed state hides it. The restore does not take that end for the
+//! end of the state: it goes on reading until the marker of the committed
+//! offset has been applied, and fails once no record has come for
+//! `wait` (at least the transaction timeout, after which Kafka aborts the
+//! open transaction).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -19,11 +28,13 @@ use rdkafka::{Offset, TopicPartitionList};
 use thiserror::Error;
 
 use super::client::state_consumer_config;
-use super::committed::{CommittedReadError, read_committed};
+use super::committed::{CommittedReadError, CommittedReader};
 use super::context::EofQuietContext;
-use crate::config::{KafkaConfig, SecurityProtocol};
+use super::link::is_transient;
+use crate::config::{ChangelogReader, KafkaConfig};
+use crate::state::{Restorer, StateError};
 
-/// Why a changelog partition could not be read.
+/// Why a changelog partition could not be restored.
 #[derive(Debug, Error)]
 pub enum RestoreError {
     /// librdkafka consumer error.
@@ -32,18 +43,19 @@ pub enum RestoreError {
     /// Protocol-level reader error.
     #[error(transparent)]
     Protocol(#[from] CommittedReadError),
+    /// A record that does not decode, or a restore that cannot complete.
+    #[error(transparent)]
+    State(#[from] StateError),
 }
-
-/// One changelog record: key and value (`None` = tombstone).
-pub type ChangelogEntry = (Vec<u8>, Option<Vec<u8>>);
 
 /// A reusable reader of changelog partitions.
 pub struct StateReader {
     consumer: StreamConsumer<EofQuietContext>,
     topic: String,
-    /// `Some(bootstrap)` when the connection is plaintext.
-    plaintext: Option<String>,
-    timeout: Duration,
+    /// `Some(bootstrap)` in the log-markers compatibility mode.
+    log_markers: Option<String>,
+    /// Socket timeout of the log-markers reader.
+    io_timeout: Duration,
 }
 
 impl StateReader {
@@ -52,61 +64,175 @@ impl StateReader {
     /// # Errors
     /// The consumer cannot be created.
     pub fn new(cfg: &KafkaConfig, topic: &str) -> Result<Self, KafkaError> {
-        let plaintext = cfg.security_protocol() == Some(SecurityProtocol::Plaintext);
+        let log_markers = cfg.changelog_reader == ChangelogReader::LogMarkers;
         Ok(Self {
             consumer: state_consumer_config(cfg)
                 .create_with_context(EofQuietContext("state restore"))?,
             topic: topic.to_owned(),
-            plaintext: plaintext.then(|| cfg.brokers.clone()),
-            timeout: Duration::from_millis(u64::from(cfg.session_timeout_ms).max(30_000)),
+            log_markers: log_markers.then(|| cfg.brokers.clone()),
+            io_timeout: Duration::from_millis(u64::from(cfg.session_timeout_ms).max(30_000)),
         })
     }
 
-    /// Every committed record of `partition`, in log order.
+    /// Applies the committed records of changelog `partition` to
+    /// `restorer`, in log order, until it holds the state of `committed`
+    /// (the group's committed input offset; `None`: up to the end).
     ///
     /// # Errors
-    /// A read error before the end of the partition was reached.
-    pub async fn read_partition(
+    /// [`RestoreError`]; [`StateError::Incomplete`] when no record came
+    /// for `wait` while the state was still short of `committed`.
+    pub async fn restore(
         &self,
         partition: i32,
-    ) -> Result<Vec<ChangelogEntry>, RestoreError> {
-        let Some(bootstrap) = self.plaintext.clone() else {
-            return Ok(self.read_with_librdkafka(partition).await?);
+        restorer: Restorer,
+        committed: Option<i64>,
+        wait: Duration,
+    ) -> Result<Restorer, RestoreError> {
+        let Some(bootstrap) = self.log_markers.clone() else {
+            return self
+                .restore_with_librdkafka(partition, restorer, committed, wait)
+                .await;
         };
-        let (topic, timeout) = (self.topic.clone(), self.timeout);
-        let records = tokio::task::spawn_blocking(move || {
-            read_committed(&bootstrap, &topic, partition, timeout)
+        let (topic, io_timeout) = (self.topic.clone(), self.io_timeout);
+        tokio::task::spawn_blocking(move || {
+            restore_with_log_markers(
+                &bootstrap, &topic, partition, restorer, committed, wait, io_timeout,
+            )
         })
         .await
-        .map_err(|_| KafkaError::Canceled)??;
-        Ok(records
-            .into_iter()
-            .filter_map(|r| r.key.map(|k| (k, r.value)))
-            .collect())
+        .map_err(|_| KafkaError::Canceled)?
     }
 
-    async fn read_with_librdkafka(
+    /// Every key of changelog `partition` with whether its latest
+    /// committed record holds a value (`false`: a tombstone), read to the
+    /// end of the partition. For tools (`vitalstream reset`), not restores.
+    ///
+    /// # Errors
+    /// [`RestoreError`] when the partition cannot be read.
+    pub async fn live_keys(
         &self,
         partition: i32,
-    ) -> Result<Vec<ChangelogEntry>, KafkaError> {
+    ) -> Result<std::collections::BTreeMap<Vec<u8>, bool>, RestoreError> {
+        let mut keys = std::collections::BTreeMap::new();
+        if let Some(bootstrap) = self.log_markers.clone() {
+            let (topic, io_timeout) = (self.topic.clone(), self.io_timeout);
+            let records = tokio::task::spawn_blocking(move || {
+                super::committed::read_committed(&bootstrap, &topic, partition, io_timeout)
+            })
+            .await
+            .map_err(|_| KafkaError::Canceled)??;
+            for r in records {
+                if let Some(key) = r.key {
+                    keys.insert(key, r.value.is_some());
+                }
+            }
+            return Ok(keys);
+        }
         let mut assignment = TopicPartitionList::with_capacity(1);
         assignment.add_partition_offset(&self.topic, partition, Offset::Beginning)?;
         self.consumer.assign(&assignment)?;
-        let mut entries = Vec::new();
         let result = loop {
-            match self.consumer.recv().await {
-                Ok(msg) if msg.partition() == partition => {
+            match tokio::time::timeout(self.io_timeout, self.consumer.recv()).await {
+                Ok(Ok(msg)) if msg.partition() == partition => {
                     if let Some(key) = msg.key() {
-                        entries.push((key.to_vec(), msg.payload().map(<[u8]>::to_vec)));
+                        keys.insert(key.to_vec(), msg.payload().is_some());
                     }
                 }
+                Ok(Err(KafkaError::PartitionEOF(p))) if p == partition => break Ok(keys),
+                Ok(Err(e)) if !is_transient(&e) && !matches!(e, KafkaError::PartitionEOF(_)) => {
+                    break Err(e.into());
+                }
                 Ok(_) => {}
-                Err(KafkaError::PartitionEOF(p)) if p == partition => break Ok(entries),
-                Err(KafkaError::PartitionEOF(_)) => {}
-                Err(e) => break Err(e),
+                Err(_) => break Err(KafkaError::Canceled.into()),
             }
         };
         self.consumer.unassign()?;
         result
+    }
+
+    async fn restore_with_librdkafka(
+        &self,
+        partition: i32,
+        mut restorer: Restorer,
+        committed: Option<i64>,
+        wait: Duration,
+    ) -> Result<Restorer, RestoreError> {
+        let mut assignment = TopicPartitionList::with_capacity(1);
+        assignment.add_partition_offset(&self.topic, partition, Offset::Beginning)?;
+        self.consumer.assign(&assignment)?;
+        let mut progress = Instant::now();
+        let result = loop {
+            let polled =
+                tokio::time::timeout(Duration::from_millis(200), self.consumer.recv()).await;
+            match polled {
+                Ok(Ok(msg)) if msg.partition() == partition => {
+                    let applied = msg
+                        .key()
+                        .map_or(Ok(()), |key| restorer.apply(key, msg.payload()));
+                    if let Err(e) = applied {
+                        break Err(e.into());
+                    }
+                    progress = Instant::now();
+                    continue;
+                }
+                Ok(Err(KafkaError::PartitionEOF(p)))
+                    if p == partition && restorer.is_complete(committed) =>
+                {
+                    break Ok(restorer);
+                }
+                Ok(Err(e)) if !is_transient(&e) && !matches!(e, KafkaError::PartitionEOF(_)) => {
+                    break Err(e.into());
+                }
+                _ => {}
+            }
+            if let Some(c) = committed.filter(|_| progress.elapsed() >= wait) {
+                break Err(incomplete(partition, &restorer, c, wait).into());
+            }
+        };
+        self.consumer.unassign()?;
+        result
+    }
+}
+
+fn incomplete(partition: i32, restorer: &Restorer, committed: i64, wait: Duration) -> StateError {
+    StateError::Incomplete {
+        partition,
+        marker: restorer.marker(),
+        committed,
+        waited_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+/// The log-markers compatibility mode: blocking, call it off the async workers.
+fn restore_with_log_markers(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    mut restorer: Restorer,
+    committed: Option<i64>,
+    wait: Duration,
+    io_timeout: Duration,
+) -> Result<Restorer, RestoreError> {
+    let mut reader = CommittedReader::open(bootstrap, topic, partition, io_timeout)?;
+    let mut progress = Instant::now();
+    loop {
+        let (records, at_end) = reader.poll()?;
+        if !records.is_empty() {
+            progress = Instant::now();
+        }
+        for r in records {
+            if let Some(key) = &r.key {
+                restorer.apply(key, r.value.as_deref())?;
+            }
+        }
+        if at_end && restorer.is_complete(committed) {
+            return Ok(restorer);
+        }
+        if progress.elapsed() >= wait {
+            return match committed {
+                Some(c) => Err(incomplete(partition, &restorer, c, wait).into()),
+                None => Err(CommittedReadError::Timeout(wait).into()),
+            };
+        }
     }
 }

@@ -113,6 +113,14 @@ impl DedupStore {
         self.by_time.insert((event_ms, key));
     }
 
+    /// Drops one restored entry (its changelog key was deleted; no change
+    /// is recorded).
+    pub fn forget_entry(&mut self, key: DedupKey) {
+        if let Some(old) = self.seen.remove(&key) {
+            self.by_time.remove(&(old, key));
+        }
+    }
+
     /// Restores the scalar state, then applies horizon and capacity (what
     /// that evicts is recorded, so the changelog forgets it too).
     pub fn restore_meta(&mut self, meta: DedupMeta) {
@@ -135,6 +143,17 @@ impl DedupStore {
     pub fn covered_from_ms(&self) -> i64 {
         let horizon_start = self.max_event_ms.saturating_sub(self.horizon_ms);
         horizon_start.max(self.evicted_up_to_ms.saturating_add(1))
+    }
+
+    /// Event time covered behind the newest reading, ms: the configured
+    /// horizon, or less once the entry cap evicted entries inside it
+    /// (`None` before the first reading).
+    pub fn effective_horizon_ms(&self) -> Option<i64> {
+        (self.max_event_ms != i64::MIN).then(|| {
+            self.max_event_ms
+                .saturating_sub(self.covered_from_ms())
+                .clamp(0, self.horizon_ms)
+        })
     }
 
     /// Checks `reading_id` of `patient_id` measured at `event_ms` and remembers it if new.
@@ -216,6 +235,28 @@ mod tests {
     use proptest::prelude::*;
 
     const H: i64 = 1_000;
+
+    #[test]
+    fn the_effective_horizon_shrinks_when_the_cap_evicts_inside_it() {
+        let mut s = DedupStore::new(H, 100);
+        assert_eq!(s.effective_horizon_ms(), None);
+        for i in 0..50 {
+            s.check("p", &format!("r{i}"), i * 10);
+        }
+        assert_eq!(s.effective_horizon_ms(), Some(H), "under the cap");
+        for i in 50..400 {
+            s.check("p", &format!("r{i}"), i * 10);
+        }
+        // 100 entries 10 ms apart cover about 1 s: the cap binds now.
+        let h = s.effective_horizon_ms().expect("readings seen");
+        assert!((980..H).contains(&h), "{h}");
+        let mut tight = DedupStore::new(H, 10);
+        for i in 0..400 {
+            tight.check("p", &format!("r{i}"), i * 10);
+        }
+        // Newest 3990, the last evicted 3890: covered from 3891.
+        assert_eq!(tight.effective_horizon_ms(), Some(99));
+    }
 
     #[test]
     fn a_store_rebuilt_from_its_changes_behaves_the_same() {

@@ -19,8 +19,6 @@ mod hrv;
 mod partition;
 mod processor;
 mod profiles;
-#[cfg(test)]
-mod restore_tests;
 mod segments;
 mod validate;
 
@@ -35,8 +33,10 @@ pub use dedup::{DedupChange, DedupKey, DedupMeta, DedupOutcome, DedupStore};
 pub use disposition::{Disposition, DlqReason, Rejection};
 pub use guard::{InvalidRatioExceeded, InvalidRatioGuard};
 pub use hashing::{FastMap, FastSet};
-pub use hrv::{AddOutcome, HrvConfig, HrvConfigError, HrvMeta, HrvPatientState, HrvWindows};
-pub use partition::{PartitionState, Restored};
+pub use hrv::{
+    AddOutcome, HrvConfig, HrvConfigError, HrvMeta, HrvPatientState, HrvWindows, OpenWindow,
+};
+pub use partition::PartitionState;
 pub use processor::{InputRecord, Processor, ProcessorCounts};
 pub use profiles::{Lookup, ProfileTable};
 pub use segments::{SEGMENT_TOLERANCE, segments_consistent};

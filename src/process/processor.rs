@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::enrich::enrich;
-use super::partition::{PartitionState, Restored};
+use super::partition::PartitionState;
 use super::{
     AlertEngine, AlertsConfig, DedupOutcome, DedupStore, Disposition, DlqReason, HrvConfig,
     HrvConfigError, HrvWindows, Lookup, ProfileTable, Rejection, validate,
@@ -25,7 +25,6 @@ use crate::erasure::PatientHash;
 use crate::model::{
     AlertRule, Attribution, ClinicianAlert, EnrichedReading, HrvWindow, Measurement, Provenance,
 };
-use crate::state::{StateError, StateRecord};
 use rust_decimal::prelude::ToPrimitive;
 
 /// One input record as the processor sees it: coordinates, key and value bytes.
@@ -93,6 +92,7 @@ impl Processor {
                 .with_hasher(profiles.hasher()),
             hrv: windows,
             alerts: AlertEngine::new(alerts),
+            next_offset: None,
         };
         Ok(Self {
             codec,
@@ -109,6 +109,11 @@ impl Processor {
     /// Decides where `record` ends, at processor wall-clock time `now_ms`.
     /// Never panics on any input.
     pub fn process<'a>(&mut self, record: &InputRecord<'a>, now_ms: i64) -> Disposition<'a> {
+        // Whatever the record's fate, the partition's state now reflects it.
+        self.partitions
+            .entry(record.partition)
+            .or_insert_with(|| self.fresh.clone())
+            .next_offset = Some(record.offset.saturating_add(1));
         // The key's keyed hash, computed once per record: the erased check
         // here, the one on the decoded id and the dedup key share it.
         let key_hash = record.key.map(|k| self.profiles.hasher().hash(k));
@@ -260,42 +265,25 @@ impl Processor {
         self.partitions.contains_key(&partition)
     }
 
-    /// Installs the state of `partition` rebuilt from its changelog records
-    /// (in log order), replacing any held.
-    ///
-    /// # Errors
-    /// [`StateError`] when a record does not decode.
-    pub fn restore_partition<K, V>(
-        &mut self,
-        partition: i32,
-        records: impl IntoIterator<Item = (K, Option<V>)>,
-    ) -> Result<Restored, StateError>
-    where
-        K: AsRef<[u8]>,
-        V: AsRef<[u8]>,
-    {
-        let (mut state, restored) =
-            PartitionState::restore(self.fresh.clone(), partition, records)?;
-        // Every erasure so far, whenever it happened: the changelog may
-        // predate it (the partition was not held, or the purge's
-        // transaction was aborted).
+    /// Empty state with the configured limits, to restore a partition into.
+    pub fn fresh_partition(&self) -> PartitionState {
+        self.fresh.clone()
+    }
+
+    /// Installs the state of `partition` (restored from its changelog),
+    /// replacing any held, purged of every erasure so far, whenever it
+    /// happened: the changelog may predate it (the partition was not held,
+    /// or the purge's transaction was aborted). The purge's tombstones go to
+    /// the changelog with the next commit.
+    pub fn install_partition(&mut self, partition: i32, mut state: PartitionState) {
         let erased = self.profiles.erased().all();
         self.purged += state.purge_erased(&erased, &self.profiles.hasher());
         self.partitions.insert(partition, state);
-        Ok(restored)
     }
 
-    /// Changelog records of every state change since the last call, across
-    /// all owned partitions (see [`PartitionState::take_changelog`]).
-    ///
-    /// # Errors
-    /// [`StateError`] (a defect: state that does not encode).
-    pub fn take_changelog(&mut self) -> Result<Vec<StateRecord>, StateError> {
-        let mut records = Vec::new();
-        for (&p, state) in &mut self.partitions {
-            records.extend(state.take_changelog(p)?);
-        }
-        Ok(records)
+    /// The state of every owned partition, by partition (for the changelog).
+    pub fn partitions_mut(&mut self) -> impl Iterator<Item = (i32, &mut PartitionState)> {
+        self.partitions.iter_mut().map(|(p, s)| (*p, s))
     }
 
     /// Purges the state of patients erased since the last call from every
@@ -344,6 +332,15 @@ impl Processor {
     /// Reading ids remembered across all owned partitions.
     pub fn dedup_entries(&self) -> usize {
         self.partitions.values().map(|s| s.dedup.len()).sum()
+    }
+
+    /// The smallest effective dedup horizon over owned partitions, ms
+    /// (see [`DedupStore::effective_horizon_ms`]).
+    pub fn dedup_horizon_ms(&self) -> Option<i64> {
+        self.partitions
+            .values()
+            .filter_map(|s| s.dedup.effective_horizon_ms())
+            .min()
     }
 
     /// Patients with alert history across all owned partitions.

@@ -21,6 +21,18 @@ pub const HRV_LATE_BEATS: &str = "vitalstream_hrv_late_beats_total";
 /// Entries of per-partition state (gauge), label `store` (`dedup`,
 /// `hrv_windows`, `alert_history` = patients with alert history).
 pub const STATE_ENTRIES: &str = "vitalstream_state_entries";
+/// Event time the dedup store still covers behind the newest reading
+/// (gauge, seconds; the smallest over assigned partitions). Below
+/// `validation.dedup_horizon_ms` when `validation.dedup_max_entries`
+/// evicts entries before they leave the horizon.
+pub const DEDUP_HORIZON: &str = "vitalstream_dedup_effective_horizon_seconds";
+/// Records written to the state changelog (tombstones included).
+pub const CHANGELOG_RECORDS: &str = "vitalstream_state_changelog_records_total";
+/// Bytes (keys and values) written to the state changelog.
+pub const CHANGELOG_BYTES: &str = "vitalstream_state_changelog_bytes_total";
+/// State changelog writes replaced by a later write to the same key
+/// before they were sent (coalesced).
+pub const CHANGELOG_COALESCED: &str = "vitalstream_state_changelog_coalesced_total";
 /// Records applied from the patients topic, label `kind` (`upsert`, `tombstone`, `invalid`).
 pub const PROFILE_UPDATES: &str = "vitalstream_profile_updates_total";
 /// Clinician threshold overrides rejected (unknown rule or outside the
@@ -110,7 +122,7 @@ pub const EVENT_LAG_BUCKETS: [f64; 12] = [
 ];
 
 /// Every metric name vitalstream exports, with its help text.
-pub const DESCRIBED: [(&str, &str); 32] = [
+pub const DESCRIBED: [(&str, &str); 36] = [
     (READINGS_CONSUMED, "Readings consumed from the raw topic."),
     (
         READINGS_ENRICHED,
@@ -132,6 +144,19 @@ pub const DESCRIBED: [(&str, &str); 32] = [
         "Heart beats that arrived after their HRV window closed.",
     ),
     (STATE_ENTRIES, "Entries of per-partition state, by store."),
+    (
+        DEDUP_HORIZON,
+        "Seconds of event time the dedup store covers (smallest partition).",
+    ),
+    (CHANGELOG_RECORDS, "Records written to the state changelog."),
+    (
+        CHANGELOG_BYTES,
+        "Bytes of keys and values written to the state changelog.",
+    ),
+    (
+        CHANGELOG_COALESCED,
+        "State changelog writes replaced by a later write to the same key before sending.",
+    ),
     (
         PROFILE_UPDATES,
         "Records applied from the patients topic, by kind.",

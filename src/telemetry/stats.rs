@@ -137,6 +137,10 @@ pub struct Metrics {
     dedup_entries: Gauge,
     hrv_open_windows: Gauge,
     alert_patients: Gauge,
+    dedup_horizon: Gauge,
+    changelog_records: Counter,
+    changelog_bytes: Counter,
+    changelog_coalesced: Counter,
     alerts: Vec<[Counter; Severity::ALL.len()]>,
     alerts_suppressed: Vec<Counter>,
     transactions: [Counter; 2],
@@ -181,6 +185,10 @@ impl Metrics {
             dedup_entries: metrics::gauge!(STATE_ENTRIES, "store" => "dedup"),
             hrv_open_windows: metrics::gauge!(STATE_ENTRIES, "store" => "hrv_windows"),
             alert_patients: metrics::gauge!(STATE_ENTRIES, "store" => "alert_history"),
+            dedup_horizon: metrics::gauge!(DEDUP_HORIZON),
+            changelog_records: metrics::counter!(CHANGELOG_RECORDS),
+            changelog_bytes: metrics::counter!(CHANGELOG_BYTES),
+            changelog_coalesced: metrics::counter!(CHANGELOG_COALESCED),
             alerts: AlertRule::ALL
                 .iter()
                 .map(|r| {
@@ -213,6 +221,19 @@ impl Metrics {
     pub fn backpressure_pause(&self, stats: &Stats, seconds: f64) {
         self.backpressure_pause.record(seconds);
         stats.backpressure_pauses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts changelog records sent: how many, their bytes, and the writes
+    /// coalesced away before sending.
+    pub fn changelog(&self, records: usize, bytes: usize, coalesced: u64) {
+        self.changelog_records.increment(records as u64);
+        self.changelog_bytes.increment(bytes as u64);
+        self.changelog_coalesced.increment(coalesced);
+    }
+
+    /// Sets the effective dedup horizon gauge.
+    pub fn set_dedup_horizon(&self, ms: i64) {
+        self.dedup_horizon.set(ms as f64 / 1000.0);
     }
 
     /// Sets the producer queue depth gauge.

@@ -26,7 +26,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::ToolError;
 use crate::config::Config;
 use crate::kafka::{StateReader, client_config};
-use crate::state::{StateKey, decode_key};
+use crate::state::StateKey;
 
 /// Options of `vitalstream reset`.
 #[derive(Debug, Clone, clap::Args)]
@@ -202,14 +202,10 @@ async fn state_keys(config: &Config, topic: &str) -> Result<Vec<(i32, Vec<u8>)>,
     let reader = StateReader::new(&config.kafka, topic).map_err(ToolError::Kafka)?;
     let mut keys = Vec::new();
     for partition in partitions {
-        let mut live: BTreeMap<Vec<u8>, bool> = BTreeMap::new();
-        for (key, value) in reader
-            .read_partition(partition)
+        let live = reader
+            .live_keys(partition)
             .await
-            .map_err(|e| ToolError::Invalid(format!("reading {topic}: {e}")))?
-        {
-            live.insert(key, value.is_some());
-        }
+            .map_err(|e| ToolError::Invalid(format!("reading {topic}: {e}")))?;
         keys.extend(
             live.into_iter()
                 .filter(|(key, present)| *present && clears(key))
@@ -223,10 +219,17 @@ async fn state_keys(config: &Config, topic: &str) -> Result<Vec<(i32, Vec<u8>)>,
 /// state is cleared so the replay starts from nothing; a new kind of key
 /// must be decided on here (the match is exhaustive).
 fn clears(key: &[u8]) -> bool {
-    match decode_key(key) {
-        Some((_, StateKey::Meta | StateKey::Dedup(_) | StateKey::Patient(_))) => true,
+    match StateKey::decode(key) {
+        Ok((
+            _,
+            StateKey::Meta
+            | StateKey::Dedup(_)
+            | StateKey::HrvPatient(_)
+            | StateKey::HrvWindow(..)
+            | StateKey::Alerts(_),
+        )) => true,
         // Not a key vitalstream writes: left alone.
-        None => false,
+        Err(_) => false,
     }
 }
 

@@ -96,7 +96,7 @@ pub fn write_config(cfg: &Config, dir: &Path, name: &str) -> PathBuf {
 
 fn toml_of(cfg: &Config) -> String {
     format!(
-        "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\nsession_timeout_ms = {}\ntransactional_id = \"{}\"\nrebalancing = \"{}\"\n\n\
+        "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\nsession_timeout_ms = {}\ntransactional_id = \"{}\"\nrebalancing = \"{}\"\nchangelog_reader = \"log_markers\"\n\n\
          [processing]\nguarantee = \"{}\"\nbatch_max_wait_ms = {}\ncommit_interval_ms = {}\ntransaction_timeout_ms = {}\n\n\
          [http]\nenabled = false\n\n[telemetry]\nlog_level = \"info\"\n",
         cfg.kafka.brokers,

@@ -178,6 +178,8 @@ pub fn config(broker: &Broker) -> Config {
     cfg.kafka.brokers = broker.bootstrap.clone();
     cfg.kafka.group_id = "vitalstream-test".into();
     cfg.kafka.session_timeout_ms = 6000;
+    // tansu sends no aborted-transaction list (DESIGN.md §8).
+    cfg.kafka.changelog_reader = vitalstream::config::ChangelogReader::LogMarkers;
     cfg.processing.batch_max_wait_ms = 20;
     // Any free port: tests run side by side.
     cfg.http.listen_addr = ([127, 0, 0, 1], 0).into();

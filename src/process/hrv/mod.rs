@@ -11,6 +11,7 @@
 //! * [`metrics`]: time-domain metrics from those sums.
 //! * [`windows`]: beat routing, watermark, closing, late accounting.
 
+mod beat_codec;
 mod config;
 mod filter;
 mod metrics;
@@ -22,4 +23,4 @@ mod reference_tests;
 mod windows_tests;
 
 pub use config::{HrvConfig, HrvConfigError};
-pub use windows::{AddOutcome, HrvMeta, HrvPatientState, HrvWindows};
+pub use windows::{AddOutcome, HrvMeta, HrvPatientState, HrvWindows, OpenWindow};

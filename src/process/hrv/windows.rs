@@ -64,9 +64,11 @@ pub struct AddOutcome {
     pub out_of_range: u32,
 }
 
-/// Beats and readings collected for one open window.
+/// Beats and readings collected for one open window: what the state
+/// changelog keeps per (patient, window).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct OpenWindow {
+pub struct OpenWindow {
+    #[serde(with = "super::beat_codec")]
     beats: Vec<Beat>,
     /// Non-positive and implausible RR values routed to this window.
     n_invalid: u32,
@@ -74,10 +76,14 @@ struct OpenWindow {
 }
 
 /// One patient's HRV state: open windows, their own event time and
-/// unreported late beats. What the state changelog keeps per patient.
+/// unreported late beats. The changelog keeps each open window under its own
+/// key (so a new beat rewrites one window, not the patient) and the rest of
+/// this struct under the patient's: the windows are skipped when it is
+/// serialised.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HrvPatientState {
     /// Open windows by start.
+    #[serde(skip)]
     windows: BTreeMap<i64, OpenWindow>,
     /// Late beats not yet reported on an emitted window.
     late_unreported: u32,
@@ -187,6 +193,56 @@ impl HrvWindows {
     pub fn restore_meta(&mut self, meta: HrvMeta) {
         self.max_event_ms = meta.max_event_ms;
         self.late_total = meta.late_total;
+    }
+
+    /// A patient's open windows by start (for the changelog).
+    pub fn patient_windows(&self, patient_id: &str) -> impl Iterator<Item = (i64, &OpenWindow)> {
+        self.patients
+            .get(patient_id)
+            .into_iter()
+            .flat_map(|s| s.windows.iter().map(|(start, w)| (*start, w)))
+    }
+
+    /// Restores a patient's state apart from its windows (`head`'s windows
+    /// are ignored; those already restored are kept).
+    pub fn restore_head(&mut self, patient_id: &str, head: HrvPatientState) {
+        let state = self.patients.entry(patient_id.to_owned()).or_default();
+        let windows = std::mem::take(&mut state.windows);
+        *state = HrvPatientState { windows, ..head };
+    }
+
+    /// Restores one open window of a patient (replacing it).
+    pub fn restore_window(&mut self, patient_id: &str, start: i64, window: OpenWindow) {
+        self.forget_window(patient_id, start);
+        let state = self.patients.entry(patient_id.to_owned()).or_default();
+        self.buffered_beats += window.beats.len();
+        state.windows.insert(start, window);
+        self.by_end.insert((
+            start.saturating_add(self.config.window_ms),
+            patient_id.to_owned(),
+        ));
+    }
+
+    /// Drops one restored window (its changelog key was deleted).
+    pub fn forget_window(&mut self, patient_id: &str, start: i64) {
+        let Some(state) = self.patients.get_mut(patient_id) else {
+            return;
+        };
+        if let Some(old) = state.windows.remove(&start) {
+            self.buffered_beats -= old.beats.len();
+            self.by_end.remove(&(
+                start.saturating_add(self.config.window_ms),
+                patient_id.to_owned(),
+            ));
+        }
+    }
+
+    /// Ends a restore: drops patients left with nothing held and forgets
+    /// what restoring marked as changed.
+    pub fn finish_restore(&mut self) {
+        self.patients
+            .retain(|_, s| !s.windows.is_empty() || *s != HrvPatientState::default());
+        self.dirty.clear();
     }
 
     /// Restores a patient's state from the changelog (replacing any).

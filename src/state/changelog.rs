@@ -1,0 +1,246 @@
+//! Changelog records for what changed, one record per store entry, and the
+//! buffer that coalesces them until they are sent.
+//!
+//! What changed comes from the core's own change tracking (dedup changes,
+//! patients whose HRV or alert state changed). For a changed patient each
+//! of its entries (HRV head, each open window, alert state) is encoded and
+//! written only when its bytes differ from what was last written for that
+//! key, so a new beat rewrites its window alone; windows that closed and
+//! patients whose state emptied get tombstones. What was written is
+//! remembered as a 64-bit hash per key ([`ChangelogWriter`]), rebuilt on
+//! restore.
+//!
+//! [`ChangelogBuffer`] is the record cache: writes to the same key before
+//! the buffer is sent (one batch at least-once, one transaction
+//! exactly-once) coalesce, the last one wins. The partition's meta record
+//! (scalar state and the input offset it reflects) is sent last.
+
+use std::collections::BTreeMap;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::StateError;
+use super::key::{StateKey, patient_hash};
+use super::value::{PartitionMeta, encode_into};
+use crate::process::{DedupChange, FastMap, PartitionState, Processor};
+
+/// One record for the changelog topic: `value: None` is a tombstone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRecord {
+    /// Input (and changelog) partition.
+    pub partition: i32,
+    /// Encoded key.
+    pub key: Vec<u8>,
+    /// Encoded value, or `None` to delete the key.
+    pub value: Option<Vec<u8>>,
+}
+
+/// Hashes of the values last written for one patient's keys.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PatientKeys {
+    pub(crate) head: Option<u64>,
+    pub(crate) alerts: Option<u64>,
+    /// (window start, value hash), one per window key written.
+    pub(crate) windows: Vec<(i64, u64)>,
+}
+
+impl PatientKeys {
+    fn is_empty(&self) -> bool {
+        self.head.is_none() && self.alerts.is_none() && self.windows.is_empty()
+    }
+}
+
+/// What was last written for one partition's keys.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Written {
+    pub(crate) next_offset: Option<i64>,
+    pub(crate) patients: FastMap<u128, PatientKeys>,
+}
+
+/// Turns state changes into changelog records.
+#[derive(Debug, Default)]
+pub struct ChangelogWriter {
+    partitions: BTreeMap<i32, Written>,
+    buf: Vec<u8>,
+}
+
+impl ChangelogWriter {
+    /// A writer that has written nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// After a restore: what the changelog holds for `partition`.
+    pub(crate) fn install(&mut self, partition: i32, written: Written) {
+        self.partitions.insert(partition, written);
+    }
+
+    /// Puts the records for every change `processor` made since the last
+    /// call into `into`. Forgets partitions the processor no longer holds.
+    ///
+    /// # Errors
+    /// [`StateError::Unencodable`] (a defect).
+    pub fn take(
+        &mut self,
+        processor: &mut Processor,
+        into: &mut ChangelogBuffer,
+    ) -> Result<(), StateError> {
+        let mut held = Vec::new();
+        for (partition, state) in processor.partitions_mut() {
+            held.push(partition);
+            let written = self.partitions.entry(partition).or_default();
+            take_partition(partition, state, written, into, &mut self.buf)?;
+        }
+        self.partitions.retain(|p, _| held.contains(p));
+        Ok(())
+    }
+}
+
+/// Encodes `value` into `buf` and hashes it.
+fn encoded<T: serde::Serialize + ?Sized>(
+    value: &T,
+    buf: &mut Vec<u8>,
+    partition: i32,
+    store: &'static str,
+) -> Result<u64, StateError> {
+    encode_into(value, buf).map_err(|detail| StateError::Unencodable {
+        partition,
+        store,
+        detail,
+    })?;
+    Ok(xxh3_64(buf))
+}
+
+fn take_partition(
+    p: i32,
+    state: &mut PartitionState,
+    written: &mut Written,
+    into: &mut ChangelogBuffer,
+    buf: &mut Vec<u8>,
+) -> Result<(), StateError> {
+    let before = into.puts;
+    for change in state.dedup.take_changes() {
+        match change {
+            DedupChange::Remembered(key, t) => {
+                encoded(&t, buf, p, "dedup")?;
+                into.put(p, StateKey::Dedup(key), Some(buf.clone()));
+            }
+            DedupChange::Forgotten(key) => into.put(p, StateKey::Dedup(key), None),
+        }
+    }
+    for patient in state.hrv.take_dirty() {
+        let h = patient_hash(&patient);
+        let keys = written.patients.entry(h).or_default();
+        let mut windows = Vec::new();
+        if let Some(head) = state.hrv.patient_state(&patient) {
+            let hash = encoded(&(&patient, head), buf, p, "hrv patient")?;
+            if keys.head != Some(hash) {
+                into.put(p, StateKey::HrvPatient(h), Some(buf.clone()));
+                keys.head = Some(hash);
+            }
+            for (start, window) in state.hrv.patient_windows(&patient) {
+                let hash = encoded(&(&patient, window), buf, p, "hrv window")?;
+                if !keys.windows.contains(&(start, hash)) {
+                    into.put(p, StateKey::HrvWindow(h, start), Some(buf.clone()));
+                }
+                windows.push((start, hash));
+            }
+        } else if keys.head.take().is_some() {
+            into.put(p, StateKey::HrvPatient(h), None);
+        }
+        for &(start, _) in &keys.windows {
+            if !windows.iter().any(|(s, _)| *s == start) {
+                into.put(p, StateKey::HrvWindow(h, start), None);
+            }
+        }
+        keys.windows = windows;
+        if keys.is_empty() {
+            written.patients.remove(&h);
+        }
+    }
+    for patient in state.alerts.take_dirty() {
+        let h = patient_hash(&patient);
+        let keys = written.patients.entry(h).or_default();
+        if let Some(alerts) = state.alerts.patient_state(&patient) {
+            let hash = encoded(&(&patient, &alerts), buf, p, "alerts")?;
+            if keys.alerts != Some(hash) {
+                into.put(p, StateKey::Alerts(h), Some(buf.clone()));
+                keys.alerts = Some(hash);
+            }
+        } else if keys.alerts.take().is_some() {
+            into.put(p, StateKey::Alerts(h), None);
+        }
+        if keys.is_empty() {
+            written.patients.remove(&h);
+        }
+    }
+    if into.puts > before || state.next_offset != written.next_offset {
+        let meta = PartitionMeta {
+            next_offset: state.next_offset,
+            dedup: state.dedup.meta(),
+            hrv: state.hrv.meta(),
+        };
+        encoded(&meta, buf, p, "meta")?;
+        into.put(p, StateKey::Meta, Some(buf.clone()));
+        written.next_offset = state.next_offset;
+    }
+    Ok(())
+}
+
+/// Changelog records waiting to be sent, one per key: a later write to a
+/// key replaces an earlier one.
+#[derive(Debug, Default)]
+pub struct ChangelogBuffer {
+    records: FastMap<(i32, StateKey), Option<Vec<u8>>>,
+    puts: u64,
+}
+
+impl ChangelogBuffer {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Buffers a write of `key` in `partition` (`None`: delete it).
+    pub fn put(&mut self, partition: i32, key: StateKey, value: Option<Vec<u8>>) {
+        self.puts += 1;
+        self.records.insert((partition, key), value);
+    }
+
+    /// Whether nothing waits to be sent.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Records waiting to be sent.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Writes replaced by a later write to the same key since the last drain.
+    pub fn coalesced(&self) -> u64 {
+        self.puts - self.records.len() as u64
+    }
+
+    /// The records to send, in (partition, key) order with each
+    /// partition's meta record after its other records; empties the buffer.
+    pub fn drain(&mut self) -> Vec<StateRecord> {
+        self.puts = 0;
+        let mut out: Vec<(bool, StateRecord)> = self
+            .records
+            .drain()
+            .map(|((partition, key), value)| {
+                let record = StateRecord {
+                    partition,
+                    key: key.encode(partition),
+                    value,
+                };
+                (key == StateKey::Meta, record)
+            })
+            .collect();
+        out.sort_unstable_by(|(a_meta, a), (b_meta, b)| {
+            (a.partition, a_meta, &a.key).cmp(&(b.partition, b_meta, &b.key))
+        });
+        out.into_iter().map(|(_, r)| r).collect()
+    }
+}
