@@ -26,7 +26,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::ToolError;
 use crate::config::Config;
 use crate::kafka::{StateReader, client_config};
-use crate::state::StateKey;
+use crate::process::{DedupStore, HrvMeta};
+use crate::state::{PartitionMeta, StateKey, encode as encode_value};
 
 /// Options of `vitalstream reset`.
 #[derive(Debug, Clone, clap::Args)]
@@ -105,7 +106,30 @@ pub async fn reset(config: &Config, args: &ResetArgs) -> Result<ResetReport, Too
     if args.dry_run {
         return Ok(report);
     }
-    clear_state(config, &state_topic, &keys).await?;
+    // Tombstones for every key, then each partition's marker: an empty state
+    // at the offset the replay starts from, so the next owner's restore is
+    // complete at once (a restore waits for the committed offset's state).
+    let fresh = DedupStore::new(
+        config.validation.dedup_horizon_ms,
+        config.validation.dedup_max_entries,
+    )
+    .meta();
+    let mut records: Vec<StateWrite> = keys
+        .iter()
+        .filter(|(_, key)| !matches!(StateKey::decode(key), Ok((_, StateKey::Meta))))
+        .map(|(p, key)| (*p, key.clone(), None))
+        .collect();
+    for (&partition, &(_, after)) in &report.offsets {
+        let meta = PartitionMeta {
+            next_offset: Some(after),
+            dedup: fresh,
+            hrv: HrvMeta::default(),
+        };
+        let value = encode_value(&meta)
+            .map_err(|e| ToolError::Invalid(format!("encoding the state marker: {e}")))?;
+        records.push((partition, StateKey::Meta.encode(partition), Some(value)));
+    }
+    clear_state(config, &state_topic, &records).await?;
     let mut offsets = TopicPartitionList::new();
     for (&partition, &(_, after)) in &report.offsets {
         offsets
@@ -233,20 +257,23 @@ fn clears(key: &[u8]) -> bool {
     }
 }
 
-/// Writes a tombstone for each key and waits for all of them.
-async fn clear_state(
-    config: &Config,
-    topic: &str,
-    keys: &[(i32, Vec<u8>)],
-) -> Result<(), ToolError> {
+/// One changelog write: partition, key, value (`None`: a tombstone).
+type StateWrite = (i32, Vec<u8>, Option<Vec<u8>>);
+
+/// Writes each record (a tombstone where the value is `None`) and waits for
+/// all of them.
+async fn clear_state(config: &Config, topic: &str, keys: &[StateWrite]) -> Result<(), ToolError> {
     let producer: FutureProducer = client_config(&config.kafka)
         .set("enable.idempotence", "true")
         .create()
         .map_err(ToolError::Kafka)?;
     let mut deliveries = Vec::with_capacity(keys.len());
-    for (partition, key) in keys {
+    for (partition, key, value) in keys {
         let mut record: FutureRecord<'_, [u8], [u8]> =
             FutureRecord::to(topic).partition(*partition).key(&key[..]);
+        if let Some(value) = value {
+            record = record.payload(&value[..]);
+        }
         loop {
             match producer.send_result(record) {
                 Ok(delivery) => {
