@@ -16,6 +16,7 @@ use vitalstream::erasure::PatientHasher;
 use vitalstream::kafka::{TopicSpec, ensure_topics};
 use vitalstream::model::*;
 use vitalstream::pipeline::now_ms;
+use vitalstream::state::{StateKey, patient_hash};
 use vitalstream::telemetry::Stats;
 
 const MIN: i64 = 60_000;
@@ -113,21 +114,23 @@ async fn live_changelog(
     live
 }
 
-/// Live changelog keys that hold something of `patient`: a value naming
-/// them (their HRV and alert snapshot), or a dedup key carrying their hash.
+/// Live changelog keys that hold something of `patient`: their HRV and
+/// alert records (keyed by the patient's hash), or a dedup key carrying
+/// their keyed hash.
 fn keys_of(live: &BTreeMap<Vec<u8>, Vec<u8>>, patient: &str) -> Vec<String> {
-    let hash = format!(
-        "{:016x}",
-        PatientHasher::default()
-            .hash(patient.as_bytes())
-            .dedup_part()
-    );
-    live.iter()
-        .filter(|(k, v)| {
-            String::from_utf8_lossy(k).contains(&hash)
-                || String::from_utf8_lossy(v).contains(&format!("\"{patient}\""))
+    let dedup = PatientHasher::default()
+        .hash(patient.as_bytes())
+        .dedup_part();
+    let h = patient_hash(patient);
+    live.keys()
+        .filter(|k| match StateKey::decode(k) {
+            Ok((_, StateKey::Dedup((x, _)))) => x == dedup,
+            Ok((_, StateKey::HrvPatient(x) | StateKey::HrvWindow(x, _) | StateKey::Alerts(x))) => {
+                x == h
+            }
+            _ => false,
         })
-        .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+        .map(|k| format!("{k:02x?}"))
         .collect()
 }
 
