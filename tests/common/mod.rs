@@ -8,6 +8,7 @@ pub mod faults;
 pub mod monitoring;
 pub mod proxy;
 pub mod registry;
+pub mod tls;
 
 use std::borrow::Cow;
 use std::net::{TcpListener, TcpStream};
