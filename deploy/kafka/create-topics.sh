@@ -20,21 +20,27 @@ create() {
 }
 
 # Inputs.
-create vitals.readings.raw 6 --config retention.ms=$((7 * DAY_MS))
+# Delete-policy topics roll a segment at least daily (segment.ms): a record
+# leaves once its whole segment is older than retention.ms, so the longest a
+# record (an erased patient's too) stays is retention.ms + segment.ms
+# (docs/operations.md, "Topic retention and erasure").
+create vitals.readings.raw 6 --config retention.ms=$((7 * DAY_MS)) --config segment.ms=$DAY_MS
 # Patient profiles: a table, latest value per patient; a tombstone deletes the
-# account, and compaction must eventually remove the tombstone too (erasure).
+# account, compaction removes the profile within a day of it
+# (max.compaction.lag.ms) and the tombstone a day later (erasure).
 create vitals.patients 6 --config cleanup.policy=compact \
-    --config delete.retention.ms=$DAY_MS --config min.compaction.lag.ms=0
+    --config delete.retention.ms=$DAY_MS --config min.compaction.lag.ms=0 \
+    --config max.compaction.lag.ms=$DAY_MS
 
 # Outputs.
-create vitals.readings.enriched 6 --config retention.ms=$((7 * DAY_MS))
-create vitals.hrv.windows 6 --config retention.ms=$((7 * DAY_MS))
-create vitals.alerts 6 --config retention.ms=$((30 * DAY_MS))
-create vitals.readings.dlq 6 --config retention.ms=$((14 * DAY_MS))
+create vitals.readings.enriched 6 --config retention.ms=$((7 * DAY_MS)) --config segment.ms=$DAY_MS
+create vitals.hrv.windows 6 --config retention.ms=$((7 * DAY_MS)) --config segment.ms=$DAY_MS
+create vitals.alerts 6 --config retention.ms=$((30 * DAY_MS)) --config segment.ms=$DAY_MS
+create vitals.readings.dlq 6 --config retention.ms=$((14 * DAY_MS)) --config segment.ms=$DAY_MS
 
 # Internal state changelog of the consumer group.
 create "vitalstream.${GROUP_ID}.state" 6 --config cleanup.policy=compact \
-    --config delete.retention.ms=$DAY_MS
+    --config delete.retention.ms=$DAY_MS --config max.compaction.lag.ms=$DAY_MS
 
 "$TOPICS" --bootstrap-server "$BOOTSTRAP" --describe \
     | grep -E '^Topic: (vitals|vitalstream)\.' || true

@@ -1,4 +1,5 @@
-//! Any payload through the hot path: framed Avro decode (the schema-specific
+//! Any payload, with its own key, no key or arbitrary key bytes, through the
+//! hot path: framed Avro decode (the schema-specific
 //! decoder, checked against apache-avro's generic reader), then the whole
 //! processor (key check, validation, dedup, enrichment, HRV windows, alert
 //! rules) and the enriched encoder. Nothing may panic, and whatever
@@ -78,12 +79,20 @@ fuzz_target!(|data: &[u8]| {
         ),
         (Err(_), Err(_)) => {}
     }
-    // The gateway keys by patient id: give a decodable reading its own key,
-    // so the input reaches validation and state.
-    let key = direct
+    // The gateway keys by patient id: most inputs get their reading's own
+    // key, so they reach validation and state; the others are keyless or
+    // carry arbitrary key bytes (the payload's tail, possibly not UTF-8), so
+    // the key check runs on any key too. The choice comes from the length,
+    // not from a byte of the input, so the seed payloads stay payloads.
+    let own = direct
         .as_ref()
         .ok()
         .map(|r| r.patient_id.as_bytes().to_vec());
+    let key = match data.len() % 4 {
+        0 => None,
+        1 => Some(data[data.len().saturating_sub(9)..].to_vec()),
+        _ => own,
+    };
     let offset = i64::from(data.first().copied().unwrap_or(0));
     let record = InputRecord {
         topic: "vitals.readings.raw",

@@ -741,4 +741,24 @@ mod tests {
             Config::default()
         );
     }
+
+    /// Found by the config fuzz target: a password spelled like another
+    /// setting's value (`true`) is redacted all the same, and the dump does
+    /// not depend on the password at all.
+    #[test]
+    fn a_password_spelled_like_another_value_is_redacted() {
+        let with = |password: &str| {
+            Config::from_toml(&format!(
+                "[kafka.security]\nprotocol = \"sasl_ssl\"\n\
+                 sasl_mechanism = \"SCRAM-SHA-512\"\nsasl_username = \"vitalstream\"\n\
+                 sasl_password = \"{password}\"\n"
+            ))
+            .expect("valid")
+            .to_redacted_toml()
+            .expect("dump")
+        };
+        let dump = with("true");
+        assert!(dump.contains("sasl_password = \"[redacted]\""), "{dump}");
+        assert_eq!(dump, with("another-password"));
+    }
 }

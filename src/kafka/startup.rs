@@ -8,10 +8,11 @@
 //! should not restart-loop while Kafka comes up); then the run stops with
 //! [`BrokersUnreachable`] and its own exit code.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rdkafka::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use thiserror::Error;
@@ -42,12 +43,55 @@ const ATTEMPT: Duration = Duration::from_secs(5);
 const PAUSE: Duration = Duration::from_secs(1);
 
 /// Context that keeps librdkafka's connection errors at debug level: the
-/// wait reports each failed attempt itself.
-struct QuietContext;
+/// wait reports each failed attempt itself, with the last reason kept here
+/// (a metadata request only says "broker transport failure"; the reason
+/// says why, e.g. that TLS certificate verification failed).
+#[derive(Default)]
+struct QuietContext {
+    last_reason: Mutex<Option<String>>,
+}
 
 impl ClientContext for QuietContext {
     fn error(&self, error: KafkaError, reason: &str) {
         debug!(%error, reason, "start-up broker check");
+        self.keep(reason);
+    }
+
+    // Connection failures arrive here, from librdkafka's own threads (the
+    // error callback only runs when the client is polled, which a metadata
+    // request does not do).
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        debug!(?level, fac, log_message, "start-up broker check");
+        if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
+            self.keep(log_message);
+        }
+    }
+}
+
+impl QuietContext {
+    fn keep(&self, reason: &str) {
+        *self
+            .last_reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(reason.to_owned());
+    }
+
+    /// `error`, with the connection's last reason and, when TLS failed, the
+    /// settings to check.
+    fn explain(&self, error: &KafkaError) -> String {
+        let reason = self
+            .last_reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match reason {
+            Some(r) if r.contains("SSL") => format!(
+                "{error}: {r}; the TLS connection failed: check kafka.security.ssl_ca_location \
+                 (the CA that signed the broker's certificate) and ssl_endpoint_identification"
+            ),
+            Some(r) => format!("{error}: {r}"),
+            None => error.to_string(),
+        }
     }
 }
 
@@ -73,7 +117,7 @@ pub async fn wait_for_brokers(
     };
     let client: Arc<BaseConsumer<QuietContext>> = Arc::new(
         startup_check_config(cfg)
-            .create_with_context(QuietContext)
+            .create_with_context(QuietContext::default())
             .map_err(|e| unreachable(e.to_string()))?,
     );
     let mut attempt = 0u32;
@@ -83,7 +127,13 @@ pub async fn wait_for_brokers(
         let wait = remaining.map_or(ATTEMPT, |r| r.min(ATTEMPT).max(Duration::from_millis(100)));
         let c = client.clone();
         let fetch = tokio::task::spawn_blocking(move || {
-            c.fetch_metadata(None, wait).map(|md| md.brokers().len())
+            let result = c.fetch_metadata(None, wait).map(|md| md.brokers().len());
+            if result.is_err() {
+                // Serve the queued log and error events, so the context
+                // learns why (librdkafka queues them for the next poll).
+                let _ = c.poll(Duration::ZERO);
+            }
+            result
         });
         let result = tokio::select! {
             () = &mut shutdown => return Ok(false),
@@ -99,10 +149,10 @@ pub async fn wait_for_brokers(
                 );
                 return Ok(true);
             }
-            Err(e) => e,
+            Err(e) => client.context().explain(&e),
         };
         if limit.is_some_and(|l| started.elapsed() + PAUSE >= l) {
-            return Err(unreachable(error.to_string()));
+            return Err(unreachable(error));
         }
         warn!(
             brokers = %cfg.brokers,

@@ -8,6 +8,7 @@ pub mod faults;
 pub mod monitoring;
 pub mod proxy;
 pub mod registry;
+pub mod tls;
 pub mod txn;
 
 use std::borrow::Cow;
