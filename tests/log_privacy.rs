@@ -181,6 +181,7 @@ async fn logs_of_a_full_run_name_no_patient_and_no_clinical_value() {
         &file,
         format!(
             "[kafka]\nbrokers = {:?}\ngroup_id = \"privacy\"\nsession_timeout_ms = 6000\n\
+             changelog_reader = \"log_markers\"\n\
              [processing]\nbatch_max_wait_ms = 20\n\
              [http]\nlisten_addr = \"{http}\"\n\
              [telemetry]\nlog_format = \"json\"\nlog_level = \"debug\"\n",
@@ -191,7 +192,8 @@ async fn logs_of_a_full_run_name_no_patient_and_no_clinical_value() {
     let log = dir.path().join("stderr.log");
     let mut child = KillOnDrop(
         Command::new(BIN)
-            .args(["run", "--config"])
+            // --create-topics: the group's state topic (the rest exist).
+            .args(["run", "--create-topics", "--config"])
             .arg(&file)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
