@@ -378,27 +378,13 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Tail(args) => {
-            let mut config = Config::load(args.config.as_deref())?;
-            if let Some(brokers) = &args.brokers {
-                config.kafka.brokers.clone_from(brokers);
-            }
-            telemetry::init_logging(&TelemetryConfig {
-                log_level: "warn".into(),
-                ..config.telemetry.clone()
-            });
+            let config = tool_config(args.config.as_deref(), args.brokers.as_deref())?;
             let mut out = std::io::BufWriter::new(std::io::stdout());
             tools::tail(&config, &args, &mut out, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Reset(args) => {
-            let mut config = Config::load(args.config.as_deref())?;
-            if let Some(brokers) = &args.brokers {
-                config.kafka.brokers.clone_from(brokers);
-            }
-            telemetry::init_logging(&TelemetryConfig {
-                log_level: "warn".into(),
-                ..config.telemetry.clone()
-            });
+            let config = tool_config(args.config.as_deref(), args.brokers.as_deref())?;
             match tools::reset(&config, &args).await {
                 Ok(report) => {
                     let mode = if args.dry_run {
@@ -419,14 +405,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Dlq {
             action: DlqAction::Redrive(args),
         } => {
-            let mut config = Config::load(args.config.as_deref())?;
-            if let Some(brokers) = &args.brokers {
-                config.kafka.brokers.clone_from(brokers);
-            }
-            telemetry::init_logging(&TelemetryConfig {
-                log_level: "warn".into(),
-                ..config.telemetry.clone()
-            });
+            let config = tool_config(args.config.as_deref(), args.brokers.as_deref())?;
             let report = tools::redrive(&config, &args).await?;
             let mode = if args.dry_run { " (dry run)" } else { "" };
             println!("dlq redrive{mode}: {report}");
@@ -461,4 +440,19 @@ async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("shutdown signal received");
+}
+
+/// The configuration of an operator tool (tail, reset, dlq redrive): the
+/// file with `--brokers` over it, and logs at warn so the tool's own output
+/// stays readable.
+fn tool_config(path: Option<&std::path::Path>, brokers: Option<&str>) -> anyhow::Result<Config> {
+    let mut config = Config::load(path)?;
+    if let Some(brokers) = brokers {
+        brokers.clone_into(&mut config.kafka.brokers);
+    }
+    telemetry::init_logging(&TelemetryConfig {
+        log_level: "warn".into(),
+        ..config.telemetry.clone()
+    });
+    Ok(config)
 }
