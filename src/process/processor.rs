@@ -148,8 +148,9 @@ impl Processor {
             _ => self.profiles.hasher().hash(reading.patient_id.as_bytes()),
         };
         // By the decoded id too: a keyless or mis-keyed record of an erased
-        // patient goes nowhere, not even to the DLQ.
-        if self.profiles.is_erased_hash(patient) {
+        // patient goes nowhere, not even to the DLQ. (A keyed record's hash
+        // was checked in `process` already.)
+        if !keyed && self.profiles.is_erased_hash(patient) {
             return Err(None);
         }
         if !keyed {
