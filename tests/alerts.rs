@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::message::Message;
 use rust_decimal::Decimal;
 use vitalstream::config::Config;
 use vitalstream::model::*;
@@ -47,30 +47,6 @@ fn with_override(mut p: PatientProfile, rule: AlertRule, threshold: Decimal) -> 
         threshold,
     });
     p
-}
-
-/// Decoded alerts of `msgs`, grouped by patient.
-fn by_patient(msgs: &[OwnedMessage]) -> BTreeMap<String, Vec<ClinicianAlert>> {
-    let c = codec();
-    let mut out: BTreeMap<String, Vec<ClinicianAlert>> = BTreeMap::new();
-    for m in msgs {
-        let alert = c
-            .decode_alert(m.payload().expect("alert value"))
-            .expect("alert decodes");
-        assert_eq!(
-            m.key(),
-            Some(alert.patient_id.as_bytes()),
-            "keyed by patient"
-        );
-        out.entry(alert.patient_id.clone()).or_default().push(alert);
-    }
-    out
-}
-
-fn rules(alerts: Option<&Vec<ClinicianAlert>>) -> Vec<(AlertRule, Severity)> {
-    alerts
-        .map(|a| a.iter().map(|a| (a.rule, a.severity)).collect())
-        .unwrap_or_default()
 }
 
 async fn run_until_consumed(cfg: Config, n: u64) -> std::sync::Arc<Stats> {
@@ -157,21 +133,21 @@ async fn clinical_scenarios_raise_exactly_the_expected_alerts() {
     );
 
     let msgs = read_topic(&broker, &cfg.topics.alerts, 4, Duration::from_secs(3)).await;
-    let alerts = by_patient(&msgs);
+    let alerts = alerts_by_patient(&msgs);
     assert_eq!(
-        rules(alerts.get("p-hf")),
+        alert_rules(alerts.get("p-hf")),
         [(AlertRule::WeightGain7d, Severity::Warning)]
     );
     assert_eq!(
-        rules(alerts.get("p-crisis")),
+        alert_rules(alerts.get("p-crisis")),
         [(AlertRule::BpCrisis, Severity::Critical)]
     );
     assert_eq!(
-        rules(alerts.get("p-unconfirmed")),
+        alert_rules(alerts.get("p-unconfirmed")),
         [(AlertRule::BpCrisis, Severity::Urgent)]
     );
     assert_eq!(
-        rules(alerts.get("p-spo2")),
+        alert_rules(alerts.get("p-spo2")),
         [(AlertRule::Spo2Low, Severity::Urgent)]
     );
     assert!(!alerts.contains_key("p-no-consent"), "no consent, no alert");
@@ -208,7 +184,7 @@ async fn clinical_scenarios_raise_exactly_the_expected_alerts() {
         ids.sort();
         ids
     };
-    assert_eq!(ids(&by_patient(&again)), ids(&alerts));
+    assert_eq!(ids(&alerts_by_patient(&again)), ids(&alerts));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,9 +256,9 @@ async fn an_erased_patient_gets_no_alert_and_nothing_after_the_tombstone() {
     assert_eq!(Stats::get(&stats.erased), after + late.len() as u64);
 
     let alerts = read_topic(&broker, &cfg.topics.alerts, 1, Duration::from_secs(3)).await;
-    let alerts = by_patient(&alerts);
+    let alerts = alerts_by_patient(&alerts);
     assert_eq!(
-        rules(alerts.get("p-kept")),
+        alert_rules(alerts.get("p-kept")),
         [(AlertRule::BpCrisis, Severity::Urgent)]
     );
     assert!(!alerts.contains_key("p-erased"), "{alerts:?}");

@@ -61,24 +61,6 @@ fn ambiguous(id: &str, patient: &str, t: i64, m: Measurement) -> Rec {
     record_of(&r)
 }
 
-fn by_patient(msgs: &[OwnedMessage]) -> BTreeMap<String, Vec<ClinicianAlert>> {
-    let c = codec();
-    let mut out: BTreeMap<String, Vec<ClinicianAlert>> = BTreeMap::new();
-    for m in msgs {
-        let a = c
-            .decode_alert(m.payload().expect("alert value"))
-            .expect("alert decodes");
-        out.entry(a.patient_id.clone()).or_default().push(a);
-    }
-    out
-}
-
-fn rules(alerts: Option<&Vec<ClinicianAlert>>) -> Vec<(AlertRule, Severity)> {
-    alerts
-        .map(|a| a.iter().map(|a| (a.rule, a.severity)).collect())
-        .unwrap_or_default()
-}
-
 fn enriched_by_id(msgs: &[OwnedMessage]) -> BTreeMap<String, EnrichedReading<'static>> {
     let c = codec();
     msgs.iter()
@@ -326,11 +308,11 @@ async fn home_routines_give_the_alerts_a_clinician_expects() {
     assert_eq!(Stats::get(&stats.enriched), recs.len() as u64 - 2);
 
     let alert_msgs = read_topic(&broker, &cfg.topics.alerts, 9, Duration::from_secs(3)).await;
-    let alerts = by_patient(&alert_msgs);
+    let alerts = alerts_by_patient(&alert_msgs);
 
     let daily = &alerts["p-daily"];
     assert_eq!(
-        rules(Some(daily)),
+        alert_rules(Some(daily)),
         [(AlertRule::WeightGain24h, Severity::Warning)]
     );
     assert_eq!(daily[0].observed, d("1.500"));
@@ -345,7 +327,7 @@ async fn home_routines_give_the_alerts_a_clinician_expects() {
     );
     assert!(!alerts.contains_key("p-180"), "180/100 is not a crisis");
     assert_eq!(
-        rules(alerts.get("p-late")),
+        alert_rules(alerts.get("p-late")),
         [
             (AlertRule::BpCrisis, Severity::Urgent),
             (AlertRule::BpCrisis, Severity::Critical)
@@ -364,11 +346,14 @@ async fn home_routines_give_the_alerts_a_clinician_expects() {
     );
     assert_eq!(brady[0].evidence_reading_ids, ["brady-m0", "brady-e0"]);
     assert_eq!(
-        rules(alerts.get("p-socks")),
+        alert_rules(alerts.get("p-socks")),
         [(AlertRule::WeightGain24h, Severity::Warning)]
     );
     let fever = &alerts["p-fahrenheit"];
-    assert_eq!(rules(Some(fever)), [(AlertRule::Fever, Severity::Warning)]);
+    assert_eq!(
+        alert_rules(Some(fever)),
+        [(AlertRule::Fever, Severity::Warning)]
+    );
     assert_eq!(fever[0].threshold, d("38.0"), "the default applies");
     assert!(!alerts.contains_key("p-gone"));
 
@@ -472,10 +457,11 @@ async fn withdrawn_consent_drops_a_pending_alert() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     p.stop().await.expect("clean stop");
-    let alerts =
-        by_patient(&read_topic(&broker, &cfg.topics.alerts, 1, Duration::from_secs(2)).await);
+    let alerts = alerts_by_patient(
+        &read_topic(&broker, &cfg.topics.alerts, 1, Duration::from_secs(2)).await,
+    );
     assert_eq!(
-        rules(alerts.get("p-control")),
+        alert_rules(alerts.get("p-control")),
         [(AlertRule::BpCrisis, Severity::Urgent)]
     );
     assert!(!alerts.contains_key("p-withdraws"), "{alerts:?}");

@@ -539,3 +539,34 @@ impl RunningPipeline {
         (&mut self.handle).await.expect("pipeline task")
     }
 }
+
+/// Decoded alerts of `msgs`, grouped by patient; each must be keyed by its
+/// patient.
+pub fn alerts_by_patient(
+    msgs: &[OwnedMessage],
+) -> std::collections::BTreeMap<String, Vec<vitalstream::model::ClinicianAlert>> {
+    let c = codec();
+    let mut out: std::collections::BTreeMap<String, Vec<vitalstream::model::ClinicianAlert>> =
+        std::collections::BTreeMap::new();
+    for m in msgs {
+        let alert = c
+            .decode_alert(m.payload().expect("alert value"))
+            .expect("alert decodes");
+        assert_eq!(
+            m.key(),
+            Some(alert.patient_id.as_bytes()),
+            "keyed by patient"
+        );
+        out.entry(alert.patient_id.clone()).or_default().push(alert);
+    }
+    out
+}
+
+/// (rule, severity) of each alert, in order; none for `None`.
+pub fn alert_rules(
+    alerts: Option<&Vec<vitalstream::model::ClinicianAlert>>,
+) -> Vec<(vitalstream::model::AlertRule, vitalstream::model::Severity)> {
+    alerts
+        .map(|a| a.iter().map(|a| (a.rule, a.severity)).collect())
+        .unwrap_or_default()
+}
