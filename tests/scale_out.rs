@@ -58,14 +58,16 @@ async fn kill_9_and_restart_without_hostname_is_exactly_once_and_does_not_stall(
     let broker = start_broker().await;
     // No transactional id configured: the default, from the host name.
     let cfg = child_config(&broker, Guarantee::ExactlyOnce, "");
-    let w = setup(&broker, &cfg, 2, 1_500).await;
+    // A pool the input cannot run out of before the last kill; writing
+    // stops then.
+    let w = setup(&broker, &cfg, 2, 6_000).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write_config(&cfg, dir.path(), "vitalstream.toml");
     let log = dir.path().join("instances.log");
     let producer = PacedProducer::start(&broker.bootstrap, &cfg.topics.raw, &w.records, 150);
     // Each instance is killed once it has published some outputs of its
     // own (progress, not a wall-clock guess), while the input still flows.
-    for (cycle, n) in [150, 300].into_iter().enumerate() {
+    for (cycle, n) in [150, 250].into_iter().enumerate() {
         let before = published(&broker, &cfg, 2).await.enriched.len();
         let instance = Instance::start(&file, &log);
         wait_until(
@@ -81,7 +83,8 @@ async fn kill_9_and_restart_without_hostname_is_exactly_once_and_does_not_stall(
             producer.progress() * 100.0
         );
     }
-    producer.finish().await;
+    let written = producer.stop().await;
+    println!("{written} readings written");
     let expected = reference(&broker, &cfg, &w.profiles, 2).await;
     let before_last = published(&broker, &cfg, 2).await.enriched.len();
     println!(
