@@ -23,7 +23,7 @@ use vitalstream::pipeline::now_ms;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vitalstream");
 const PARTITIONS: i32 = 2;
-const READINGS: usize = 20_000;
+const READINGS: usize = 10_000;
 const PATIENTS: usize = 50;
 const OUTAGES: usize = 2;
 /// How long the network stays cut at least: the scenario (longer than the
