@@ -130,11 +130,19 @@ mod tests {
 
     #[test]
     fn a_closed_port_is_unreachable() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        // Bound but not listening: connections are refused, and no other
+        // socket can take the port while the test runs (a port picked free
+        // and released could be taken by a parallel test).
+        let reserved = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        reserved
+            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .expect("bind a loopback port");
+        let addr = reserved
+            .local_addr()
+            .expect("local addr")
+            .as_socket()
+            .expect("an inet address");
         let err = check(addr, "/readyz", Duration::from_secs(1)).expect_err("closed");
         assert!(matches!(err, HealthcheckError::Unreachable { .. }), "{err}");
     }

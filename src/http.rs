@@ -8,7 +8,8 @@
 //!   (don't count me as serving yet).
 //!
 //! The listener binds to loopback by default; nothing it serves contains
-//! patient data.
+//! patient data. `http.listen_addr` may use port 0: the bound address is
+//! logged at start-up (`serving /metrics, /healthz and /readyz addr=…`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -72,6 +73,8 @@ pub async fn serve(
             warn!(error = %e, "HTTP endpoint stopped");
         }
     });
+    // The bound address, not the configured one: with port 0 (tests, several
+    // instances on one host) this line is how to find the endpoints.
     info!(addr = %bound, "serving /metrics, /healthz and /readyz");
     Ok(bound)
 }

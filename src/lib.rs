@@ -3,30 +3,42 @@
 //! # Architecture
 //!
 //! ```text
-//! vitals.patients ──▶ kafka::follow_profiles ──▶ process::ProfileTable (DashMap, shared)
-//!                                                        │ lookup / erased?
-//! vitals.readings.raw ──▶ kafka::consumer ──▶ pipeline (batch loop, pauses on backpressure)
-//!                                               │  codec::Codec::decode_raw      (Confluent + Avro)
-//!                                               │  process::Processor::process   (pure, synchronous)
-//!                                               │     erased? → validate → profile → dedup
-//!                                               │     → enrich (BP, body composition) + HRV windows
-//!                                               │     → alert engine (rules table, cool-downs)
-//!                                               ▼
-//!        kafka::producer ──▶ vitals.readings.enriched | vitals.hrv.windows | vitals.alerts
-//!                            | vitals.readings.dlq | vitalstream.<group>.state (changelog)
-//!                                               │
-//!     exactly_once: outputs + changelog + input offsets in one transaction
+//! vitals.patients ──▶ kafka::follow_profiles ──(process::ProfileSink)──▶ process::ProfileTable
+//! <group>.erasures ─▶ kafka::ErasureLog ──────┘                            (DashMap, shared)
+//!                                                                │ lookup / erased?
+//! vitals.readings.raw ──▶ pipeline::run (batch loop, pauses on backpressure)
+//!                           │  codec::Codec::decode_raw        (Confluent framing + Avro)
+//!                           │  process::Processor::process     (pure, synchronous)
+//!                           │     erased? → validate → profile → dedup
+//!                           │     → enrich (BP, body composition) + HRV windows
+//!                           │     → alert engine (rules table, cool-downs)
+//!                           ▼
+//!   kafka::PipelineProducer ──▶ vitals.readings.enriched | vitals.hrv.windows | vitals.alerts
+//!                               | vitals.readings.dlq | vitalstream.<group>.state (changelog)
+//!                           │
+//!     exactly_once: outputs + changelog + input offsets in one transaction (kafka::Transactions)
 //!     at_least_once: offsets stored only after outputs and changelog are delivered
 //!
-//! on assignment: kafka::StateReader (changelog, read_committed) ──▶ Processor::restore_partition
+//! on assignment: kafka::StateReader (changelog, read_committed)
+//!                ──▶ state (decode) ──▶ Processor::install_partition
 //! ```
 //!
-//! * [`model`]: the typed records of the topic contract, free of Kafka and Avro.
+//! Dependencies point one way: [`model`] ← [`codec`], [`erasure`] ←
+//! [`process`] ← [`config`] ← [`kafka`], [`state`], [`registry`] ←
+//! [`pipeline`]. The core defines what the shell feeds it
+//! ([`process::ProfileSink`], the validation settings
+//! [`process::ValidationConfig`] that [`config`] re-exports); the DLQ
+//! reasons ([`model::DlqReason`]) belong to the topic contract, which the
+//! codec and the core both name.
+//!
+//! * [`model`]: the typed records of the topic contract, free of Kafka and
+//!   Avro, and the DLQ reasons.
 //! * [`codec`]: Confluent framing and Avro, schemas embedded from `schemas/`.
 //! * [`process`]: the pure core. No async, no Kafka types: it takes a decoded
 //!   reading plus its coordinates and returns a [`process::Disposition`] saying
 //!   where the reading ends: enriched output, DLQ, counted duplicate, or
 //!   counted erasure drop. Closed HRV windows are collected per batch.
+//! * [`config`]: the one typed, validated configuration, a file per section.
 //! * [`kafka`] and [`pipeline`]: the thin async shell that polls, produces and
 //!   commits, transactionally (exactly-once, the default) or by storing
 //!   offsets after delivery (at-least-once). Every input ends in exactly one
@@ -42,15 +54,20 @@
 //!   registered at start-up, unknown input writer ids looked up once and
 //!   taught to the codec (DESIGN.md §1).
 //! * [`tools`]: the operator commands `tail`, `dlq redrive` and `reset`.
-//! * [`gateway`]: the simulated device-ingest gateway used by `demo` and `loadgen`.
+//! * `gateway` and `demo` (cargo feature `simulator`, on by default): the
+//!   simulated device-ingest gateway used by `demo`, `loadgen`, the tests
+//!   and benches. Nothing in the processing path uses them; a production
+//!   build leaves them out with `--no-default-features`.
 //!
 //! Health data is sensitive: no payload or patient identifier is logged at
 //! info level or above, and no identifier is ever a metric label.
 
 pub mod codec;
 pub mod config;
+#[cfg(feature = "simulator")]
 pub mod demo;
 pub mod erasure;
+#[cfg(feature = "simulator")]
 pub mod gateway;
 pub mod healthcheck;
 pub mod http;

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use vitalstream::codec::{Codec, schemas};
+use vitalstream::codec::schemas;
 use vitalstream::config::{Config, TelemetryConfig};
+#[cfg(feature = "simulator")]
 use vitalstream::demo::{self, DemoOptions};
+#[cfg(feature = "simulator")]
 use vitalstream::gateway::{self, Gateway, GatewayConfig};
 use vitalstream::healthcheck;
 use vitalstream::kafka::{TopicSpec, client_config, ensure_topics};
@@ -47,6 +49,7 @@ enum Command {
     },
     /// Run everything in one process: in-process Kafka, simulated gateway,
     /// pipeline; print live progress and a summary.
+    #[cfg(feature = "simulator")]
     Demo {
         /// Use a real broker (HOST:PORT) instead of the in-process one.
         #[arg(long)]
@@ -65,6 +68,7 @@ enum Command {
         partitions: i32,
     },
     /// Simulated device gateway: write realistic raw readings to a broker.
+    #[cfg(feature = "simulator")]
     Loadgen {
         /// TOML configuration file whose `[kafka]` (connection,
         /// `[kafka.security]`, `[kafka.librdkafka]`), `[topics]` (raw and
@@ -245,6 +249,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        #[cfg(feature = "simulator")]
         Command::Demo {
             brokers,
             readings,
@@ -274,6 +279,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        #[cfg(feature = "simulator")]
         Command::Loadgen {
             config,
             brokers,
@@ -310,7 +316,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     .await
                     .context("creating topics")?;
             }
-            let codec = Codec::new(config.schemas)?;
+            let codec = vitalstream::codec::Codec::new(config.schemas)?;
             let mut gw = Gateway::new(
                 codec,
                 GatewayConfig {

@@ -222,7 +222,8 @@ async fn healthcheck(args: &[&str], env: &[(&str, String)]) -> (Option<i32>, Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthcheck_exits_by_the_health_of_the_configured_listener() {
-    let closed = format!("127.0.0.1:{}", free_loopback_port());
+    let reserved = closed_port();
+    let closed = format!("127.0.0.1:{}", reserved.port);
     let (code, _, stderr) = healthcheck(&["--addr", &closed], &[]).await;
     assert_eq!(code, Some(1), "nothing listening: {stderr}");
     assert!(stderr.contains("unhealthy"), "{stderr}");
@@ -423,29 +424,31 @@ async fn run_stops_on_sigterm_with_exit_code_zero() {
     let broker = start_broker().await;
     let cfg = config(&broker);
     create_topics(&broker, &cfg, 1).await;
-    let http: std::net::SocketAddr = ([127, 0, 0, 1], free_loopback_port()).into();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("stderr.log");
     let mut child = Command::new(BIN)
         .args(["run", "--create-topics"])
         .env("VITALSTREAM_KAFKA__BROKERS", &broker.bootstrap)
         .env("VITALSTREAM_KAFKA__SESSION_TIMEOUT_MS", "6000")
-        .env("VITALSTREAM_HTTP__LISTEN_ADDR", http.to_string())
+        .env("VITALSTREAM_HTTP__LISTEN_ADDR", "127.0.0.1:0")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
         .expect("start vitalstream run");
+    let http = http_addr_from_log(&log, Duration::from_secs(30)).await;
     // Ready once it has loaded the (empty) profile table and joined the group.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        assert!(
-            child.try_wait().expect("poll child").is_none(),
-            "still running before SIGTERM"
-        );
-        if std::net::TcpStream::connect(http).is_ok() && http_get(http, "/readyz").await.0 == 200 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "/readyz not 200 within 30 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until(
+        Duration::from_secs(30),
+        "/readyz 200 (still running before SIGTERM)",
+        async || {
+            assert!(
+                child.try_wait().expect("poll child").is_none(),
+                "still running before SIGTERM"
+            );
+            http_get(http, "/readyz").await.0 == 200
+        },
+    )
+    .await;
     assert_eq!(http_get(http, "/healthz").await.0, 200);
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

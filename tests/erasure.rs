@@ -70,20 +70,6 @@ async fn wait_log(log: &Path, needle: &str, n: usize, timeout: Duration) {
     }
 }
 
-/// The text without ANSI colour sequences.
-fn strip_ansi(text: &str) -> String {
-    let mut plain = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            chars.by_ref().find(|&c| c == 'm');
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
-}
-
 /// Waits until `n` enriched readings are committed.
 async fn wait_enriched(broker: &Broker, cfg: &Config, partitions: i32, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -15,12 +15,29 @@ use tokio::time::Instant;
 use vitalstream::config::{Config, Guarantee};
 
 const PARTITIONS: i32 = 2;
-const READINGS: usize = 3_000;
 const RATE_PER_S: u64 = 100;
+/// Readings the handover test writes.
+const READINGS: usize = 3_000;
+/// Readings generated per kill cycle: the input keeps flowing until the
+/// last kill (then stops), so this only has to outlast a slow cycle.
+const POOL_PER_CYCLE: usize = 2_500;
+/// Kill cycles of the exactly_once test in the gate; the long variant runs
+/// `VITALSTREAM_KILL_CYCLES=20` (docs/testing.md).
+const GATE_CYCLES: usize = 4;
 
-async fn setup(broker: &Broker, cfg: &Config, seed: u64) -> Workload {
+/// The kill-cycle count: `VITALSTREAM_KILL_CYCLES`, else `default`.
+fn kill_cycles_wanted(default: usize) -> usize {
+    match std::env::var("VITALSTREAM_KILL_CYCLES") {
+        Ok(n) => n
+            .parse()
+            .unwrap_or_else(|_| panic!("VITALSTREAM_KILL_CYCLES={n} is not a count")),
+        Err(_) => default,
+    }
+}
+
+async fn setup(broker: &Broker, cfg: &Config, readings: usize, seed: u64) -> Workload {
     create_topics(broker, cfg, PARTITIONS).await;
-    let w = workload(READINGS, 30, seed);
+    let w = workload(readings, 30, seed);
     let recs: Vec<Rec> = w
         .profiles
         .iter()
@@ -30,82 +47,90 @@ async fn setup(broker: &Broker, cfg: &Config, seed: u64) -> Workload {
     w
 }
 
-/// Waits until the published outputs hold at least the reference's
-/// enriched readings (or panics after `timeout`).
-async fn wait_for_outputs(broker: &Broker, cfg: &Config, want: usize, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let got = published(broker, cfg, PARTITIONS).await.enriched.len();
-        if got >= want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{got} of {want} enriched readings within {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+/// Enriched readings published so far (read_committed applied).
+async fn enriched_published(broker: &Broker, cfg: &Config) -> usize {
+    committed(broker, &cfg.topics.enriched, PARTITIONS)
+        .await
+        .len()
 }
 
-/// Runs start → random wait → SIGKILL cycles while the workload is being
-/// produced (at least `min_cycles`, every kill before nine tenths of the
-/// input is written, so each falls mid-stream), then a last instance until
-/// everything is processed.
-async fn kill_cycles(guarantee: Guarantee, seed: u64, min_cycles: usize) -> (Outputs, Outputs) {
+/// `cycles` × (start → `n` new enriched outputs observed → SIGKILL) while
+/// a paced producer writes; `n` is drawn from 20..200 per cycle, so kills
+/// land at varied points of a batch, driven by the instance's progress
+/// rather than a wall-clock guess. The input flows until the last kill,
+/// so every kill falls mid-stream; then a last instance runs until every
+/// expected output is published and stops cleanly.
+async fn kill_cycles(guarantee: Guarantee, seed: u64, cycles: usize) -> (Outputs, Outputs) {
     let broker = start_broker().await;
     let cfg = faults_config(&broker, guarantee, "faults-1");
-    let w = setup(&broker, &cfg, seed).await;
+    let w = setup(&broker, &cfg, cycles * POOL_PER_CYCLE, seed).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write_config(&cfg, dir.path(), "vitalstream.toml");
     let log = dir.path().join("instances.log");
     let producer = PacedProducer::start(&broker.bootstrap, &cfg.topics.raw, &w.records, RATE_PER_S);
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
-    let mut cycles = 0;
-    while cycles < min_cycles || producer.progress() < 0.6 {
+    let started = Instant::now();
+    let mut at_kills = Vec::new();
+    for cycle in 0..cycles {
+        let before = enriched_published(&broker, &cfg).await;
         let instance = Instance::start(&file, &log);
-        let alive_ms = rng.random_range(2_000..6_000);
-        tokio::time::sleep(Duration::from_millis(alive_ms)).await;
-        let progress = producer.progress();
+        let n = rng.random_range(20..200);
+        let seen = wait_for(
+            Duration::from_secs(120),
+            format_args!("cycle {cycle}: {n} enriched outputs from a fresh instance"),
+            async || {
+                let got = enriched_published(&broker, &cfg).await;
+                if got >= before + n {
+                    Ok(got)
+                } else {
+                    Err(format!("{} new", got - before))
+                }
+            },
+        )
+        .await;
         instance.kill_9();
-        println!(
-            "cycle {cycles}: SIGKILL after {alive_ms} ms, {:.0} % of the input written",
-            progress * 100.0
-        );
         assert!(
-            progress < 0.9,
-            "kill {cycles} fell mid-stream (input {:.0} % written); slow the producer down",
-            progress * 100.0
+            !producer.is_done(),
+            "kill {cycle} fell after the whole input pool ({} readings) was written: \
+             raise POOL_PER_CYCLE",
+            producer.total
         );
-        cycles += 1;
+        println!(
+            "cycle {cycle}: SIGKILL after {n}+ new outputs ({seen} in all), {} readings written, {:.1} s in",
+            producer
+                .delivered
+                .load(std::sync::atomic::Ordering::Relaxed),
+            started.elapsed().as_secs_f64()
+        );
+        at_kills.push(seen);
     }
-    producer.finish().await;
+    let written = producer.stop().await;
     let expected = reference(&broker, &cfg, &w.profiles, PARTITIONS).await;
-    // The killed instances had published part of the outputs, not none.
-    let before_last = published(&broker, &cfg, PARTITIONS).await.enriched.len();
+    // Every kill left work undone: the input kept coming.
+    let before_last = enriched_published(&broker, &cfg).await;
     println!(
-        "killed instances published {before_last} of {} enriched readings",
+        "killed instances published {before_last} enriched records for {} expected",
         expected.enriched.len()
     );
     assert!(
-        before_last > 0 && before_last < expected.enriched.len(),
-        "kills interrupted the work ({before_last} of {})",
+        at_kills.iter().all(|&k| k < expected.enriched.len()),
+        "every kill interrupted the work ({at_kills:?} of {})",
         expected.enriched.len()
     );
     let last = Instance::start(&file, &log);
-    wait_for_outputs(
+    wait_complete(
         &broker,
         &cfg,
-        expected.enriched.len(),
+        PARTITIONS,
+        &expected,
         Duration::from_secs(180),
     )
     .await;
-    // Let the last batches settle, then stop cleanly.
-    tokio::time::sleep(Duration::from_secs(3)).await;
     last.stop();
     let got = published(&broker, &cfg, PARTITIONS).await;
     println!(
-        "{} readings, {cycles} kill cycles: {} enriched, {} DLQ, {} HRV windows, {} alerts expected; {} repeated outputs published",
-        READINGS,
+        "{written} readings, {cycles} kill cycles in {:.0} s: {} enriched, {} DLQ, {} HRV windows, {} alerts expected; {} repeated outputs published",
+        started.elapsed().as_secs_f64(),
         expected.enriched.len(),
         expected.dlq.len(),
         expected.windows.len(),
@@ -119,9 +144,11 @@ fn faults_config(broker: &Broker, guarantee: Guarantee, id: &str) -> Config {
     child_config(broker, guarantee, id)
 }
 
+/// `VITALSTREAM_KILL_CYCLES=20` runs the long variant (docs/testing.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_cycles_lose_nothing_and_repeat_nothing_exactly_once() {
-    let (expected, got) = kill_cycles(Guarantee::ExactlyOnce, 11, 4).await;
+    let (expected, got) =
+        kill_cycles(Guarantee::ExactlyOnce, 11, kill_cycles_wanted(GATE_CYCLES)).await;
     assert!(!expected.alerts.is_empty() && !expected.windows.is_empty());
     // Every valid reading enriched once, the DLQ complete, every HRV window
     // once and complete, every alert once; nothing else.
@@ -159,7 +186,7 @@ async fn a_second_instance_takes_over_a_killed_ones_partitions_with_its_state() 
     let broker = start_broker().await;
     let cfg_a = faults_config(&broker, Guarantee::ExactlyOnce, "faults-a");
     let cfg_b = faults_config(&broker, Guarantee::ExactlyOnce, "faults-b");
-    let w = setup(&broker, &cfg_a, 13).await;
+    let w = setup(&broker, &cfg_a, READINGS, 13).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     // FAULTS_KEEP_LOGS=1 keeps the instances' logs for a look after a failure.
     let dir = if std::env::var_os("FAULTS_KEEP_LOGS").is_some() {
@@ -193,14 +220,14 @@ async fn a_second_instance_takes_over_a_killed_ones_partitions_with_its_state() 
         "A was killed mid-stream ({before} of {})",
         expected.enriched.len()
     );
-    wait_for_outputs(
+    wait_complete(
         &broker,
         &cfg_a,
-        expected.enriched.len(),
+        PARTITIONS,
+        &expected,
         Duration::from_secs(180),
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
     b.stop();
     let got = published(&broker, &cfg_a, PARTITIONS).await;
     println!(
@@ -243,22 +270,4 @@ fn field(line: &str, name: &str) -> u64 {
         .collect::<String>()
         .parse()
         .unwrap_or_else(|_| panic!("{name} value in {line}"))
-}
-
-/// The text without ANSI colour sequences.
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

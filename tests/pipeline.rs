@@ -338,7 +338,14 @@ async fn restart_resumes_from_committed_offsets_without_loss() {
     produce(&broker, &cfg.topics.raw, &batch(40, 100)).await;
     let second = start_pipeline(cfg.clone());
     second.wait_consumed(60, Duration::from_secs(60)).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Every new reading enriched: a re-read record would have come before
+    // them in its partition, so the count below is final.
+    wait_until(
+        Duration::from_secs(60),
+        "the 60 new readings enriched",
+        async || Stats::get(&second.stats.enriched) >= 60,
+    )
+    .await;
     let consumed_again = Stats::get(&second.stats.consumed);
     second.stop().await.expect("clean stop");
     assert_eq!(

@@ -297,7 +297,8 @@ async fn registry_ids_are_written_and_foreign_writers_resolved() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_registry_at_start_up_is_a_clear_error() {
     let mut cfg = Config::default();
-    let port = free_loopback_port();
+    let reserved = closed_port();
+    let port = reserved.port;
     cfg.schema_registry.url = format!("http://127.0.0.1:{port}");
     cfg.schema_registry.startup_timeout_ms = 500;
     cfg.http.enabled = false;

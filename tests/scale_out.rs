@@ -33,36 +33,10 @@ async fn setup(broker: &Broker, cfg: &Config, partitions: i32, readings: usize) 
     w
 }
 
-/// Waits until the published outputs hold `want` enriched readings.
-async fn wait_for_outputs(broker: &Broker, cfg: &Config, partitions: i32, want: usize) {
-    let timeout = Duration::from_secs(90);
-    let deadline = Instant::now() + timeout;
-    loop {
-        let got = published(broker, cfg, partitions).await.enriched.len();
-        if got >= want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{got} of {want} enriched readings within {timeout:?}: processing stalled"
-        );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
 /// Lines of an instance's log, without colour codes.
 fn log_lines(log: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
-    let mut plain = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            chars.by_ref().find(|&c| c == 'm');
-        } else {
-            plain.push(c);
-        }
-    }
-    plain.lines().map(str::to_owned).collect()
+    strip_ansi(&text).lines().map(str::to_owned).collect()
 }
 
 /// The value of ` name=` in a log line, up to the next space (quotes kept).
@@ -84,21 +58,33 @@ async fn kill_9_and_restart_without_hostname_is_exactly_once_and_does_not_stall(
     let broker = start_broker().await;
     // No transactional id configured: the default, from the host name.
     let cfg = child_config(&broker, Guarantee::ExactlyOnce, "");
-    let w = setup(&broker, &cfg, 2, 1_500).await;
+    // A pool the input cannot run out of before the last kill; writing
+    // stops then.
+    let w = setup(&broker, &cfg, 2, 6_000).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write_config(&cfg, dir.path(), "vitalstream.toml");
     let log = dir.path().join("instances.log");
     let producer = PacedProducer::start(&broker.bootstrap, &cfg.topics.raw, &w.records, 150);
-    for (cycle, alive_ms) in [4_500, 5_500].into_iter().enumerate() {
+    // Each instance is killed once it has published some outputs of its
+    // own (progress, not a wall-clock guess), while the input still flows.
+    for (cycle, n) in [150, 250].into_iter().enumerate() {
+        let before = published(&broker, &cfg, 2).await.enriched.len();
         let instance = Instance::start(&file, &log);
-        tokio::time::sleep(Duration::from_millis(alive_ms)).await;
+        wait_until(
+            Duration::from_secs(90),
+            format_args!("cycle {cycle}: {n} new enriched outputs"),
+            async || published(&broker, &cfg, 2).await.enriched.len() >= before + n,
+        )
+        .await;
         instance.kill_9();
+        assert!(!producer.is_done(), "kill {cycle} fell mid-stream");
         println!(
-            "cycle {cycle}: SIGKILL after {alive_ms} ms, {:.0} % of the input written",
+            "cycle {cycle}: SIGKILL after {n}+ new outputs, {:.0} % of the input written",
             producer.progress() * 100.0
         );
     }
-    producer.finish().await;
+    let written = producer.stop().await;
+    println!("{written} readings written");
     let expected = reference(&broker, &cfg, &w.profiles, 2).await;
     let before_last = published(&broker, &cfg, 2).await.enriched.len();
     println!(
@@ -108,8 +94,7 @@ async fn kill_9_and_restart_without_hostname_is_exactly_once_and_does_not_stall(
     let last = Instance::start(&file, &log);
     // A restart under a new id would wait for the killed instance's open
     // transaction for good on tansu (it never times them out).
-    wait_for_outputs(&broker, &cfg, 2, expected.enriched.len()).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_complete(&broker, &cfg, 2, &expected, Duration::from_secs(90)).await;
     last.stop();
     published(&broker, &cfg, 2).await.assert_exactly(&expected);
     let ids: Vec<String> = log_lines(&log)
@@ -247,8 +232,7 @@ async fn a_third_instance_joins_cooperatively_and_nothing_is_lost_or_repeated() 
         .collect();
     producer.finish().await;
     let expected = reference(&broker, &cfgs[0], &w.profiles, 3).await;
-    wait_for_outputs(&broker, &cfgs[0], 3, expected.enriched.len()).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_complete(&broker, &cfgs[0], 3, &expected, Duration::from_secs(90)).await;
     for instance in [a, b, c] {
         instance.stop();
     }

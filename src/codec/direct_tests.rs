@@ -267,7 +267,7 @@ fn caps_from_the_configuration_refuse_long_fields() {
     });
     codec.encode_raw(&r, &mut buf).expect("encode");
     let err = codec.decode_raw(&buf).expect_err("51 items");
-    assert_eq!(err.dlq_reason(), crate::process::DlqReason::Malformed);
+    assert_eq!(err.dlq_reason(), crate::model::DlqReason::Malformed);
     assert!(err.to_string().contains("rr_intervals_ms"), "{err}");
 
     r.device_model = Cow::Borrowed("Body Scan 2");
@@ -428,7 +428,7 @@ mod evolution {
         record[4].1 = Value::Long(42);
         let payload = framed(9, &incompatible, Value::Record(record));
         let err = codec.decode_raw(&payload).expect_err("incompatible");
-        assert_eq!(err.dlq_reason(), crate::process::DlqReason::UnknownSchema);
+        assert_eq!(err.dlq_reason(), crate::model::DlqReason::UnknownSchema);
         assert!(err.to_string().contains("schema id 9"), "{err}");
         assert!(err.to_string().contains("patient_id"), "{err}");
         // A writer id nobody configured is unknown_schema too.
@@ -451,7 +451,7 @@ mod evolution {
         let mut payload = vec![0, 0, 0, 0, 8];
         payload.extend_from_slice(&[0xFF; 12]);
         let err = codec.decode_raw(&payload).expect_err("garbage");
-        assert_eq!(err.dlq_reason(), crate::process::DlqReason::Malformed);
+        assert_eq!(err.dlq_reason(), crate::model::DlqReason::Malformed);
     }
 
     #[test]
@@ -502,5 +502,5 @@ fn a_varint_cut_by_the_end_of_input_is_malformed() {
         err,
         DecodeError::field("segments", "datum ends inside a number")
     );
-    assert_eq!(err.dlq_reason(), crate::process::DlqReason::Malformed);
+    assert_eq!(err.dlq_reason(), crate::model::DlqReason::Malformed);
 }

@@ -45,12 +45,12 @@ pub enum DecodeError {
 
 impl DecodeError {
     /// The DLQ `reason` header for this error (DESIGN.md §3).
-    pub fn dlq_reason(&self) -> crate::process::DlqReason {
+    pub fn dlq_reason(&self) -> crate::model::DlqReason {
         match self {
             Self::UnknownSchema(_) | Self::IncompatibleSchema { .. } => {
-                crate::process::DlqReason::UnknownSchema
+                crate::model::DlqReason::UnknownSchema
             }
-            _ => crate::process::DlqReason::Malformed,
+            _ => crate::model::DlqReason::Malformed,
         }
     }
 

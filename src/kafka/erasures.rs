@@ -2,7 +2,7 @@
 //! durable set of erased patients, by keyed hash ([`crate::erasure`]).
 //!
 //! At start-up, before the patients topic, every record is read into the
-//! [`ProfileTable`]: erasures outlive their tombstone on the patients topic
+//! profile table ([`ProfileSink`]): erasures outlive their tombstone on the patients topic
 //! (gone after its `delete.retention.ms`), restarts and rebalances. The
 //! profile loader then records each new tombstone here and deletes the
 //! record of an id registered again. Every instance reads the whole patients
@@ -32,7 +32,7 @@ use super::{TopicSpec, ensure_topics};
 use crate::config::Config;
 use crate::erasure::record::{self, ErasureRecord};
 use crate::erasure::{PatientHash, Position};
-use crate::process::ProfileTable;
+use crate::process::ProfileSink;
 
 /// Writes erasure records; reads them all back at start-up ([`Self::open`]).
 pub struct ErasureLog {
@@ -49,7 +49,7 @@ impl ErasureLog {
     /// # Errors
     /// The topic cannot be created or read, a record does not decode, or
     /// the records were written under another `erasure.hash_key`.
-    pub async fn open(config: &Config, table: &ProfileTable) -> Result<Self, ProfileLoadError> {
+    pub async fn open(config: &Config, table: &dyn ProfileSink) -> Result<Self, ProfileLoadError> {
         let topic = config.topics.erasures_topic(&config.kafka.group_id);
         let hasher = table.hasher();
         if hasher.is_builtin() {

@@ -1,5 +1,7 @@
 //! The profile loader: reads every partition of the compacted patients topic
-//! from the beginning into the shared [`ProfileTable`], then follows it live.
+//! from the beginning into the shared profile table, then follows it live.
+//! It feeds the table through [`ProfileSink`], the processing core's
+//! interface for it, and knows nothing else of the core's state.
 //!
 //! It uses its own consumer with manual assignment (no group, no commits):
 //! every instance needs the whole table, not a share of it. The table is
@@ -25,7 +27,7 @@ use super::erasures::ErasureLog;
 use crate::codec::{Codec, InputKind};
 use crate::config::Config;
 use crate::erasure::{Position, ProfileVerdict};
-use crate::process::{OverrideRejection, ProfileTable};
+use crate::process::{OverrideRejection, ProfileSink};
 use crate::registry::WriterResolver;
 use crate::telemetry::{ERASED_PATIENTS, OVERRIDES_REJECTED, PROFILE_UPDATES, PROFILES};
 
@@ -85,11 +87,11 @@ pub async fn follow_profiles(
     config: &Config,
     codec: Arc<Codec>,
     resolver: Option<Arc<WriterResolver>>,
-    table: Arc<ProfileTable>,
+    table: Arc<dyn ProfileSink>,
 ) -> Result<(), ProfileLoadError> {
     // Erasures first: a profile older than a recorded erasure must not
     // bring the patient back while the patients topic loads.
-    let mut erasures = ErasureLog::open(config, &table).await?;
+    let mut erasures = ErasureLog::open(config, &*table).await?;
     let topic = config.topics.patients.as_str();
     let consumer: StreamConsumer<EofQuietContext> = profile_consumer_config(&config.kafka)
         .create_with_context(EofQuietContext("profile loader"))
@@ -119,7 +121,7 @@ pub async fn follow_profiles(
                         .prepare(InputKind::PatientProfile, msg.payload())
                         .await?;
                 }
-                apply(&msg, &codec, &table, &metrics, &mut erasures)?;
+                apply(&msg, &codec, &*table, &metrics, &mut erasures)?;
                 if table.is_caught_up() {
                     erasures.flush().await?;
                 }
@@ -128,7 +130,10 @@ pub async fn follow_profiles(
                 if pending.remove(&p) && pending.is_empty() && !table.is_caught_up() {
                     erasures.flush().await?;
                     table.set_caught_up();
-                    info!(profiles = table.len(), "patient profiles caught up");
+                    info!(
+                        profiles = table.profile_count(),
+                        "patient profiles caught up"
+                    );
                 }
             }
             // A lost connection: librdkafka reconnects and the loader
@@ -138,9 +143,9 @@ pub async fn follow_profiles(
         }
         // Entry counts are far below f64's exact-integer range.
         #[allow(clippy::cast_precision_loss)]
-        metrics.profiles.set(table.len() as f64);
+        metrics.profiles.set(table.profile_count() as f64);
         #[allow(clippy::cast_precision_loss)]
-        metrics.erased.set(table.erased().len() as f64);
+        metrics.erased.set(table.erased_count() as f64);
     }
 }
 
@@ -174,7 +179,7 @@ async fn partitions_of(
 fn apply(
     msg: &BorrowedMessage<'_>,
     codec: &Codec,
-    table: &ProfileTable,
+    table: &dyn ProfileSink,
     m: &LoaderMetrics,
     erasures: &mut ErasureLog,
 ) -> Result<(), ProfileLoadError> {

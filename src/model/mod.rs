@@ -4,12 +4,14 @@
 //! these types and back; the processing core works only on them.
 
 mod alert;
+mod dlq;
 mod enriched;
 mod hrv;
 mod profile;
 mod reading;
 
 pub use alert::{AlertRule, ClinicianAlert, SCREENING_NOTE, Severity};
+pub use dlq::DlqReason;
 pub use enriched::{BodyComposition, BpCategory, EnrichedReading, Provenance, QualityFlag};
 pub use hrv::{ArtifactFilter, HrvQuality, HrvWindow};
 pub use profile::{PatientProfile, Sex, ThresholdOverride};

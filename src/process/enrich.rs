@@ -2,10 +2,10 @@
 //! and body composition (DESIGN.md §2, §4). Pure functions of the reading,
 //! the patient profile and the validation settings.
 
+use super::ValidationConfig;
 use super::{
     BodyInput, Checked, age_years, bmi, body_composition, bp_category, segments_consistent,
 };
-use crate::config::ValidationConfig;
 use crate::model::{
     Attribution, BodyComposition, BodyScan, EnrichedReading, Measurement, MeasurementKind,
     PatientProfile, Provenance, QualityFlag, RawReading,

@@ -19,6 +19,7 @@ mod hrv;
 mod partition;
 mod processor;
 mod profiles;
+mod ranges;
 mod segments;
 mod validate;
 
@@ -30,7 +31,9 @@ pub use alerts::{
 pub use body_composition::{BodyCompError, BodyInput, bmi, body_composition};
 pub use bp::bp_category;
 pub use dedup::{DedupChange, DedupKey, DedupMeta, DedupOutcome, DedupStore};
-pub use disposition::{Disposition, DlqReason, Rejection};
+pub use disposition::{Disposition, Rejection};
+// The DLQ reasons are part of the topic contract (the codec names them too).
+pub use crate::model::DlqReason;
 pub use guard::{InvalidRatioExceeded, InvalidRatioGuard};
 pub use hashing::{FastMap, FastSet};
 pub use hrv::{
@@ -38,6 +41,7 @@ pub use hrv::{
 };
 pub use partition::PartitionState;
 pub use processor::{InputRecord, Processor, ProcessorCounts};
-pub use profiles::{Lookup, ProfileTable};
+pub use profiles::{Lookup, ProfileSink, ProfileTable};
+pub use ranges::{Range, Ranges, ValidationConfig};
 pub use segments::{SEGMENT_TOLERANCE, segments_consistent};
 pub use validate::{Checked, PAUSE_RR_MS, validate};

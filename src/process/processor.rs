@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::ValidationConfig;
 use super::enrich::enrich;
 use super::partition::PartitionState;
 use super::{
@@ -20,7 +21,6 @@ use super::{
     HrvConfigError, HrvWindows, Lookup, ProfileTable, Rejection, validate,
 };
 use crate::codec::Codec;
-use crate::config::ValidationConfig;
 use crate::erasure::PatientHash;
 use crate::model::{
     AlertRule, Attribution, ClinicianAlert, EnrichedReading, HrvWindow, Measurement, Provenance,

@@ -32,6 +32,73 @@ pub enum Lookup {
     Unknown,
 }
 
+/// What the profile loader feeds: the interface between the Kafka side
+/// (which reads the patients and erasures topics, [`crate::kafka`]) and the
+/// table the processor reads. The loader knows no more of the table than
+/// this; [`ProfileTable`] implements it.
+pub trait ProfileSink: Send + Sync {
+    /// The keyed hash of patient ids the erasures are recorded under.
+    fn hasher(&self) -> PatientHasher;
+    /// A profile read at `position` of the patients topic (see
+    /// [`ProfileTable::apply_profile`]).
+    fn apply_profile(
+        &self,
+        profile: PatientProfile,
+        position: Option<Position>,
+    ) -> (ProfileVerdict, Vec<OverrideRejection>);
+    /// A tombstone at `position`; the patient's hash when the erasure is
+    /// new, so its durable record is due (see [`ProfileTable::erase_at`]).
+    fn erase_at(&self, patient_id: &str, position: Option<Position>) -> Option<PatientHash>;
+    /// An erasure read back from the erasures topic.
+    fn restore_erasure(&self, hash: PatientHash, position: Option<Position>);
+    /// Marks the topic read to its end: readings may be processed now.
+    fn set_caught_up(&self);
+    /// Whether [`Self::set_caught_up`] was called.
+    fn is_caught_up(&self) -> bool;
+    /// Known profiles (a gauge).
+    fn profile_count(&self) -> usize;
+    /// Erased patients (a gauge).
+    fn erased_count(&self) -> usize;
+}
+
+impl ProfileSink for ProfileTable {
+    fn hasher(&self) -> PatientHasher {
+        ProfileTable::hasher(self)
+    }
+
+    fn apply_profile(
+        &self,
+        profile: PatientProfile,
+        position: Option<Position>,
+    ) -> (ProfileVerdict, Vec<OverrideRejection>) {
+        ProfileTable::apply_profile(self, profile, position)
+    }
+
+    fn erase_at(&self, patient_id: &str, position: Option<Position>) -> Option<PatientHash> {
+        ProfileTable::erase_at(self, patient_id, position)
+    }
+
+    fn restore_erasure(&self, hash: PatientHash, position: Option<Position>) {
+        ProfileTable::restore_erasure(self, hash, position);
+    }
+
+    fn set_caught_up(&self) {
+        ProfileTable::set_caught_up(self);
+    }
+
+    fn is_caught_up(&self) -> bool {
+        ProfileTable::is_caught_up(self)
+    }
+
+    fn profile_count(&self) -> usize {
+        self.len()
+    }
+
+    fn erased_count(&self) -> usize {
+        self.erased().len()
+    }
+}
+
 /// Patient profiles by id, plus the set of erased patients.
 #[derive(Debug, Default)]
 pub struct ProfileTable {

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::{DlqReason, Rejection};
-use crate::config::{Range, ValidationConfig};
+use super::{Range, ValidationConfig};
 use crate::model::{Measurement, QualityFlag, RawReading};
 
 /// RR interval from which a beat gap is a pause (sinus pause, dropped

@@ -13,7 +13,7 @@ mod changelog;
 mod error;
 mod key;
 mod restore;
-#[cfg(test)]
+#[cfg(all(test, feature = "simulator"))]
 mod restore_tests;
 mod value;
 

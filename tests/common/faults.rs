@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -74,6 +74,7 @@ impl Instance {
                 std::time::Instant::now() < deadline,
                 "stopped within 60 s of SIGTERM"
             );
+            // Polling the exit (blocking callers), with the deadline above.
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -145,6 +146,8 @@ pub struct PacedProducer {
     pub delivered: Arc<AtomicUsize>,
     /// Records to deliver in all.
     pub total: usize,
+    /// Set to stop writing before the end of the workload.
+    halt: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -152,16 +155,18 @@ impl PacedProducer {
     /// Starts producing `records` to `topic` at about `per_s` records/s.
     pub fn start(bootstrap: &str, topic: &str, records: &[SimRecord], per_s: u64) -> Self {
         let delivered = Arc::new(AtomicUsize::new(0));
+        let halt = Arc::new(AtomicBool::new(false));
         let (bootstrap, topic, records) =
             (bootstrap.to_owned(), topic.to_owned(), records.to_vec());
         let total = records.len();
-        let progress = delivered.clone();
+        let (progress, halted) = (delivered.clone(), halt.clone());
         let task = tokio::spawn(async move {
-            produce_paced(&bootstrap, &topic, &records, per_s, &progress).await
+            produce_paced(&bootstrap, &topic, &records, per_s, &progress, &halted).await
         });
         Self {
             delivered,
             total,
+            halt,
             task,
         }
     }
@@ -171,16 +176,32 @@ impl PacedProducer {
         self.delivered.load(Ordering::Relaxed) as f64 / self.total as f64
     }
 
+    /// Whether the whole workload has been delivered.
+    pub fn is_done(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// Waits until at least `share` of the workload is delivered.
     pub async fn reached(&self, share: f64) {
-        while self.progress() < share {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        super::wait_until(
+            Duration::from_secs(120),
+            format_args!("{:.0} % of the input written", share * 100.0),
+            async || self.progress() >= share,
+        )
+        .await;
     }
 
     /// Waits for the last record to be delivered.
     pub async fn finish(self) {
         self.task.await.expect("producer task");
+    }
+
+    /// Stops writing (after the chunk in flight) and returns how many
+    /// records were delivered.
+    pub async fn stop(self) -> usize {
+        self.halt.store(true, Ordering::Relaxed);
+        self.task.await.expect("producer task");
+        self.delivered.load(Ordering::Relaxed)
     }
 }
 
@@ -190,6 +211,7 @@ async fn produce_paced(
     records: &[SimRecord],
     per_s: u64,
     delivered: &AtomicUsize,
+    halt: &AtomicBool,
 ) {
     let producer: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -210,6 +232,10 @@ async fn produce_paced(
             res.expect("raw record delivered");
         }
         delivered.fetch_add(part.len(), Ordering::Relaxed);
+        if halt.load(Ordering::Relaxed) {
+            return;
+        }
+        // The pace: a chunk every 50 ms.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -287,6 +313,29 @@ impl Outputs {
         );
         diff("alerts", &self.alerts, &expected.alerts, &mut problems);
         assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    /// Entries of `expected` not (or not as often) published here; repeats
+    /// here do not make up for missing ones.
+    pub fn missing(&self, expected: &Outputs) -> usize {
+        fn short<T: Ord>(got: &[T], want: &[T]) -> usize {
+            let (mut i, mut missing) = (0, 0);
+            for w in want {
+                while i < got.len() && got[i] < *w {
+                    i += 1;
+                }
+                if i < got.len() && got[i] == *w {
+                    i += 1;
+                } else {
+                    missing += 1;
+                }
+            }
+            missing
+        }
+        short(&self.enriched, &expected.enriched)
+            + short(&self.dlq, &expected.dlq)
+            + short(&self.windows, &expected.windows)
+            + short(&self.alerts, &expected.alerts)
     }
 
     /// Entries that occur more than once.
@@ -378,6 +427,27 @@ pub async fn published(broker: &Broker, cfg: &Config, partitions: i32) -> Output
         ));
     }
     out.sort()
+}
+
+/// Waits until everything `expected` holds is published (enriched
+/// readings, DLQ records, HRV windows, alerts), failing after `limit` with
+/// how much is still missing.
+pub async fn wait_complete(
+    broker: &Broker,
+    cfg: &Config,
+    partitions: i32,
+    expected: &Outputs,
+    limit: Duration,
+) {
+    super::wait_for(
+        limit,
+        "every expected output published",
+        async || match published(broker, cfg, partitions).await.missing(expected) {
+            0 => Ok(()),
+            n => Err(format!("{n} outputs missing")),
+        },
+    )
+    .await;
 }
 
 /// One clean in-process run of the processing core over the raw topic as

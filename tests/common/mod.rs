@@ -12,7 +12,7 @@ pub mod tls;
 pub mod txn;
 
 use std::borrow::Cow;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -108,7 +108,9 @@ pub fn tansu_path() -> PathBuf {
 /// A tansu broker child process, killed on drop.
 pub struct Broker {
     child: Child,
-    /// `127.0.0.1:PORT`
+    /// The port tansu itself listens on (a proxy may front it).
+    pub port: u16,
+    /// `127.0.0.1:PORT` clients bootstrap from (tansu's or a proxy's).
     pub bootstrap: String,
 }
 
@@ -119,6 +121,9 @@ impl Drop for Broker {
     }
 }
 
+/// A port that was free a moment ago. Only for tansu, which cannot bind
+/// port 0 and report it: [`spawn_tansu`] retries on another port when it
+/// lost the race, and checks that the listener it then finds is its own.
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
     l.local_addr().expect("local addr").port()
@@ -126,44 +131,203 @@ fn free_port() -> u16 {
 
 /// Starts tansu with in-memory storage on a free loopback port.
 pub async fn start_broker() -> Broker {
-    let port = free_port();
-    spawn_tansu(port, port).await
+    spawn_tansu(None).await
 }
 
-/// Starts tansu listening on `port` and advertising `advertised_port` to
-/// clients (a proxy's, see [`proxy`]); waits until it listens.
-pub async fn spawn_tansu(port: u16, advertised_port: u16) -> Broker {
+/// Starts tansu on a free loopback port, advertising `advertised_port` to
+/// clients (a proxy's, see [`proxy`]) or else its own; waits until it
+/// listens.
+///
+/// tansu cannot bind port 0 and say which port it got, so the port is
+/// picked free, released and handed over: another process may take it in
+/// between. tansu then exits (address in use) and the next attempt takes
+/// another port; a listener on the port counts only once it is tansu's own
+/// (its socket is among the child's open files), so the harness never talks
+/// to somebody else's server.
+pub async fn spawn_tansu(advertised_port: Option<u16>) -> Broker {
     let tansu = tansu_path();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let advertised = format!("tcp://127.0.0.1:{advertised_port}");
-    let child = Command::new(&tansu)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &advertised,
-            "--storage-engine",
-            "memory://tansu/",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}. {INSTALL_HINT}", tansu.display()));
-    let broker = Broker {
-        child,
-        bootstrap: format!("127.0.0.1:{advertised_port}"),
-    };
-    let own = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(&own).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "tansu did not listen on {own} within 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    for _attempt in 0..10 {
+        let port = free_port();
+        let advertised = advertised_port.unwrap_or(port);
+        let child = Command::new(&tansu)
+            .args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://127.0.0.1:{port}"),
+                "--advertised-listener-url",
+                &format!("tcp://127.0.0.1:{advertised}"),
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}. {INSTALL_HINT}", tansu.display()));
+        let mut broker = Broker {
+            child,
+            port,
+            bootstrap: format!("127.0.0.1:{advertised}"),
+        };
+        let listening = wait_for(
+            Duration::from_secs(20),
+            format_args!("tansu listening on 127.0.0.1:{port}"),
+            async || {
+                if broker.child.try_wait().expect("poll tansu").is_some() {
+                    return Ok(false);
+                }
+                if listens_on(broker.child.id(), port) {
+                    Ok(true)
+                } else {
+                    Err("not yet".to_owned())
+                }
+            },
+        )
+        .await;
+        if listening {
+            return broker;
+        }
+        // Exited: the port was taken in the meantime; try another.
     }
-    broker
+    panic!(
+        "tansu did not start in 10 attempts (ports taken or tansu failing); run it by hand: {}",
+        tansu.display()
+    )
+}
+
+/// Whether process `pid` holds a socket listening on 127.0.0.1:`port`
+/// (Linux: `/proc/net/tcp` names the socket's inode, `/proc/<pid>/fd` the
+/// process's sockets).
+fn listens_on(pid: u32, port: u16) -> bool {
+    let local = format!("0100007F:{port:04X}");
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            // local_address, state (0A = LISTEN), inode
+            (cols.get(1) == Some(&local.as_str()) && cols.get(3) == Some(&"0A"))
+                .then(|| cols.get(9).map(|i| format!("socket:[{i}]")))
+                .flatten()
+        })
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(Result::ok)
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .any(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
+}
+
+/// Polls `condition` (every 20 ms at first, backing off to 250 ms) until it
+/// returns `Ok`, and returns that value. Fails the test after `limit`,
+/// saying what was awaited and the condition's last `Err` (what it saw).
+pub async fn wait_for<T>(
+    limit: Duration,
+    what: impl std::fmt::Display,
+    mut condition: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match condition().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(
+                Instant::now() < deadline,
+                "{what}: not within {limit:?} (last seen: {seen})"
+            ),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(250));
+    }
+}
+
+/// Waits until `condition` holds; fails the test after `limit`, saying
+/// what was awaited.
+pub async fn wait_until(
+    limit: Duration,
+    what: impl std::fmt::Display,
+    mut condition: impl AsyncFnMut() -> bool,
+) {
+    wait_for(limit, what, async || {
+        if condition().await {
+            Ok(())
+        } else {
+            Err("false".to_owned())
+        }
+    })
+    .await;
+}
+
+/// A loopback port reserved and closed: bound without listening, so a
+/// connection is refused and no other socket can bind it while this lives
+/// (unlike a port picked free and released, which anything may take).
+pub struct ClosedPort {
+    _socket: socket2::Socket,
+    pub port: u16,
+}
+
+/// See [`ClosedPort`].
+pub fn closed_port() -> ClosedPort {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind a loopback port");
+    let port = socket
+        .local_addr()
+        .expect("local addr")
+        .as_socket()
+        .expect("an inet address")
+        .port();
+    ClosedPort {
+        _socket: socket,
+        port,
+    }
+}
+
+/// The text without ANSI colour sequences.
+pub fn strip_ansi(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
+/// The address a `vitalstream run` child bound its HTTP endpoints to (run
+/// it with `http.listen_addr` on port 0): read from the start-up line of
+/// its log `log` (text or JSON format), waiting up to `limit` for it.
+pub async fn http_addr_from_log(log: &Path, limit: Duration) -> std::net::SocketAddr {
+    wait_for(
+        limit,
+        format_args!("the HTTP endpoints' address in {}", log.display()),
+        async || {
+            let text = strip_ansi(&std::fs::read_to_string(log).unwrap_or_default());
+            let line = text
+                .lines()
+                .find(|l| l.contains("serving /metrics, /healthz and /readyz"))
+                .ok_or_else(|| format!("no start-up line yet:\n{text}"))?;
+            let at = line
+                .find("addr=")
+                .map(|i| i + "addr=".len())
+                .or_else(|| line.find("\"addr\":\"").map(|i| i + "\"addr\":\"".len()))
+                .ok_or_else(|| format!("no addr in {line}"))?;
+            let addr: String = line[at..]
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '"')
+                .collect();
+            addr.parse().map_err(|e| format!("{addr}: {e}"))
+        },
+    )
+    .await
 }
 
 /// A client config for `broker`.
@@ -209,11 +373,6 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     })
     .await
     .expect("http task")
-}
-
-/// A free loopback port (for child processes that need a fixed address).
-pub fn free_loopback_port() -> u16 {
-    free_port()
 }
 
 /// Creates every topic of `cfg` (patients compacted).

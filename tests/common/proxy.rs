@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{Broker, free_port, spawn_tansu};
+use super::{Broker, spawn_tansu};
 
 /// The proxy; it stops when dropped.
 pub struct Proxy {
@@ -111,10 +111,10 @@ async fn forward(mut client: TcpStream, upstream: SocketAddr, mut cuts: watch::R
 pub async fn start_broker_behind_proxy() -> (Broker, Proxy) {
     let proxy_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy port");
     let proxy_port = proxy_listener.local_addr().expect("proxy addr").port();
-    let broker_port = free_port();
-    let upstream: SocketAddr = ([127, 0, 0, 1], broker_port).into();
+    // Clients that connect before the proxy starts wait in the backlog.
+    let mut broker = spawn_tansu(Some(proxy_port)).await;
+    let upstream: SocketAddr = ([127, 0, 0, 1], broker.port).into();
     let proxy = Proxy::start(proxy_listener, upstream);
-    let mut broker = spawn_tansu(broker_port, proxy_port).await;
     broker.bootstrap = proxy.addr.to_string();
     (broker, proxy)
 }

@@ -35,7 +35,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use vitalstream::config::{SecurityConfig, SecurityProtocol};
 
-use super::{Broker, Rec, free_loopback_port, spawn_tansu};
+use super::{Broker, Rec, spawn_tansu};
 
 /// A certificate authority made for one test.
 pub struct TestCa {
@@ -223,10 +223,9 @@ impl TlsProxy {
 pub async fn start_broker_behind_tls(ca: &TestCa) -> (Broker, TlsProxy) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy port");
     let proxy_port = listener.local_addr().expect("proxy addr").port();
-    let broker_port = free_loopback_port();
+    let mut broker = spawn_tansu(Some(proxy_port)).await;
     let (cert, key) = ca.server_cert();
-    let proxy = TlsProxy::start(listener, ([127, 0, 0, 1], broker_port).into(), &cert, &key);
-    let mut broker = spawn_tansu(broker_port, proxy_port).await;
+    let proxy = TlsProxy::start(listener, ([127, 0, 0, 1], broker.port).into(), &cert, &key);
     broker.bootstrap = proxy.addr.to_string();
     (broker, proxy)
 }
