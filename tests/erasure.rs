@@ -125,9 +125,7 @@ fn keys_of(live: &BTreeMap<Vec<u8>, Vec<u8>>, patient: &str) -> Vec<String> {
     live.keys()
         .filter(|k| match StateKey::decode(k) {
             Ok((_, StateKey::Dedup((x, _)))) => x == dedup,
-            Ok((_, StateKey::HrvPatient(x) | StateKey::HrvWindow(x, _) | StateKey::Alerts(x))) => {
-                x == h
-            }
+            Ok((_, k)) => k.patient() == Some(h),
             _ => false,
         })
         .map(|k| format!("{k:02x?}"))

@@ -2,13 +2,17 @@
 //! buffer that coalesces them until they are sent.
 //!
 //! What changed comes from the core's own change tracking (dedup changes,
-//! patients whose HRV or alert state changed). For a changed patient each
-//! of its entries (HRV head, each open window, alert state) is encoded and
-//! written only when its bytes differ from what was last written for that
-//! key, so a new beat rewrites its window alone; windows that closed and
-//! patients whose state emptied get tombstones. What was written is
-//! remembered as a 64-bit hash per key ([`ChangelogWriter`]), rebuilt on
-//! restore.
+//! patients whose HRV state changed, alert entries that changed). For a
+//! patient whose HRV state changed, the HRV head is written only when its
+//! bytes differ from what was last written for it, and an open window's
+//! new chunks (one per reading that reached it) are appended under their
+//! own keys: a window is never rewritten. Windows that closed and patients
+//! whose state emptied get tombstones for every key they had. What was
+//! written is remembered per patient ([`ChangelogWriter`]: the head's
+//! 64-bit hash, each window's chunk count), rebuilt on restore. The alert engine names each changed entry itself (a
+//! new sample, an hour's baseline sum, the cool-downs, a waiting reading),
+//! so only those are written, or deleted when they are gone: a patient's
+//! alert history is never rewritten whole.
 //!
 //! [`ChangelogBuffer`] is the record cache: writes to the same key before
 //! the buffer is sent (one batch at least-once, one transaction
@@ -21,8 +25,8 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::StateError;
 use super::key::{StateKey, patient_hash};
-use super::value::{PartitionMeta, encode_into};
-use crate::process::{DedupChange, FastMap, PartitionState, Processor};
+use super::value::{PartitionMeta, SampleValue, encode_into};
+use crate::process::{AlertEngine, AlertEntry, DedupChange, FastMap, PartitionState, Processor};
 
 /// One record for the changelog topic: `value: None` is a tombstone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,14 +43,13 @@ pub struct StateRecord {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PatientKeys {
     pub(crate) head: Option<u64>,
-    pub(crate) alerts: Option<u64>,
-    /// (window start, value hash), one per window key written.
-    pub(crate) windows: Vec<(i64, u64)>,
+    /// (window start, chunks written), one per open window.
+    pub(crate) windows: Vec<(i64, u16)>,
 }
 
 impl PatientKeys {
-    fn is_empty(&self) -> bool {
-        self.head.is_none() && self.alerts.is_none() && self.windows.is_empty()
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_none() && self.windows.is_empty()
     }
 }
 
@@ -139,18 +142,29 @@ fn take_partition(
                 keys.head = Some(hash);
             }
             for (start, window) in state.hrv.patient_windows(&patient) {
-                let hash = encoded(&(&patient, window), buf, p, "hrv window")?;
-                if !keys.windows.contains(&(start, hash)) {
-                    into.put(p, StateKey::HrvWindow(h, start), Some(buf.clone()));
+                let written = keys
+                    .windows
+                    .iter()
+                    .find(|(s, _)| *s == start)
+                    .map_or(0, |w| w.1);
+                // A window holds one chunk per reading: far fewer than 2^16.
+                let chunks = u16::try_from(window.chunks()).unwrap_or(u16::MAX);
+                for seq in written..chunks {
+                    if let Some(chunk) = window.chunk(usize::from(seq)) {
+                        encoded(&chunk, buf, p, "hrv window")?;
+                        into.put(p, StateKey::HrvChunk(h, start, seq), Some(buf.clone()));
+                    }
                 }
-                windows.push((start, hash));
+                windows.push((start, chunks.max(written)));
             }
         } else if keys.head.take().is_some() {
             into.put(p, StateKey::HrvPatient(h), None);
         }
-        for &(start, _) in &keys.windows {
+        for &(start, chunks) in &keys.windows {
             if !windows.iter().any(|(s, _)| *s == start) {
-                into.put(p, StateKey::HrvWindow(h, start), None);
+                for seq in 0..chunks {
+                    into.put(p, StateKey::HrvChunk(h, start, seq), None);
+                }
             }
         }
         keys.windows = windows;
@@ -158,20 +172,10 @@ fn take_partition(
             written.patients.remove(&h);
         }
     }
-    for patient in state.alerts.take_dirty() {
+    for (patient, entries) in state.alerts.take_dirty() {
         let h = patient_hash(&patient);
-        let keys = written.patients.entry(h).or_default();
-        if let Some(alerts) = state.alerts.patient_state(&patient) {
-            let hash = encoded(&(&patient, &alerts), buf, p, "alerts")?;
-            if keys.alerts != Some(hash) {
-                into.put(p, StateKey::Alerts(h), Some(buf.clone()));
-                keys.alerts = Some(hash);
-            }
-        } else if keys.alerts.take().is_some() {
-            into.put(p, StateKey::Alerts(h), None);
-        }
-        if keys.is_empty() {
-            written.patients.remove(&h);
+        for entry in entries {
+            take_alert_entry(p, &state.alerts, &patient, h, entry, into, buf)?;
         }
     }
     if into.puts > before || state.next_offset != written.next_offset {
@@ -184,6 +188,58 @@ fn take_partition(
         into.put(p, StateKey::Meta, Some(buf.clone()));
         written.next_offset = state.next_offset;
     }
+    Ok(())
+}
+
+/// Puts the record of one alert entry as it is now (a tombstone when it
+/// is gone).
+fn take_alert_entry(
+    p: i32,
+    alerts: &AlertEngine,
+    patient: &str,
+    h: u128,
+    entry: AlertEntry,
+    into: &mut ChangelogBuffer,
+    buf: &mut Vec<u8>,
+) -> Result<(), StateError> {
+    let (key, present) = match entry {
+        AlertEntry::Head => {
+            let cooldowns = alerts.cooldowns(patient);
+            if let Some(c) = cooldowns {
+                encoded(&(patient, c), buf, p, "alerts")?;
+            }
+            (StateKey::Alerts(h), cooldowns.is_some())
+        }
+        AlertEntry::Samples(signal, t) => {
+            let samples: Vec<SampleValue<'_>> = alerts
+                .samples_at(patient, signal, t)
+                .map(SampleValue::of)
+                .collect();
+            if !samples.is_empty() {
+                encoded(&samples, buf, p, "alert samples")?;
+            }
+            let key = StateKey::AlertSamples(h, signal as u8, t);
+            (key, !samples.is_empty())
+        }
+        AlertEntry::Baseline(signal, hour) => {
+            let bucket = alerts.bucket(patient, signal, hour);
+            if let Some(b) = bucket {
+                encoded(&b, buf, p, "alert baseline")?;
+            }
+            (
+                StateKey::AlertBaseline(h, signal as u8, hour),
+                bucket.is_some(),
+            )
+        }
+        AlertEntry::Pending(rule) => {
+            let pending = alerts.pending_of(patient, rule);
+            if let Some(w) = pending {
+                encoded(w, buf, p, "alert pending")?;
+            }
+            (StateKey::AlertPending(h, rule as u8), pending.is_some())
+        }
+    };
+    into.put(p, key, present.then(|| buf.clone()));
     Ok(())
 }
 

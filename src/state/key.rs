@@ -8,8 +8,11 @@
 //! | 1   | partition    | nothing: scalar state and the input offset marker  |
 //! | 2   | dedup        | patient hash (8) + reading-id hash (8)             |
 //! | 3   | HRV patient  | patient hash (16)                                  |
-//! | 4   | HRV window   | patient hash (16) + window start, ms (8)           |
-//! | 5   | alerts       | patient hash (16)                                  |
+//! | 9   | HRV chunk    | patient hash (16) + window start, ms (8) + chunk (2)|
+//! | 5   | alerts head  | patient hash (16)                                  |
+//! | 6   | alert samples| patient hash (16) + signal (1) + event time, ms (8)|
+//! | 7   | alert hourly | patient hash (16) + signal (1) + hour start, ms (8) |
+//! | 8   | alert pending| patient hash (16) + rule (1)                       |
 //!
 //! Keys never carry a patient id (only 64- or 128-bit hashes of it), so the
 //! tombstone an erasure writes holds nothing of the patient. The partition
@@ -23,8 +26,12 @@ use crate::process::DedupKey;
 const TAG_META: u8 = 1;
 const TAG_DEDUP: u8 = 2;
 const TAG_HRV_PATIENT: u8 = 3;
-const TAG_HRV_WINDOW: u8 = 4;
+// 4 was a whole HRV window per key (format version 1).
+const TAG_HRV_CHUNK: u8 = 9;
 const TAG_ALERTS: u8 = 5;
+const TAG_ALERT_SAMPLES: u8 = 6;
+const TAG_ALERT_BASELINE: u8 = 7;
+const TAG_ALERT_PENDING: u8 = 8;
 
 /// Which entry of which store a changelog record holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,10 +42,17 @@ pub enum StateKey {
     Dedup(DedupKey),
     /// A patient's HRV state besides its open windows, by patient hash.
     HrvPatient(u128),
-    /// One open HRV window: patient hash, window start (ms).
-    HrvWindow(u128, i64),
-    /// A patient's alert history, cool-downs and pending confirmations.
+    /// One reading's chunk of an open HRV window: patient hash, window
+    /// start (ms), chunk number in the window.
+    HrvChunk(u128, i64, u16),
+    /// That a patient has alert state (their id) and their cool-downs.
     Alerts(u128),
+    /// A patient's alert samples of one signal (index) at one event time.
+    AlertSamples(u128, u8, i64),
+    /// A patient's baseline sum of one signal (index) for one hour.
+    AlertBaseline(u128, u8, i64),
+    /// A patient's reading waiting for a repeat under one rule (index).
+    AlertPending(u128, u8),
 }
 
 /// The 128-bit hash that stands for a patient id in keys.
@@ -54,21 +68,42 @@ impl StateKey {
             Self::Meta => "meta",
             Self::Dedup(_) => "dedup",
             Self::HrvPatient(_) => "hrv patient",
-            Self::HrvWindow(..) => "hrv window",
+            Self::HrvChunk(..) => "hrv window",
             Self::Alerts(_) => "alerts",
+            Self::AlertSamples(..) => "alert samples",
+            Self::AlertBaseline(..) => "alert baseline",
+            Self::AlertPending(..) => "alert pending",
+        }
+    }
+
+    /// The hash of the patient whose entry this is (`None`: not a
+    /// patient's entry, or dedup, which holds another hash).
+    pub fn patient(&self) -> Option<u128> {
+        match *self {
+            Self::Meta | Self::Dedup(_) => None,
+            Self::HrvPatient(h)
+            | Self::HrvChunk(h, ..)
+            | Self::Alerts(h)
+            | Self::AlertSamples(h, ..)
+            | Self::AlertBaseline(h, ..)
+            | Self::AlertPending(h, _) => Some(h),
         }
     }
 
     /// The key's bytes for `partition`.
     pub fn encode(&self, partition: i32) -> Vec<u8> {
-        let mut out = Vec::with_capacity(29);
-        let (tag, hash) = match *self {
-            Self::Meta => (TAG_META, None),
-            Self::Dedup(_) => (TAG_DEDUP, None),
-            Self::HrvPatient(h) => (TAG_HRV_PATIENT, Some(h)),
-            Self::HrvWindow(h, _) => (TAG_HRV_WINDOW, Some(h)),
-            Self::Alerts(h) => (TAG_ALERTS, Some(h)),
+        let mut out = Vec::with_capacity(30);
+        let tag = match *self {
+            Self::Meta => TAG_META,
+            Self::Dedup(_) => TAG_DEDUP,
+            Self::HrvPatient(_) => TAG_HRV_PATIENT,
+            Self::HrvChunk(..) => TAG_HRV_CHUNK,
+            Self::Alerts(_) => TAG_ALERTS,
+            Self::AlertSamples(..) => TAG_ALERT_SAMPLES,
+            Self::AlertBaseline(..) => TAG_ALERT_BASELINE,
+            Self::AlertPending(..) => TAG_ALERT_PENDING,
         };
+        let hash = self.patient();
         out.push(tag);
         out.extend_from_slice(&partition.to_be_bytes());
         if let Some(h) = hash {
@@ -79,7 +114,15 @@ impl StateKey {
                 out.extend_from_slice(&patient.to_be_bytes());
                 out.extend_from_slice(&reading.to_be_bytes());
             }
-            Self::HrvWindow(_, start) => out.extend_from_slice(&start.to_be_bytes()),
+            Self::HrvChunk(_, start, seq) => {
+                out.extend_from_slice(&start.to_be_bytes());
+                out.extend_from_slice(&seq.to_be_bytes());
+            }
+            Self::AlertSamples(_, signal, t) | Self::AlertBaseline(_, signal, t) => {
+                out.push(signal);
+                out.extend_from_slice(&t.to_be_bytes());
+            }
+            Self::AlertPending(_, rule) => out.push(rule),
             _ => {}
         }
         out
@@ -116,10 +159,20 @@ impl StateKey {
             (TAG_META, 0) => Some(Self::Meta),
             (TAG_DEDUP, 16) => u64_at(0).zip(u64_at(8)).map(Self::Dedup),
             (TAG_HRV_PATIENT, 16) => hash().map(Self::HrvPatient),
-            (TAG_HRV_WINDOW, 24) => hash()
+            (TAG_HRV_CHUNK, 26) => hash()
                 .zip(u64_at(16))
-                .map(|(h, start)| Self::HrvWindow(h, start as i64)),
+                .zip(entry.get(24..26).and_then(|b| b.try_into().ok()))
+                .map(|((h, start), seq)| Self::HrvChunk(h, start as i64, u16::from_be_bytes(seq))),
             (TAG_ALERTS, 16) => hash().map(Self::Alerts),
+            (TAG_ALERT_SAMPLES, 25) => hash()
+                .zip(entry.get(16).zip(u64_at(17)))
+                .map(|(h, (&s, t))| Self::AlertSamples(h, s, t as i64)),
+            (TAG_ALERT_BASELINE, 25) => hash()
+                .zip(entry.get(16).zip(u64_at(17)))
+                .map(|(h, (&s, t))| Self::AlertBaseline(h, s, t as i64)),
+            (TAG_ALERT_PENDING, 17) => hash()
+                .zip(entry.get(16))
+                .map(|(h, &r)| Self::AlertPending(h, r)),
             _ => None,
         };
         key.map(|k| (partition, k)).ok_or(KeyError::Unknown)
@@ -148,9 +201,13 @@ mod tests {
             StateKey::Meta,
             StateKey::Dedup((u64::MAX, 7)),
             StateKey::HrvPatient(h),
-            StateKey::HrvWindow(h, -300_000),
-            StateKey::HrvWindow(h, 1_790_000_100_000),
+            StateKey::HrvChunk(h, -300_000, 0),
+            StateKey::HrvChunk(h, 1_790_000_100_000, 513),
             StateKey::Alerts(h),
+            StateKey::AlertSamples(h, 3, -5),
+            StateKey::AlertSamples(h, 0, 1_790_000_100_000),
+            StateKey::AlertBaseline(h, 6, 1_790_000_000_000),
+            StateKey::AlertPending(h, 2),
         ] {
             let bytes = key.encode(12);
             assert_eq!(StateKey::decode(&bytes), Ok((12, key)));

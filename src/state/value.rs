@@ -5,21 +5,59 @@
 //! bincode): `rust_decimal` reads its values through `deserialize_any`.
 //!
 //! The value types are the core's own state structs (`HrvPatientState`,
-//! `OpenWindow`, `AlertPatientState`, `DedupMeta`, `HrvMeta`), so a field
+//! `OpenWindow`, `Pending`, `DedupMeta`, `HrvMeta`), so a field
 //! added there is written and read here with no change to this module.
 //! Fields are written by position, though: a changed layout reads old
 //! records wrongly or not at all. Whoever changes a serialised state
 //! struct bumps [`FORMAT_VERSION`]; a restore that meets a version it does
 //! not know stops with [`ValueError::UnknownVersion`] instead of guessing.
 
+use std::borrow::Cow;
+
+use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::process::{DedupMeta, HrvMeta};
+use crate::process::{DedupMeta, HrvMeta, Sample};
 
 /// Version of the value layout written by this build.
-pub const FORMAT_VERSION: u8 = 1;
+/// 2: alert state as one record per entry (samples per event time, hourly
+/// baseline sums, waiting readings, cool-downs), not one per patient.
+pub const FORMAT_VERSION: u8 = 2;
+
+/// One alert sample as its record holds it: its key holds the patient,
+/// the signal and the event time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleValue<'a> {
+    /// Primary value.
+    pub value: Decimal,
+    /// Diastolic, for blood pressure.
+    pub secondary: Option<Decimal>,
+    /// The reading it came from (alert evidence).
+    pub reading_id: Cow<'a, str>,
+}
+
+impl<'a> SampleValue<'a> {
+    /// The record form of `sample`.
+    pub fn of(sample: &'a Sample) -> Self {
+        Self {
+            value: sample.value,
+            secondary: sample.secondary,
+            reading_id: Cow::Borrowed(&sample.reading_id),
+        }
+    }
+
+    /// The sample at event time `t_ms`.
+    pub fn into_sample(self, t_ms: i64) -> Sample {
+        Sample {
+            t_ms,
+            value: self.value,
+            secondary: self.secondary,
+            reading_id: self.reading_id.as_ref().into(),
+        }
+    }
+}
 
 /// The partition's scalar state: written with every change of the
 /// partition, last in its transaction or batch, so it doubles as the
