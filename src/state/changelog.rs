@@ -57,7 +57,7 @@ impl PatientKeys {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Written {
     pub(crate) next_offset: Option<i64>,
-    pub(crate) patients: FastMap<u128, PatientKeys>,
+    pub(crate) patients: FastMap<u64, PatientKeys>,
 }
 
 /// Turns state changes into changelog records.
@@ -197,7 +197,7 @@ fn take_alert_entry(
     p: i32,
     alerts: &AlertEngine,
     patient: &str,
-    h: u128,
+    h: u64,
     entry: AlertEntry,
     into: &mut ChangelogBuffer,
     buf: &mut Vec<u8>,

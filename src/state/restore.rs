@@ -54,10 +54,10 @@ pub struct Restorer {
     partition: i32,
     state: PartitionState,
     meta: Option<PartitionMeta>,
-    ids: FastMap<u128, String>,
+    ids: FastMap<u64, String>,
     /// Records without a patient id (HRV chunks, alert entries) of patients
     /// whose id is not known yet, in log order.
-    waiting: FastMap<u128, Vec<OwnedRecord>>,
+    waiting: FastMap<u64, Vec<OwnedRecord>>,
     written: Written,
     records: u64,
     bytes: u64,
