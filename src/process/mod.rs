@@ -29,7 +29,7 @@ pub use alerts::{
 };
 pub use body_composition::{BodyCompError, BodyInput, bmi, body_composition};
 pub use bp::bp_category;
-pub use dedup::{DedupChange, DedupKey, DedupMeta, DedupOutcome, DedupStore};
+pub use dedup::{DedupChange, DedupKey, DedupMeta, DedupOutcome, DedupStore, GENERATION_MAX};
 pub use disposition::{Disposition, DlqReason, Rejection};
 pub use guard::{InvalidRatioExceeded, InvalidRatioGuard};
 pub use hashing::{FastMap, FastSet};

@@ -25,8 +25,10 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::StateError;
 use super::key::{StateKey, patient_hash};
-use super::value::{PartitionMeta, SampleValue, encode_into};
-use crate::process::{AlertEngine, AlertEntry, DedupChange, FastMap, PartitionState, Processor};
+use super::value::{PartitionMeta, SampleValue, encode_dedup_group, encode_into};
+use crate::process::{
+    AlertEngine, AlertEntry, DedupChange, DedupKey, FastMap, FastSet, PartitionState, Processor,
+};
 
 /// One record for the changelog topic: `value: None` is a tombstone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +59,9 @@ impl PatientKeys {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Written {
     pub(crate) next_offset: Option<i64>,
+    /// Live ids per dedup generation written: a generation's record is
+    /// deleted when its last id leaves.
+    pub(crate) dedup_live: FastMap<u32, u32>,
     pub(crate) patients: FastMap<u64, PatientKeys>,
 }
 
@@ -122,15 +127,7 @@ fn take_partition(
     buf: &mut Vec<u8>,
 ) -> Result<(), StateError> {
     let before = into.puts;
-    for change in state.dedup.take_changes() {
-        match change {
-            DedupChange::Remembered(key, t) => {
-                encoded(&t, buf, p, "dedup")?;
-                into.put(p, StateKey::Dedup(key), Some(buf.clone()));
-            }
-            DedupChange::Forgotten(key) => into.put(p, StateKey::Dedup(key), None),
-        }
-    }
+    take_dedup(p, state, written, into, buf);
     for patient in state.hrv.take_dirty() {
         let h = patient_hash(&patient);
         let keys = written.patients.entry(h).or_default();
@@ -189,6 +186,60 @@ fn take_partition(
         written.next_offset = state.next_offset;
     }
     Ok(())
+}
+
+/// Dedup ids remembered since the last take are one record per generation
+/// (a batch's ids, at most [`crate::process::GENERATION_MAX`]); a
+/// generation's record is deleted once its last id left the store, and
+/// written again without the ids an erasure purged. Ids evicted by the
+/// horizon or the cap stay in their generation's record until it goes: a
+/// restore applies horizon and cap again ([`crate::process::DedupStore::restore_meta`]).
+fn take_dedup(
+    p: i32,
+    state: &mut PartitionState,
+    written: &mut Written,
+    into: &mut ChangelogBuffer,
+    buf: &mut Vec<u8>,
+) {
+    let mut fresh: BTreeMap<u32, Vec<(DedupKey, i64)>> = BTreeMap::new();
+    let mut purged = FastSet::default();
+    for change in state.dedup.take_changes() {
+        let (g, purge) = match change {
+            DedupChange::Remembered(key, t, g) => {
+                fresh.entry(g).or_default().push((key, t));
+                *written.dedup_live.entry(g).or_default() += 1;
+                continue;
+            }
+            DedupChange::Forgotten(_, g) => (g, false),
+            DedupChange::Purged(_, g) => (g, true),
+        };
+        if purge {
+            purged.insert(g);
+        }
+        if let Some(live) = written.dedup_live.get_mut(&g) {
+            *live = live.saturating_sub(1);
+            if *live == 0 {
+                written.dedup_live.remove(&g);
+                fresh.remove(&g);
+                purged.remove(&g);
+                into.put(p, StateKey::DedupGroup(g), None);
+            }
+        }
+    }
+    if !purged.is_empty() {
+        for g in &purged {
+            fresh.remove(g);
+        }
+        let mut again: BTreeMap<u32, Vec<(DedupKey, i64)>> = BTreeMap::new();
+        for (g, key, t) in state.dedup.generation_entries(&purged) {
+            again.entry(g).or_default().push((key, t));
+        }
+        fresh.extend(again);
+    }
+    for (g, entries) in fresh {
+        encode_dedup_group(&entries, buf);
+        into.put(p, StateKey::DedupGroup(g), Some(buf.clone()));
+    }
 }
 
 /// Puts the record of one alert entry as it is now (a tombstone when it

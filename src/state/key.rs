@@ -6,7 +6,7 @@
 //! | tag | store         | entry                                              |
 //! |-----|---------------|----------------------------------------------------|
 //! | 1   | partition     | nothing: scalar state and the input offset marker  |
-//! | 2   | dedup         | patient hash (8) + reading-id hash (8)             |
+//! | 10  | dedup group   | generation (4): the reading ids remembered together |
 //! | 3   | HRV patient   | patient hash (8)                                   |
 //! | 9   | HRV chunk     | patient hash (8) + window start, ms (8) + chunk (2) |
 //! | 5   | alerts head   | patient hash (8)                                   |
@@ -25,10 +25,9 @@
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::process::DedupKey;
-
 const TAG_META: u8 = 1;
-const TAG_DEDUP: u8 = 2;
+// 2 was one reading id per key (format version 1).
+const TAG_DEDUP_GROUP: u8 = 10;
 const TAG_HRV_PATIENT: u8 = 3;
 // 4 was a whole HRV window per key (format version 1).
 const TAG_HRV_CHUNK: u8 = 9;
@@ -42,8 +41,8 @@ const TAG_ALERT_PENDING: u8 = 8;
 pub enum StateKey {
     /// The partition's scalar state and the input offset it reflects.
     Meta,
-    /// One remembered reading id.
-    Dedup(DedupKey),
+    /// The reading ids remembered together in one generation.
+    DedupGroup(u32),
     /// A patient's HRV state besides its open windows, by patient hash.
     HrvPatient(u64),
     /// One reading's chunk of an open HRV window: patient hash, window
@@ -70,7 +69,7 @@ impl StateKey {
     pub fn store(&self) -> &'static str {
         match self {
             Self::Meta => "meta",
-            Self::Dedup(_) => "dedup",
+            Self::DedupGroup(_) => "dedup",
             Self::HrvPatient(_) => "hrv patient",
             Self::HrvChunk(..) => "hrv window",
             Self::Alerts(_) => "alerts",
@@ -84,7 +83,7 @@ impl StateKey {
     /// patient's entry, or dedup, which holds another hash).
     pub fn patient(&self) -> Option<u64> {
         match *self {
-            Self::Meta | Self::Dedup(_) => None,
+            Self::Meta | Self::DedupGroup(_) => None,
             Self::HrvPatient(h)
             | Self::HrvChunk(h, ..)
             | Self::Alerts(h)
@@ -99,7 +98,7 @@ impl StateKey {
         let mut out = Vec::with_capacity(30);
         let tag = match *self {
             Self::Meta => TAG_META,
-            Self::Dedup(_) => TAG_DEDUP,
+            Self::DedupGroup(_) => TAG_DEDUP_GROUP,
             Self::HrvPatient(_) => TAG_HRV_PATIENT,
             Self::HrvChunk(..) => TAG_HRV_CHUNK,
             Self::Alerts(_) => TAG_ALERTS,
@@ -120,10 +119,7 @@ impl StateKey {
             out.extend_from_slice(&h.to_be_bytes());
         }
         match *self {
-            Self::Dedup((patient, reading)) => {
-                out.extend_from_slice(&patient.to_be_bytes());
-                out.extend_from_slice(&reading.to_be_bytes());
-            }
+            Self::DedupGroup(generation) => out.extend_from_slice(&generation.to_be_bytes()),
             Self::HrvChunk(_, start, seq) => {
                 out.extend_from_slice(&start.to_be_bytes());
                 out.extend_from_slice(&seq.to_be_bytes());
@@ -171,7 +167,10 @@ impl StateKey {
         let hash = || u64_at(0);
         let key = match (tag, entry.len()) {
             (TAG_META, 0) => Some(Self::Meta),
-            (TAG_DEDUP, 16) => u64_at(0).zip(u64_at(8)).map(Self::Dedup),
+            (TAG_DEDUP_GROUP, 4) => entry
+                .try_into()
+                .ok()
+                .map(|b| Self::DedupGroup(u32::from_be_bytes(b))),
             (TAG_HRV_PATIENT, 8) => hash().map(Self::HrvPatient),
             (TAG_HRV_CHUNK, 18) => hash()
                 .zip(u64_at(8))
@@ -213,7 +212,8 @@ mod tests {
         let h = patient_hash("p/with/slashes");
         for key in [
             StateKey::Meta,
-            StateKey::Dedup((u64::MAX, 7)),
+            StateKey::DedupGroup(u32::MAX),
+            StateKey::DedupGroup(7),
             StateKey::HrvPatient(h),
             StateKey::HrvChunk(h, -300_000, 0),
             StateKey::HrvChunk(h, 1_790_000_100_000, 513),
@@ -230,7 +230,7 @@ mod tests {
         }
         assert_eq!(StateKey::Meta.encode(3), [1, 3]);
         assert_eq!(StateKey::Meta.encode(128), [1, 0x80, 1]);
-        assert_eq!(StateKey::Dedup((1, 2)).encode(0).len(), 18);
+        assert_eq!(StateKey::DedupGroup(2).encode(0).len(), 6);
         assert_eq!(StateKey::AlertSamples(1, 0, 2).encode(0).len(), 19);
         let key = StateKey::Alerts(patient_hash("p-secret")).encode(1);
         assert!(!key.windows(8).any(|w| w == b"p-secret"));

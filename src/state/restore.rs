@@ -22,10 +22,11 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::StateError;
 use super::changelog::{ChangelogWriter, Written};
 use super::key::StateKey;
-use super::value::{PartitionMeta, SampleValue, ValueError, decode};
+use super::value::{PartitionMeta, SampleValue, ValueError, decode, decode_dedup_group};
 use crate::model::AlertRule;
 use crate::process::{
-    Cooldowns, FastMap, HrvPatientState, PartitionState, Pending, Processor, Signal, WindowChunk,
+    Cooldowns, DedupKey, FastMap, HrvPatientState, PartitionState, Pending, Processor, Signal,
+    WindowChunk,
 };
 
 /// What a restore read and rebuilt.
@@ -58,6 +59,9 @@ pub struct Restorer {
     /// Records without a patient id (HRV chunks, alert entries) of patients
     /// whose id is not known yet, in log order.
     waiting: FastMap<u64, Vec<OwnedRecord>>,
+    /// The ids of each live dedup generation record, to apply its deletion
+    /// or rewrite.
+    dedup_groups: FastMap<u32, Vec<DedupKey>>,
     written: Written,
     records: u64,
     bytes: u64,
@@ -72,6 +76,7 @@ impl Restorer {
             meta: None,
             ids: FastMap::default(),
             waiting: FastMap::default(),
+            dedup_groups: FastMap::default(),
             written: Written::default(),
             records: 0,
             bytes: 0,
@@ -120,8 +125,20 @@ impl Restorer {
         match (key, value) {
             (StateKey::Meta, Some(v)) => self.meta = Some(decode(v).map_err(err)?),
             (StateKey::Meta, None) => self.meta = None,
-            (StateKey::Dedup(k), Some(v)) => state.dedup.restore_entry(k, decode(v).map_err(err)?),
-            (StateKey::Dedup(k), None) => state.dedup.forget_entry(k),
+            (StateKey::DedupGroup(g), v) => {
+                for key in self.dedup_groups.remove(&g).unwrap_or_default() {
+                    state.dedup.forget_entry(key);
+                }
+                if let Some(v) = v {
+                    let entries = decode_dedup_group(v).map_err(err)?;
+                    let mut keys = Vec::with_capacity(entries.len());
+                    for (key, t) in entries {
+                        state.dedup.restore_entry(key, t, g);
+                        keys.push(key);
+                    }
+                    self.dedup_groups.insert(g, keys);
+                }
+            }
             (StateKey::HrvPatient(h), Some(v)) => {
                 let (id, head): (String, HrvPatientState) = decode(v).map_err(err)?;
                 state.hrv.restore_head(&id, head);
@@ -201,6 +218,7 @@ impl Restorer {
             records,
             bytes,
             waiting,
+            dedup_groups,
             ..
         } = self;
         state.hrv.finish_restore();
@@ -221,6 +239,10 @@ impl Restorer {
             state.next_offset = meta.next_offset;
         }
         written.next_offset = state.next_offset;
+        written.dedup_live = dedup_groups
+            .into_iter()
+            .map(|(g, keys)| (g, keys.len() as u32))
+            .collect();
         written.patients.retain(|_, k| !k.is_empty());
         let restored = Restored {
             records,

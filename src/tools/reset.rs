@@ -247,7 +247,7 @@ fn clears(key: &[u8]) -> bool {
         Ok((
             _,
             StateKey::Meta
-            | StateKey::Dedup(_)
+            | StateKey::DedupGroup(_)
             | StateKey::HrvPatient(_)
             | StateKey::HrvChunk(..)
             | StateKey::Alerts(_)
