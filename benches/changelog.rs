@@ -104,9 +104,9 @@ fn main() {
             .iter()
             .map(|r| r.key.len() + r.value.as_ref().map_or(0, Vec::len))
             .sum();
-        let mut by_store = [(0_usize, 0_usize); 6];
+        let mut by_store = [(0_usize, 0_usize); 10];
         for r in &log {
-            let s = &mut by_store[usize::from(r.key[0]).min(5)];
+            let s = &mut by_store[usize::from(r.key[0]).min(9)];
             s.0 += 1;
             s.1 += r.key.len() + r.value.as_ref().map_or(0, Vec::len);
         }
@@ -114,8 +114,11 @@ fn main() {
             (1, "meta"),
             (2, "dedup"),
             (3, "hrv patient"),
-            (4, "hrv window"),
-            (5, "alerts"),
+            (9, "hrv window chunks"),
+            (5, "alerts head"),
+            (6, "alert samples"),
+            (7, "alert baseline"),
+            (8, "alert pending"),
         ] {
             let (n, b) = by_store[tag];
             println!(

@@ -2,10 +2,12 @@
 """Backlog benchmark: catch up on a large input backlog in each guarantee.
 
 Starts tansu (in-memory storage) on a free loopback port, writes a backlog
-of simulated gateway readings with `vitalstream loadgen`, then runs a
-release `vitalstream run` over the whole backlog once per delivery
-guarantee (exactly_once first, then at_least_once, each in its own consumer
-group with its own output topics), and reports for each:
+of simulated gateway readings with `vitalstream loadgen`, copies it once
+with a no-op rdkafka passthrough (consume → produce unchanged, vitalstream's
+client settings: `examples/passthrough.rs`), the transport's ceiling in this
+run, then runs a release `vitalstream run` over the whole backlog once per
+delivery guarantee (exactly_once first, then at_least_once, each in its own
+consumer group with its own output topics), and reports for each:
 
   * catch-up throughput: the backlog divided by the time from the instance
     turning ready (/readyz: profiles loaded, partitions assigned, state
@@ -19,7 +21,11 @@ group with its own output topics), and reports for each:
     seconds from spawn to /readyz 200 (group join and state restore from
     the changelog; the restore's share from vitalstream_state_restore_seconds)
     and its peak RSS by then;
+  * catch-up throughput as a fraction of the passthrough's in this run;
   * the exactly_once / at_least_once throughput ratio of this one run.
+
+tansu's own log is kept in the run's directory (printed at the end, and
+when the broker dies).
 
 Usage: python3 scripts/backlog_bench.py [--readings 1000000] [--patients 10000]
        [--partitions 4]
@@ -31,6 +37,7 @@ the release binary itself.
 import argparse
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -41,6 +48,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "vitalstream")
+PASSTHROUGH = os.path.join(ROOT, "target", "release", "examples", "passthrough")
 MODES = ("exactly_once", "at_least_once")
 
 
@@ -101,8 +109,9 @@ def scrape(addr):
     return values
 
 
-def config_text(brokers, mode, http_addr):
+def config_text(brokers, mode, http_addr, librdkafka=()):
     prefix = f"bench-{mode}"
+    extra = "".join(f'"{k}" = "{v}"\n' for k, v in (p.split("=", 1) for p in librdkafka))
     return f"""[kafka]
 brokers = "{brokers}"
 group_id = "{prefix}"
@@ -119,12 +128,33 @@ dlq = "{prefix}.dlq"
 [processing]
 guarantee = "{mode}"
 
+[kafka.librdkafka]
+{extra}
 [http]
 listen_addr = "{http_addr}"
 
 [telemetry]
 log_level = "warn"
 """
+
+
+def passthrough(brokers, sent, workdir, timeout_s):
+    """Copies the backlog with the no-op passthrough: (records/s, CPU us per record)."""
+    log = open(os.path.join(workdir, "passthrough.log"), "w")
+    proc = subprocess.Popen([PASSTHROUGH, brokers, "vitals.readings.raw", str(sent)], stdout=subprocess.PIPE,
+                            stderr=log, text=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        sys.exit(f"passthrough: not done within {timeout_s} s")
+    finally:
+        log.close()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    found = re.search(r"= (\d+)/s", out or "")
+    if proc.returncode != 0 or not found:
+        sys.exit(f"passthrough failed ({proc.returncode}): {out!r}, see {log.name}")
+    return int(found.group(1)), usage
 
 
 def cpu_seconds(pid):
@@ -164,11 +194,11 @@ def restart_to_ready(mode, partitions, workdir, timeout_s):
     return seconds, restore, peak / 1024
 
 
-def catch_up(brokers, mode, backlog, partitions, workdir, timeout_s):
+def catch_up(brokers, mode, backlog, partitions, workdir, timeout_s, librdkafka):
     http_addr = f"127.0.0.1:{free_port()}"
     cfg = os.path.join(workdir, f"{mode}.toml")
     with open(cfg, "w") as f:
-        f.write(config_text(brokers, mode, http_addr))
+        f.write(config_text(brokers, mode, http_addr, librdkafka))
     log = open(os.path.join(workdir, f"{mode}.log"), "w")
     proc = subprocess.Popen(
         [BIN, "run", "--config", cfg, "--create-topics", "--partitions", str(partitions)],
@@ -231,47 +261,64 @@ def main():
     ap.add_argument("--patients", type=int, default=10_000)
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--timeout", type=int, default=1800, help="per mode, seconds")
+    ap.add_argument("--librdkafka", action="append", default=[], metavar="PROPERTY=VALUE",
+                    help="extra [kafka.librdkafka] property for vitalstream (repeatable), "
+                         "e.g. compression.type=lz4")
     args = ap.parse_args()
 
-    subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--locked", "--quiet", "--bin", "vitalstream",
+                    "--example", "passthrough"], cwd=ROOT, check=True)
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
     workdir = tempfile.mkdtemp(prefix="vitalstream-backlog-")
+    broker_log = open(os.path.join(workdir, "tansu.log"), "w")
     broker = subprocess.Popen(
         [tansu_path(), "broker", "--listener-url", url, "--advertised-listener-url", url,
          "--storage-engine", "memory://tansu/"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=broker_log,
+        stderr=broker_log,
     )
     try:
         wait_listening(port)
         brokers = f"127.0.0.1:{port}"
         started = time.monotonic()
-        out = subprocess.run(
+        loadgen = subprocess.run(
             [BIN, "loadgen", "--brokers", brokers, "--create-topics",
              "--partitions", str(args.partitions), "--count", str(args.readings),
              "--patients", str(args.patients),
              "--rate", "10000000", "--duration", "1h"],
-            capture_output=True, text=True, check=True,
-        ).stdout
-        found = re.search(r"sent (\d+) readings \((\d+) bytes", out)
+            capture_output=True, text=True,
+        )
+        if loadgen.returncode != 0 or broker.poll() is not None:
+            sys.exit(f"loadgen failed ({loadgen.returncode}; broker "
+                     f"{'exited with ' + str(broker.returncode) if broker.poll() is not None else 'running'}"
+                     f"; its log: {broker_log.name}):\n{loadgen.stderr[-2000:]}")
+        found = re.search(r"sent (\d+) readings \((\d+) bytes", loadgen.stdout)
         sent, input_bytes = int(found.group(1)), int(found.group(2))
         print(f"backlog: {sent} readings of {args.patients} patients, {input_bytes} bytes, "
               f"written in {time.monotonic() - started:.1f} s ({args.partitions} partitions)")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        ceiling, after = passthrough(brokers, sent, workdir, args.timeout)
+        ceiling_cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        print(f"passthrough: {ceiling} records/s, {ceiling_cpu * 1e6 / sent:.1f} us CPU per record")
         results = []
         for mode in MODES:
-            r = catch_up(brokers, mode, sent, args.partitions, workdir, args.timeout)
+            r = catch_up(brokers, mode, sent, args.partitions, workdir, args.timeout,
+                         args.librdkafka)
             r["restart_s"], r["restore_s"], r["restart_peak_mib"] = restart_to_ready(
                 mode, args.partitions, workdir, args.timeout)
             results.append(r)
     finally:
+        if broker.poll() is not None:
+            print(f"tansu exited with {broker.returncode}: see {broker_log.name}")
         broker.kill()
         broker.wait()
-    print(f"\n{'guarantee':<14} {'catch-up s':>10} {'readings/s':>11} {'CPU us/rdg':>10} "
+        broker_log.close()
+    print(f"\n{'guarantee':<14} {'catch-up s':>10} {'readings/s':>11} {'vs passthrough':>14} {'CPU us/rdg':>10} "
           f"{'changelog/input':>15} {'peak RSS MiB':>13} {'restart->ready s':>16} "
           f"{'of it restore s':>15} {'restart RSS MiB':>15} {'aborted txns':>12} {'pauses':>7}")
     for r in results:
-        print(f"{r['mode']:<14} {r['seconds']:>10.1f} {r['rate']:>11.0f} {r['cpu_us']:>10.1f} "
+        print(f"{r['mode']:<14} {r['seconds']:>10.1f} {r['rate']:>11.0f} {r['rate'] / ceiling:>14.2f} {r['cpu_us']:>10.1f} "
               f"{r['changelog_bytes'] / input_bytes:>15.2f} {r['peak_rss_mib']:>13.1f} "
               f"{r['restart_s']:>16.2f} {r['restore_s']:>15.2f} {r['restart_peak_mib']:>15.1f} "
               f"{r['aborted']:>12.0f} {r['pauses']:>7.0f}")

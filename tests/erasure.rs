@@ -16,7 +16,7 @@ use vitalstream::erasure::PatientHasher;
 use vitalstream::kafka::{TopicSpec, ensure_topics};
 use vitalstream::model::*;
 use vitalstream::pipeline::now_ms;
-use vitalstream::state::{StateKey, patient_hash};
+use vitalstream::state::{StateKey, decode_dedup_group, patient_hash};
 use vitalstream::telemetry::Stats;
 
 const MIN: i64 = 60_000;
@@ -100,23 +100,24 @@ async fn live_changelog(
     live
 }
 
-/// Live changelog keys that hold something of `patient`: their HRV and
-/// alert records (keyed by the patient's hash), or a dedup key carrying
-/// their keyed hash.
+/// Live changelog records that hold something of `patient`: their HRV and
+/// alert records (keyed by the patient's hash), or a dedup generation
+/// holding one of their reading ids (under their keyed hash).
 fn keys_of(live: &BTreeMap<Vec<u8>, Vec<u8>>, patient: &str) -> Vec<String> {
     let dedup = PatientHasher::default()
         .hash(patient.as_bytes())
         .dedup_part();
     let h = patient_hash(patient);
-    live.keys()
-        .filter(|k| match StateKey::decode(k) {
-            Ok((_, StateKey::Dedup((x, _)))) => x == dedup,
-            Ok((_, StateKey::HrvPatient(x) | StateKey::HrvWindow(x, _) | StateKey::Alerts(x))) => {
-                x == h
-            }
+    live.iter()
+        .filter(|(k, v)| match StateKey::decode(k) {
+            Ok((_, StateKey::DedupGroup(_))) => decode_dedup_group(v)
+                .expect("dedup group")
+                .iter()
+                .any(|((x, _), _)| *x == dedup),
+            Ok((_, k)) => k.patient() == Some(h),
             _ => false,
         })
-        .map(|k| format!("{k:02x?}"))
+        .map(|(k, _)| format!("{k:02x?}"))
         .collect()
 }
 

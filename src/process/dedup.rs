@@ -13,7 +13,7 @@
 
 use std::collections::BTreeSet;
 
-use super::FastMap;
+use super::{FastMap, FastSet};
 
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
@@ -38,13 +38,22 @@ pub enum DedupOutcome {
 pub type DedupKey = (u64, u64);
 type Key = DedupKey;
 
-/// One change to the store, in order, for the state changelog.
+/// Entries remembered together between two [`DedupStore::take_changes`]
+/// share a generation (at most [`GENERATION_MAX`] each): the state
+/// changelog writes a generation's entries as one record.
+pub const GENERATION_MAX: u32 = 4096;
+
+/// One change to the store, in order, for the state changelog. Each names
+/// the entry's generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DedupChange {
     /// A new reading id, remembered at its event time.
-    Remembered(DedupKey, i64),
-    /// An id evicted (horizon, capacity) or purged (erasure).
-    Forgotten(DedupKey),
+    Remembered(DedupKey, i64, u32),
+    /// An id evicted (horizon, capacity).
+    Forgotten(DedupKey, u32),
+    /// An id purged (erasure): the rest of its generation must be written
+    /// again without it.
+    Purged(DedupKey, u32),
 }
 
 /// The store's scalar state besides its entries, for the changelog.
@@ -59,7 +68,8 @@ pub struct DedupMeta {
 /// Dedup state of one partition.
 #[derive(Debug, Clone)]
 pub struct DedupStore {
-    seen: FastMap<Key, i64>,
+    /// Event time and generation of each remembered id.
+    seen: FastMap<Key, (i64, u32)>,
     by_time: BTreeSet<(i64, Key)>,
     horizon_ms: i64,
     max_entries: usize,
@@ -68,6 +78,9 @@ pub struct DedupStore {
     /// Changes since the last [`DedupStore::take_changes`].
     changes: Vec<DedupChange>,
     hasher: PatientHasher,
+    /// Generation of the ids remembered now, and how many it holds.
+    generation: u32,
+    filled: u32,
 }
 
 impl DedupStore {
@@ -82,6 +95,8 @@ impl DedupStore {
             evicted_up_to_ms: i64::MIN,
             changes: Vec::new(),
             hasher: PatientHasher::default(),
+            generation: 0,
+            filled: 0,
         }
     }
 
@@ -92,9 +107,31 @@ impl DedupStore {
         self
     }
 
-    /// Changes since the last call, oldest first (for the changelog).
+    /// Changes since the last call, oldest first (for the changelog). Ids
+    /// remembered from now on start a new generation.
     pub fn take_changes(&mut self) -> Vec<DedupChange> {
+        if self.filled > 0 {
+            self.next_generation();
+        }
         std::mem::take(&mut self.changes)
+    }
+
+    fn next_generation(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        self.filled = 0;
+    }
+
+    /// The ids of the generations `which` holds now: (generation, key,
+    /// event time). Linear in the store size: for purges, which are rare.
+    pub fn generation_entries(&self, which: &FastSet<u32>) -> Vec<(u32, DedupKey, i64)> {
+        let mut out: Vec<_> = self
+            .seen
+            .iter()
+            .filter(|(_, (_, g))| which.contains(g))
+            .map(|(k, (t, g))| (*g, *k, *t))
+            .collect();
+        out.sort_unstable_by_key(|&(g, k, t)| (g, t, k));
+        out
     }
 
     /// Scalar state for the changelog.
@@ -105,18 +142,23 @@ impl DedupStore {
         }
     }
 
-    /// Restores one entry from the changelog (no change is recorded).
-    pub fn restore_entry(&mut self, key: DedupKey, event_ms: i64) {
-        if let Some(old) = self.seen.insert(key, event_ms) {
+    /// Restores one entry of `generation` from the changelog (no change is
+    /// recorded); ids remembered from now on go to a later generation.
+    pub fn restore_entry(&mut self, key: DedupKey, event_ms: i64, generation: u32) {
+        if let Some((old, _)) = self.seen.insert(key, (event_ms, generation)) {
             self.by_time.remove(&(old, key));
         }
         self.by_time.insert((event_ms, key));
+        if generation >= self.generation {
+            self.generation = generation;
+            self.next_generation();
+        }
     }
 
-    /// Drops one restored entry (its changelog key was deleted; no change
-    /// is recorded).
+    /// Drops one restored entry (its changelog record was deleted; no
+    /// change is recorded).
     pub fn forget_entry(&mut self, key: DedupKey) {
-        if let Some(old) = self.seen.remove(&key) {
+        if let Some((old, _)) = self.seen.remove(&key) {
             self.by_time.remove(&(old, key));
         }
     }
@@ -178,9 +220,14 @@ impl DedupStore {
         if event_ms < covered_from_ms {
             return DedupOutcome::TooOld { covered_from_ms };
         }
-        self.seen.insert(key, event_ms);
+        if self.filled >= GENERATION_MAX {
+            self.next_generation();
+        }
+        self.filled += 1;
+        self.seen.insert(key, (event_ms, self.generation));
         self.by_time.insert((event_ms, key));
-        self.changes.push(DedupChange::Remembered(key, event_ms));
+        self.changes
+            .push(DedupChange::Remembered(key, event_ms, self.generation));
         self.max_event_ms = self.max_event_ms.max(event_ms);
         self.expire();
         DedupOutcome::New
@@ -199,10 +246,10 @@ impl DedupStore {
     pub fn purge_where(&mut self, erased: impl Fn(u64) -> bool) -> usize {
         let before = self.seen.len();
         let changes = &mut self.changes;
-        self.seen.retain(|key, _| {
+        self.seen.retain(|key, (_, generation)| {
             let keep = !erased(key.0);
             if !keep {
-                changes.push(DedupChange::Forgotten(*key));
+                changes.push(DedupChange::Purged(*key, *generation));
             }
             keep
         });
@@ -220,8 +267,9 @@ impl DedupStore {
                 break;
             }
             self.by_time.pop_first();
-            self.seen.remove(&key);
-            self.changes.push(DedupChange::Forgotten(key));
+            if let Some((_, generation)) = self.seen.remove(&key) {
+                self.changes.push(DedupChange::Forgotten(key, generation));
+            }
             if over_capacity && t >= horizon_start {
                 self.evicted_up_to_ms = self.evicted_up_to_ms.max(t);
             }
@@ -261,12 +309,12 @@ mod tests {
     #[test]
     fn a_store_rebuilt_from_its_changes_behaves_the_same() {
         let mut s = DedupStore::new(H, 3);
-        let mut log: std::collections::HashMap<DedupKey, i64> = Default::default();
+        let mut log: std::collections::HashMap<DedupKey, (i64, u32)> = Default::default();
         let mut apply = |s: &mut DedupStore| {
             for c in s.take_changes() {
                 match c {
-                    DedupChange::Remembered(k, t) => log.insert(k, t),
-                    DedupChange::Forgotten(k) => log.remove(&k),
+                    DedupChange::Remembered(k, t, g) => log.insert(k, (t, g)),
+                    DedupChange::Forgotten(k, _) | DedupChange::Purged(k, _) => log.remove(&k),
                 };
             }
             log.clone()
@@ -278,8 +326,8 @@ mod tests {
         s.purge_patient("q");
         let entries = apply(&mut s);
         let mut r = DedupStore::new(H, 3);
-        for (k, t) in &entries {
-            r.restore_entry(*k, *t);
+        for (k, (t, g)) in &entries {
+            r.restore_entry(*k, *t, *g);
         }
         r.restore_meta(s.meta());
         assert_eq!(r.len(), s.len());

@@ -25,19 +25,20 @@ mod validate;
 
 pub use age::age_years;
 pub use alerts::{
-    AlertEngine, AlertPatientState, AlertsConfig, Direction, OverrideRejection, RULES, RuleDef,
-    Signal, Trigger, alert_id, check_overrides,
+    AlertEngine, AlertEntry, AlertsConfig, Cooldowns, Direction, OverrideRejection, Pending, RULES,
+    RuleDef, Sample, Signal, Trigger, alert_id, check_overrides,
 };
 pub use body_composition::{BodyCompError, BodyInput, bmi, body_composition};
 pub use bp::bp_category;
-pub use dedup::{DedupChange, DedupKey, DedupMeta, DedupOutcome, DedupStore};
+pub use dedup::{DedupChange, DedupKey, DedupMeta, DedupOutcome, DedupStore, GENERATION_MAX};
 pub use disposition::{Disposition, Rejection};
 // The DLQ reasons are part of the topic contract (the codec names them too).
 pub use crate::model::DlqReason;
 pub use guard::{InvalidRatioExceeded, InvalidRatioGuard};
 pub use hashing::{FastMap, FastSet};
 pub use hrv::{
-    AddOutcome, HrvConfig, HrvConfigError, HrvMeta, HrvPatientState, HrvWindows, OpenWindow,
+    AddOutcome, ChunkRef, HrvConfig, HrvConfigError, HrvMeta, HrvPatientState, HrvWindows,
+    OpenWindow, WindowChunk,
 };
 pub use partition::PartitionState;
 pub use processor::{InputRecord, Processor, ProcessorCounts};

@@ -2,13 +2,17 @@
 //! buffer that coalesces them until they are sent.
 //!
 //! What changed comes from the core's own change tracking (dedup changes,
-//! patients whose HRV or alert state changed). For a changed patient each
-//! of its entries (HRV head, each open window, alert state) is encoded and
-//! written only when its bytes differ from what was last written for that
-//! key, so a new beat rewrites its window alone; windows that closed and
-//! patients whose state emptied get tombstones. What was written is
-//! remembered as a 64-bit hash per key ([`ChangelogWriter`]), rebuilt on
-//! restore.
+//! patients whose HRV state changed, alert entries that changed). For a
+//! patient whose HRV state changed, the HRV head is written only when its
+//! bytes differ from what was last written for it, and an open window's
+//! new chunks (one per reading that reached it) are appended under their
+//! own keys: a window is never rewritten. Windows that closed and patients
+//! whose state emptied get tombstones for every key they had. What was
+//! written is remembered per patient ([`ChangelogWriter`]: the head's
+//! 64-bit hash, each window's chunk count), rebuilt on restore. The alert engine names each changed entry itself (a
+//! new sample, an hour's baseline sum, the cool-downs, a waiting reading),
+//! so only those are written, or deleted when they are gone: a patient's
+//! alert history is never rewritten whole.
 //!
 //! [`ChangelogBuffer`] is the record cache: writes to the same key before
 //! the buffer is sent (one batch at least-once, one transaction
@@ -21,8 +25,10 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::StateError;
 use super::key::{StateKey, patient_hash};
-use super::value::{PartitionMeta, encode_into};
-use crate::process::{DedupChange, FastMap, PartitionState, Processor};
+use super::value::{PartitionMeta, SampleValue, encode_dedup_group, encode_into};
+use crate::process::{
+    AlertEngine, AlertEntry, DedupChange, DedupKey, FastMap, FastSet, PartitionState, Processor,
+};
 
 /// One record for the changelog topic: `value: None` is a tombstone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,14 +45,13 @@ pub struct StateRecord {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PatientKeys {
     pub(crate) head: Option<u64>,
-    pub(crate) alerts: Option<u64>,
-    /// (window start, value hash), one per window key written.
-    pub(crate) windows: Vec<(i64, u64)>,
+    /// (window start, chunks written), one per open window.
+    pub(crate) windows: Vec<(i64, u16)>,
 }
 
 impl PatientKeys {
-    fn is_empty(&self) -> bool {
-        self.head.is_none() && self.alerts.is_none() && self.windows.is_empty()
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_none() && self.windows.is_empty()
     }
 }
 
@@ -54,7 +59,10 @@ impl PatientKeys {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Written {
     pub(crate) next_offset: Option<i64>,
-    pub(crate) patients: FastMap<u128, PatientKeys>,
+    /// Live ids per dedup generation written: a generation's record is
+    /// deleted when its last id leaves.
+    pub(crate) dedup_live: FastMap<u32, u32>,
+    pub(crate) patients: FastMap<u64, PatientKeys>,
 }
 
 /// Turns state changes into changelog records.
@@ -119,15 +127,7 @@ fn take_partition(
     buf: &mut Vec<u8>,
 ) -> Result<(), StateError> {
     let before = into.puts;
-    for change in state.dedup.take_changes() {
-        match change {
-            DedupChange::Remembered(key, t) => {
-                encoded(&t, buf, p, "dedup")?;
-                into.put(p, StateKey::Dedup(key), Some(buf.clone()));
-            }
-            DedupChange::Forgotten(key) => into.put(p, StateKey::Dedup(key), None),
-        }
-    }
+    take_dedup(p, state, written, into, buf);
     for patient in state.hrv.take_dirty() {
         let h = patient_hash(&patient);
         let keys = written.patients.entry(h).or_default();
@@ -139,18 +139,29 @@ fn take_partition(
                 keys.head = Some(hash);
             }
             for (start, window) in state.hrv.patient_windows(&patient) {
-                let hash = encoded(&(&patient, window), buf, p, "hrv window")?;
-                if !keys.windows.contains(&(start, hash)) {
-                    into.put(p, StateKey::HrvWindow(h, start), Some(buf.clone()));
+                let written = keys
+                    .windows
+                    .iter()
+                    .find(|(s, _)| *s == start)
+                    .map_or(0, |w| w.1);
+                // A window holds one chunk per reading: far fewer than 2^16.
+                let chunks = u16::try_from(window.chunks()).unwrap_or(u16::MAX);
+                for seq in written..chunks {
+                    if let Some(chunk) = window.chunk(usize::from(seq)) {
+                        encoded(&chunk, buf, p, "hrv window")?;
+                        into.put(p, StateKey::HrvChunk(h, start, seq), Some(buf.clone()));
+                    }
                 }
-                windows.push((start, hash));
+                windows.push((start, chunks.max(written)));
             }
         } else if keys.head.take().is_some() {
             into.put(p, StateKey::HrvPatient(h), None);
         }
-        for &(start, _) in &keys.windows {
+        for &(start, chunks) in &keys.windows {
             if !windows.iter().any(|(s, _)| *s == start) {
-                into.put(p, StateKey::HrvWindow(h, start), None);
+                for seq in 0..chunks {
+                    into.put(p, StateKey::HrvChunk(h, start, seq), None);
+                }
             }
         }
         keys.windows = windows;
@@ -158,20 +169,10 @@ fn take_partition(
             written.patients.remove(&h);
         }
     }
-    for patient in state.alerts.take_dirty() {
+    for (patient, entries) in state.alerts.take_dirty() {
         let h = patient_hash(&patient);
-        let keys = written.patients.entry(h).or_default();
-        if let Some(alerts) = state.alerts.patient_state(&patient) {
-            let hash = encoded(&(&patient, &alerts), buf, p, "alerts")?;
-            if keys.alerts != Some(hash) {
-                into.put(p, StateKey::Alerts(h), Some(buf.clone()));
-                keys.alerts = Some(hash);
-            }
-        } else if keys.alerts.take().is_some() {
-            into.put(p, StateKey::Alerts(h), None);
-        }
-        if keys.is_empty() {
-            written.patients.remove(&h);
+        for entry in entries {
+            take_alert_entry(p, &state.alerts, &patient, h, entry, into, buf)?;
         }
     }
     if into.puts > before || state.next_offset != written.next_offset {
@@ -184,6 +185,112 @@ fn take_partition(
         into.put(p, StateKey::Meta, Some(buf.clone()));
         written.next_offset = state.next_offset;
     }
+    Ok(())
+}
+
+/// Dedup ids remembered since the last take are one record per generation
+/// (a batch's ids, at most [`crate::process::GENERATION_MAX`]); a
+/// generation's record is deleted once its last id left the store, and
+/// written again without the ids an erasure purged. Ids evicted by the
+/// horizon or the cap stay in their generation's record until it goes: a
+/// restore applies horizon and cap again ([`crate::process::DedupStore::restore_meta`]).
+fn take_dedup(
+    p: i32,
+    state: &mut PartitionState,
+    written: &mut Written,
+    into: &mut ChangelogBuffer,
+    buf: &mut Vec<u8>,
+) {
+    let mut fresh: BTreeMap<u32, Vec<(DedupKey, i64)>> = BTreeMap::new();
+    let mut purged = FastSet::default();
+    for change in state.dedup.take_changes() {
+        let (g, purge) = match change {
+            DedupChange::Remembered(key, t, g) => {
+                fresh.entry(g).or_default().push((key, t));
+                *written.dedup_live.entry(g).or_default() += 1;
+                continue;
+            }
+            DedupChange::Forgotten(_, g) => (g, false),
+            DedupChange::Purged(_, g) => (g, true),
+        };
+        if purge {
+            purged.insert(g);
+        }
+        if let Some(live) = written.dedup_live.get_mut(&g) {
+            *live = live.saturating_sub(1);
+            if *live == 0 {
+                written.dedup_live.remove(&g);
+                fresh.remove(&g);
+                purged.remove(&g);
+                into.put(p, StateKey::DedupGroup(g), None);
+            }
+        }
+    }
+    if !purged.is_empty() {
+        for g in &purged {
+            fresh.remove(g);
+        }
+        let mut again: BTreeMap<u32, Vec<(DedupKey, i64)>> = BTreeMap::new();
+        for (g, key, t) in state.dedup.generation_entries(&purged) {
+            again.entry(g).or_default().push((key, t));
+        }
+        fresh.extend(again);
+    }
+    for (g, entries) in fresh {
+        encode_dedup_group(&entries, buf);
+        into.put(p, StateKey::DedupGroup(g), Some(buf.clone()));
+    }
+}
+
+/// Puts the record of one alert entry as it is now (a tombstone when it
+/// is gone).
+fn take_alert_entry(
+    p: i32,
+    alerts: &AlertEngine,
+    patient: &str,
+    h: u64,
+    entry: AlertEntry,
+    into: &mut ChangelogBuffer,
+    buf: &mut Vec<u8>,
+) -> Result<(), StateError> {
+    let (key, present) = match entry {
+        AlertEntry::Head => {
+            let cooldowns = alerts.cooldowns(patient);
+            if let Some(c) = cooldowns {
+                encoded(&(patient, c), buf, p, "alerts")?;
+            }
+            (StateKey::Alerts(h), cooldowns.is_some())
+        }
+        AlertEntry::Samples(signal, t) => {
+            let samples: Vec<SampleValue<'_>> = alerts
+                .samples_at(patient, signal, t)
+                .map(SampleValue::of)
+                .collect();
+            if !samples.is_empty() {
+                encoded(&samples, buf, p, "alert samples")?;
+            }
+            let key = StateKey::AlertSamples(h, signal as u8, t);
+            (key, !samples.is_empty())
+        }
+        AlertEntry::Baseline(signal, hour) => {
+            let bucket = alerts.bucket(patient, signal, hour);
+            if let Some(b) = bucket {
+                encoded(&b, buf, p, "alert baseline")?;
+            }
+            (
+                StateKey::AlertBaseline(h, signal as u8, hour),
+                bucket.is_some(),
+            )
+        }
+        AlertEntry::Pending(rule) => {
+            let pending = alerts.pending_of(patient, rule);
+            if let Some(w) = pending {
+                encoded(w, buf, p, "alert pending")?;
+            }
+            (StateKey::AlertPending(h, rule as u8), pending.is_some())
+        }
+    };
+    into.put(p, key, present.then(|| buf.clone()));
     Ok(())
 }
 

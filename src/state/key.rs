@@ -1,49 +1,66 @@
 //! Changelog record keys: compact binary, one key per store entry.
 //!
-//! Layout: a store tag (1 byte), the input partition (4 bytes, big endian),
-//! then the entry:
+//! Layout: a store tag (1 byte), the input partition (a LEB128 varint: one
+//! byte below 128), then the entry:
 //!
-//! | tag | store        | entry                                              |
-//! |-----|--------------|----------------------------------------------------|
-//! | 1   | partition    | nothing: scalar state and the input offset marker  |
-//! | 2   | dedup        | patient hash (8) + reading-id hash (8)             |
-//! | 3   | HRV patient  | patient hash (16)                                  |
-//! | 4   | HRV window   | patient hash (16) + window start, ms (8)           |
-//! | 5   | alerts       | patient hash (16)                                  |
+//! | tag | store         | entry                                              |
+//! |-----|---------------|----------------------------------------------------|
+//! | 1   | partition     | nothing: scalar state and the input offset marker  |
+//! | 10  | dedup group   | generation (4): the reading ids remembered together |
+//! | 3   | HRV patient   | patient hash (8)                                   |
+//! | 9   | HRV chunk     | patient hash (8) + window start, ms (8) + chunk (2) |
+//! | 5   | alerts head   | patient hash (8)                                   |
+//! | 6   | alert samples | patient hash (8) + signal (1) + event time, ms (8) |
+//! | 7   | alert hourly  | patient hash (8) + signal (1) + hour start, ms (8) |
+//! | 8   | alert pending | patient hash (8) + rule (1)                        |
 //!
-//! Keys never carry a patient id (only 64- or 128-bit hashes of it), so the
-//! tombstone an erasure writes holds nothing of the patient. The partition
-//! is part of the key and records go to the changelog partition of the same
-//! number: restoring an input partition reads one changelog partition.
+//! Keys never carry a patient id (only 64-bit hashes of it), so the
+//! tombstone an erasure writes holds nothing of the patient. 64 bits, not
+//! 128: the key is written with every sample and beat chunk, and two
+//! patients of one partition share a hash with a probability of about
+//! n²/2⁶⁵ (3·10⁻⁸ at a million patients per partition), the same risk the
+//! dedup store takes on its keys. The partition is part of the key and
+//! records go to the changelog partition of the same number: restoring an
+//! input partition reads one changelog partition.
 
-use xxhash_rust::xxh3::xxh3_128;
-
-use crate::process::DedupKey;
+use xxhash_rust::xxh3::xxh3_64;
 
 const TAG_META: u8 = 1;
-const TAG_DEDUP: u8 = 2;
+// 2 was one reading id per key (format version 1).
+const TAG_DEDUP_GROUP: u8 = 10;
 const TAG_HRV_PATIENT: u8 = 3;
-const TAG_HRV_WINDOW: u8 = 4;
+// 4 was a whole HRV window per key (format version 1).
+const TAG_HRV_CHUNK: u8 = 9;
 const TAG_ALERTS: u8 = 5;
+const TAG_ALERT_SAMPLES: u8 = 6;
+const TAG_ALERT_BASELINE: u8 = 7;
+const TAG_ALERT_PENDING: u8 = 8;
 
 /// Which entry of which store a changelog record holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StateKey {
     /// The partition's scalar state and the input offset it reflects.
     Meta,
-    /// One remembered reading id.
-    Dedup(DedupKey),
+    /// The reading ids remembered together in one generation.
+    DedupGroup(u32),
     /// A patient's HRV state besides its open windows, by patient hash.
-    HrvPatient(u128),
-    /// One open HRV window: patient hash, window start (ms).
-    HrvWindow(u128, i64),
-    /// A patient's alert history, cool-downs and pending confirmations.
-    Alerts(u128),
+    HrvPatient(u64),
+    /// One reading's chunk of an open HRV window: patient hash, window
+    /// start (ms), chunk number in the window.
+    HrvChunk(u64, i64, u16),
+    /// That a patient has alert state (their id) and their cool-downs.
+    Alerts(u64),
+    /// A patient's alert samples of one signal (index) at one event time.
+    AlertSamples(u64, u8, i64),
+    /// A patient's baseline sum of one signal (index) for one hour.
+    AlertBaseline(u64, u8, i64),
+    /// A patient's reading waiting for a repeat under one rule (index).
+    AlertPending(u64, u8),
 }
 
-/// The 128-bit hash that stands for a patient id in keys.
-pub fn patient_hash(patient_id: &str) -> u128 {
-    xxh3_128(patient_id.as_bytes())
+/// The 64-bit hash that stands for a patient id in keys.
+pub fn patient_hash(patient_id: &str) -> u64 {
+    xxh3_64(patient_id.as_bytes())
 }
 
 impl StateKey {
@@ -52,34 +69,66 @@ impl StateKey {
     pub fn store(&self) -> &'static str {
         match self {
             Self::Meta => "meta",
-            Self::Dedup(_) => "dedup",
+            Self::DedupGroup(_) => "dedup",
             Self::HrvPatient(_) => "hrv patient",
-            Self::HrvWindow(..) => "hrv window",
+            Self::HrvChunk(..) => "hrv window",
             Self::Alerts(_) => "alerts",
+            Self::AlertSamples(..) => "alert samples",
+            Self::AlertBaseline(..) => "alert baseline",
+            Self::AlertPending(..) => "alert pending",
+        }
+    }
+
+    /// The hash of the patient whose entry this is (`None`: not a
+    /// patient's entry, or dedup, which holds another hash).
+    pub fn patient(&self) -> Option<u64> {
+        match *self {
+            Self::Meta | Self::DedupGroup(_) => None,
+            Self::HrvPatient(h)
+            | Self::HrvChunk(h, ..)
+            | Self::Alerts(h)
+            | Self::AlertSamples(h, ..)
+            | Self::AlertBaseline(h, ..)
+            | Self::AlertPending(h, _) => Some(h),
         }
     }
 
     /// The key's bytes for `partition`.
     pub fn encode(&self, partition: i32) -> Vec<u8> {
-        let mut out = Vec::with_capacity(29);
-        let (tag, hash) = match *self {
-            Self::Meta => (TAG_META, None),
-            Self::Dedup(_) => (TAG_DEDUP, None),
-            Self::HrvPatient(h) => (TAG_HRV_PATIENT, Some(h)),
-            Self::HrvWindow(h, _) => (TAG_HRV_WINDOW, Some(h)),
-            Self::Alerts(h) => (TAG_ALERTS, Some(h)),
+        let mut out = Vec::with_capacity(30);
+        let tag = match *self {
+            Self::Meta => TAG_META,
+            Self::DedupGroup(_) => TAG_DEDUP_GROUP,
+            Self::HrvPatient(_) => TAG_HRV_PATIENT,
+            Self::HrvChunk(..) => TAG_HRV_CHUNK,
+            Self::Alerts(_) => TAG_ALERTS,
+            Self::AlertSamples(..) => TAG_ALERT_SAMPLES,
+            Self::AlertBaseline(..) => TAG_ALERT_BASELINE,
+            Self::AlertPending(..) => TAG_ALERT_PENDING,
         };
+        let hash = self.patient();
         out.push(tag);
-        out.extend_from_slice(&partition.to_be_bytes());
+        // Partitions are never negative; a varint keeps the common ones to a byte.
+        let mut p = partition.max(0) as u32;
+        while p >= 0x80 {
+            out.push((p as u8) | 0x80);
+            p >>= 7;
+        }
+        out.push(p as u8);
         if let Some(h) = hash {
             out.extend_from_slice(&h.to_be_bytes());
         }
         match *self {
-            Self::Dedup((patient, reading)) => {
-                out.extend_from_slice(&patient.to_be_bytes());
-                out.extend_from_slice(&reading.to_be_bytes());
+            Self::DedupGroup(generation) => out.extend_from_slice(&generation.to_be_bytes()),
+            Self::HrvChunk(_, start, seq) => {
+                out.extend_from_slice(&start.to_be_bytes());
+                out.extend_from_slice(&seq.to_be_bytes());
             }
-            Self::HrvWindow(_, start) => out.extend_from_slice(&start.to_be_bytes()),
+            Self::AlertSamples(_, signal, t) | Self::AlertBaseline(_, signal, t) => {
+                out.push(signal);
+                out.extend_from_slice(&t.to_be_bytes());
+            }
+            Self::AlertPending(_, rule) => out.push(rule),
             _ => {}
         }
         out
@@ -94,32 +143,49 @@ impl StateKey {
         if tag.is_ascii_digit() && bytes.contains(&b'/') {
             return Err(KeyError::Legacy);
         }
-        let partition = rest
-            .get(..4)
-            .and_then(|b| b.try_into().ok())
-            .map(i32::from_be_bytes)
-            .ok_or(KeyError::Unknown)?;
-        let entry = &rest[4..];
+        let mut partition = 0_u32;
+        let mut len = 0;
+        loop {
+            let &b = rest.get(len).ok_or(KeyError::Unknown)?;
+            if len == 4 && b > 0x07 {
+                return Err(KeyError::Unknown);
+            }
+            partition |= u32::from(b & 0x7f) << (7 * len);
+            len += 1;
+            if b < 0x80 {
+                break;
+            }
+        }
+        let partition = i32::try_from(partition).map_err(|_| KeyError::Unknown)?;
+        let entry = &rest[len..];
         let u64_at = |i: usize| -> Option<u64> {
             entry
                 .get(i..i + 8)
                 .and_then(|b| b.try_into().ok())
                 .map(u64::from_be_bytes)
         };
-        let hash = || -> Option<u128> {
-            entry
-                .get(..16)
-                .and_then(|b| b.try_into().ok())
-                .map(u128::from_be_bytes)
-        };
+        let hash = || u64_at(0);
         let key = match (tag, entry.len()) {
             (TAG_META, 0) => Some(Self::Meta),
-            (TAG_DEDUP, 16) => u64_at(0).zip(u64_at(8)).map(Self::Dedup),
-            (TAG_HRV_PATIENT, 16) => hash().map(Self::HrvPatient),
-            (TAG_HRV_WINDOW, 24) => hash()
-                .zip(u64_at(16))
-                .map(|(h, start)| Self::HrvWindow(h, start as i64)),
-            (TAG_ALERTS, 16) => hash().map(Self::Alerts),
+            (TAG_DEDUP_GROUP, 4) => entry
+                .try_into()
+                .ok()
+                .map(|b| Self::DedupGroup(u32::from_be_bytes(b))),
+            (TAG_HRV_PATIENT, 8) => hash().map(Self::HrvPatient),
+            (TAG_HRV_CHUNK, 18) => hash()
+                .zip(u64_at(8))
+                .zip(entry.get(16..18).and_then(|b| b.try_into().ok()))
+                .map(|((h, start), seq)| Self::HrvChunk(h, start as i64, u16::from_be_bytes(seq))),
+            (TAG_ALERTS, 8) => hash().map(Self::Alerts),
+            (TAG_ALERT_SAMPLES, 17) => hash()
+                .zip(entry.get(8).zip(u64_at(9)))
+                .map(|(h, (&s, t))| Self::AlertSamples(h, s, t as i64)),
+            (TAG_ALERT_BASELINE, 17) => hash()
+                .zip(entry.get(8).zip(u64_at(9)))
+                .map(|(h, (&s, t))| Self::AlertBaseline(h, s, t as i64)),
+            (TAG_ALERT_PENDING, 9) => hash()
+                .zip(entry.get(8))
+                .map(|(h, &r)| Self::AlertPending(h, r)),
             _ => None,
         };
         key.map(|k| (partition, k)).ok_or(KeyError::Unknown)
@@ -146,17 +212,26 @@ mod tests {
         let h = patient_hash("p/with/slashes");
         for key in [
             StateKey::Meta,
-            StateKey::Dedup((u64::MAX, 7)),
+            StateKey::DedupGroup(u32::MAX),
+            StateKey::DedupGroup(7),
             StateKey::HrvPatient(h),
-            StateKey::HrvWindow(h, -300_000),
-            StateKey::HrvWindow(h, 1_790_000_100_000),
+            StateKey::HrvChunk(h, -300_000, 0),
+            StateKey::HrvChunk(h, 1_790_000_100_000, 513),
             StateKey::Alerts(h),
+            StateKey::AlertSamples(h, 3, -5),
+            StateKey::AlertSamples(h, 0, 1_790_000_100_000),
+            StateKey::AlertBaseline(h, 6, 1_790_000_000_000),
+            StateKey::AlertPending(h, 2),
         ] {
-            let bytes = key.encode(12);
-            assert_eq!(StateKey::decode(&bytes), Ok((12, key)));
+            for partition in [0, 12, 127, 128, 300_000, i32::MAX] {
+                let bytes = key.encode(partition);
+                assert_eq!(StateKey::decode(&bytes), Ok((partition, key)));
+            }
         }
-        assert_eq!(StateKey::Meta.encode(3), [1, 0, 0, 0, 3]);
-        assert_eq!(StateKey::Dedup((1, 2)).encode(0).len(), 21);
+        assert_eq!(StateKey::Meta.encode(3), [1, 3]);
+        assert_eq!(StateKey::Meta.encode(128), [1, 0x80, 1]);
+        assert_eq!(StateKey::DedupGroup(2).encode(0).len(), 6);
+        assert_eq!(StateKey::AlertSamples(1, 0, 2).encode(0).len(), 19);
         let key = StateKey::Alerts(patient_hash("p-secret")).encode(1);
         assert!(!key.windows(8).any(|w| w == b"p-secret"));
     }
@@ -170,9 +245,10 @@ mod tests {
         );
         for bad in [
             &b""[..],
-            &[1, 0, 0],
-            &[1, 0, 0, 0, 0, 9],
-            &[9, 0, 0, 0, 0],
+            &[1, 0x80],
+            &[1, 0, 9],
+            &[10, 0],
+            &[1, 0xff, 0xff, 0xff, 0xff, 0x0f],
             &[2; 20],
         ] {
             assert_eq!(StateKey::decode(bad), Err(KeyError::Unknown), "{bad:?}");

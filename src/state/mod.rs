@@ -21,4 +21,6 @@ pub use changelog::{ChangelogBuffer, ChangelogWriter, StateRecord};
 pub use error::StateError;
 pub use key::{KeyError, StateKey, patient_hash};
 pub use restore::{Restored, Restorer};
-pub use value::{FORMAT_VERSION, PartitionMeta, ValueError, decode, encode};
+pub use value::{
+    FORMAT_VERSION, PartitionMeta, SampleValue, ValueError, decode, decode_dedup_group, encode,
+};

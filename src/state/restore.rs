@@ -5,6 +5,11 @@
 //! holds the live state and nothing of the log it has read past: memory
 //! follows the state, not the changelog's length. Tombstones carry no
 //! patient id; the ids seen in values are kept by hash to apply them.
+//! HRV window chunks, alert samples, baseline sums and waiting readings
+//! carry no patient id either: the patient's HRV or alert head record
+//! (written with or before them) names it; one read before any of those
+//! (after compaction moved a rewritten head past them) waits until the id
+//! is known.
 //!
 //! Completeness ([`Restorer::is_complete`]): the partition's meta record
 //! carries the input offset its state reflects, written in the same
@@ -17,9 +22,11 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::StateError;
 use super::changelog::{ChangelogWriter, Written};
 use super::key::StateKey;
-use super::value::{PartitionMeta, ValueError, decode};
+use super::value::{PartitionMeta, SampleValue, ValueError, decode, decode_dedup_group};
+use crate::model::AlertRule;
 use crate::process::{
-    AlertPatientState, FastMap, HrvPatientState, OpenWindow, PartitionState, Processor,
+    Cooldowns, DedupKey, FastMap, HrvPatientState, PartitionState, Pending, Processor, Signal,
+    WindowChunk,
 };
 
 /// What a restore read and rebuilt.
@@ -39,13 +46,22 @@ pub struct Restored {
     pub next_offset: Option<i64>,
 }
 
+/// A record kept until its patient's id is known: key, value.
+type OwnedRecord = (StateKey, Option<Vec<u8>>);
+
 /// Applies one partition's changelog records, in log order, to empty state.
 #[derive(Debug)]
 pub struct Restorer {
     partition: i32,
     state: PartitionState,
     meta: Option<PartitionMeta>,
-    ids: FastMap<u128, String>,
+    ids: FastMap<u64, String>,
+    /// Records without a patient id (HRV chunks, alert entries) of patients
+    /// whose id is not known yet, in log order.
+    waiting: FastMap<u64, Vec<OwnedRecord>>,
+    /// The ids of each live dedup generation record, to apply its deletion
+    /// or rewrite.
+    dedup_groups: FastMap<u32, Vec<DedupKey>>,
     written: Written,
     records: u64,
     bytes: u64,
@@ -59,6 +75,8 @@ impl Restorer {
             state: fresh,
             meta: None,
             ids: FastMap::default(),
+            waiting: FastMap::default(),
+            dedup_groups: FastMap::default(),
             written: Written::default(),
             records: 0,
             bytes: 0,
@@ -103,16 +121,29 @@ impl Restorer {
             source,
         };
         let state = &mut self.state;
+        let mut learnt = None;
         match (key, value) {
             (StateKey::Meta, Some(v)) => self.meta = Some(decode(v).map_err(err)?),
             (StateKey::Meta, None) => self.meta = None,
-            (StateKey::Dedup(k), Some(v)) => state.dedup.restore_entry(k, decode(v).map_err(err)?),
-            (StateKey::Dedup(k), None) => state.dedup.forget_entry(k),
+            (StateKey::DedupGroup(g), v) => {
+                for key in self.dedup_groups.remove(&g).unwrap_or_default() {
+                    state.dedup.forget_entry(key);
+                }
+                if let Some(v) = v {
+                    let entries = decode_dedup_group(v).map_err(err)?;
+                    let mut keys = Vec::with_capacity(entries.len());
+                    for (key, t) in entries {
+                        state.dedup.restore_entry(key, t, g);
+                        keys.push(key);
+                    }
+                    self.dedup_groups.insert(g, keys);
+                }
+            }
             (StateKey::HrvPatient(h), Some(v)) => {
                 let (id, head): (String, HrvPatientState) = decode(v).map_err(err)?;
                 state.hrv.restore_head(&id, head);
                 self.written.patients.entry(h).or_default().head = Some(xxh3_64(v));
-                self.ids.insert(h, id);
+                learnt = Some((h, id));
             }
             (StateKey::HrvPatient(h), None) => {
                 if let Some(id) = self.ids.get(&h) {
@@ -122,36 +153,56 @@ impl Restorer {
                     keys.head = None;
                 }
             }
-            (StateKey::HrvWindow(h, start), Some(v)) => {
-                let (id, window): (String, OpenWindow) = decode(v).map_err(err)?;
-                state.hrv.restore_window(&id, start, window);
+            (StateKey::HrvChunk(h, start, seq), _) => {
                 let keys = self.written.patients.entry(h).or_default();
                 keys.windows.retain(|(s, _)| *s != start);
-                keys.windows.push((start, xxh3_64(v)));
-                self.ids.insert(h, id);
-            }
-            (StateKey::HrvWindow(h, start), None) => {
-                if let Some(id) = self.ids.get(&h) {
-                    state.hrv.forget_window(id, start);
+                if value.is_some() {
+                    keys.windows.push((start, seq.saturating_add(1)));
                 }
-                if let Some(keys) = self.written.patients.get_mut(&h) {
-                    keys.windows.retain(|(s, _)| *s != start);
+                match self.ids.get(&h) {
+                    Some(id) => apply_id_less(partition, state, id, key, value)?,
+                    None => self
+                        .waiting
+                        .entry(h)
+                        .or_default()
+                        .push((key, value.map(<[u8]>::to_vec))),
                 }
             }
             (StateKey::Alerts(h), Some(v)) => {
-                let (id, alerts): (String, AlertPatientState) = decode(v).map_err(err)?;
-                state.alerts.restore_patient(&id, alerts);
-                self.written.patients.entry(h).or_default().alerts = Some(xxh3_64(v));
-                self.ids.insert(h, id);
+                let (id, cooldowns): (String, Cooldowns) = decode(v).map_err(err)?;
+                state.alerts.restore_cooldowns(&id, cooldowns);
+                learnt = Some((h, id));
             }
-            (StateKey::Alerts(h), None) => {
-                if let Some(id) = self.ids.get(&h) {
+            (StateKey::Alerts(h), None) => match self.ids.get(&h) {
+                Some(id) => {
                     state.alerts.purge_patient(id);
                 }
-                if let Some(keys) = self.written.patients.get_mut(&h) {
-                    keys.alerts = None;
+                // Everything read of the patient so far is deleted with it.
+                None => {
+                    self.waiting.remove(&h);
                 }
+            },
+            (
+                StateKey::AlertSamples(h, ..)
+                | StateKey::AlertBaseline(h, ..)
+                | StateKey::AlertPending(h, _),
+                _,
+            ) => match self.ids.get(&h) {
+                Some(id) => apply_id_less(partition, state, id, key, value)?,
+                None => self
+                    .waiting
+                    .entry(h)
+                    .or_default()
+                    .push((key, value.map(<[u8]>::to_vec))),
+            },
+        }
+        if let Some((h, id)) = learnt
+            && !self.ids.contains_key(&h)
+        {
+            for (key, value) in self.waiting.remove(&h).unwrap_or_default() {
+                apply_id_less(partition, &mut self.state, &id, key, value.as_deref())?;
             }
+            self.ids.insert(h, id);
         }
         Ok(())
     }
@@ -166,10 +217,21 @@ impl Restorer {
             mut written,
             records,
             bytes,
+            waiting,
+            dedup_groups,
             ..
         } = self;
         state.hrv.finish_restore();
-        state.alerts.take_dirty();
+        state.alerts.finish_restore();
+        if !waiting.is_empty() {
+            // Never written so by this version: records of a patient whose
+            // head was lost. Their id is unknown, so they cannot be held.
+            tracing::warn!(
+                partition,
+                patients = waiting.len(),
+                "alert state records without their patient's head record dropped"
+            );
+        }
         if let Some(meta) = meta {
             state.hrv.restore_meta(meta.hrv);
             // Applies horizon and capacity; what that evicts is a change.
@@ -177,9 +239,11 @@ impl Restorer {
             state.next_offset = meta.next_offset;
         }
         written.next_offset = state.next_offset;
-        written
-            .patients
-            .retain(|_, k| k.head.is_some() || k.alerts.is_some() || !k.windows.is_empty());
+        written.dedup_live = dedup_groups
+            .into_iter()
+            .map(|(g, keys)| (g, keys.len() as u32))
+            .collect();
+        written.patients.retain(|_, k| !k.is_empty());
         let restored = Restored {
             records,
             bytes,
@@ -192,4 +256,57 @@ impl Restorer {
         writer.install(partition, written);
         restored
     }
+}
+
+/// Applies one record that holds no patient id (an HRV window chunk, an
+/// alert sample, baseline or waiting reading) of the patient `id`.
+fn apply_id_less(
+    partition: i32,
+    state: &mut PartitionState,
+    id: &str,
+    key: StateKey,
+    value: Option<&[u8]>,
+) -> Result<(), StateError> {
+    let err = |source: ValueError| StateError::Value {
+        partition,
+        store: key.store(),
+        source,
+    };
+    let unknown = |what: &str| err(ValueError::Corrupt(format!("unknown {what} in the key")));
+    let signal = |i: u8| Signal::from_index(usize::from(i)).ok_or_else(|| unknown("signal"));
+    let alerts = &mut state.alerts;
+    match (key, value) {
+        (StateKey::HrvChunk(_, start, seq), Some(v)) => {
+            let chunk: WindowChunk = decode(v).map_err(err)?;
+            state.hrv.restore_chunk(id, start, usize::from(seq), chunk);
+        }
+        (StateKey::HrvChunk(_, start, _), None) => state.hrv.forget_window(id, start),
+        (StateKey::AlertSamples(_, s, t), Some(v)) => {
+            let signal = signal(s)?;
+            let samples: Vec<SampleValue<'static>> = decode(v).map_err(err)?;
+            alerts.forget_samples(id, signal, t);
+            for sample in samples {
+                alerts.restore_sample(id, signal, sample.into_sample(t));
+            }
+        }
+        (StateKey::AlertSamples(_, s, t), None) => alerts.forget_samples(id, signal(s)?, t),
+        (StateKey::AlertBaseline(_, s, hour), Some(v)) => {
+            alerts.restore_bucket(id, signal(s)?, hour, decode(v).map_err(err)?);
+        }
+        (StateKey::AlertBaseline(_, s, hour), None) => alerts.forget_bucket(id, signal(s)?, hour),
+        (StateKey::AlertPending(_, r), v) => {
+            let rule = *AlertRule::ALL
+                .get(usize::from(r))
+                .ok_or_else(|| unknown("rule"))?;
+            match v {
+                Some(v) => {
+                    let pending: Pending = decode(v).map_err(err)?;
+                    alerts.restore_pending(id, rule, pending);
+                }
+                None => alerts.forget_pending(id, rule),
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

@@ -170,13 +170,7 @@ fn an_erasure_leaves_only_tombstones_for_the_patient() {
         log.iter()
             .filter(|r| r.partition == partition)
             .filter(|r| match StateKey::decode(&r.key) {
-                Ok((
-                    _,
-                    StateKey::HrvPatient(x) | StateKey::HrvWindow(x, _) | StateKey::Alerts(x),
-                )) => x == h,
-                Ok((_, StateKey::Dedup((x, _)))) => {
-                    x == table.hasher().hash(patient.as_bytes()).dedup_part()
-                }
+                Ok((_, k)) => k.patient() == Some(h),
                 _ => false,
             })
             .map(|r| r.key.clone())
@@ -260,9 +254,23 @@ fn a_restore_purges_an_erasure_the_changelog_predates() {
         "the patient's alert record is deleted"
     );
     assert!(
-        deleted(&|k| matches!(k, StateKey::Dedup((x, _)) if *x == dedup)),
-        "the patient's reading ids are deleted"
+        tail.iter().any(|r| r.partition == partition
+            && matches!(StateKey::decode(&r.key), Ok((_, StateKey::DedupGroup(_))))),
+        "the patient's reading ids are deleted from their generations"
     );
+    let mut live = std::collections::BTreeMap::new();
+    for r in log.iter().chain(&tail) {
+        live.insert((r.partition, r.key.clone()), r.value.clone());
+    }
+    for ((_, key), value) in &live {
+        if let (Ok((_, StateKey::DedupGroup(_))), Some(v)) = (StateKey::decode(key), value) {
+            let ids = decode_dedup_group(v).expect("group");
+            assert!(
+                ids.iter().all(|((x, _), _)| *x != dedup),
+                "no live dedup record holds the patient's ids"
+            );
+        }
+    }
     // Restored again from the log with the tombstones: nothing is left to
     // purge.
     log.extend(tail);
@@ -367,10 +375,86 @@ fn a_record_of_another_format_stops_the_restore_with_a_clear_error() {
     let mut value = encode(&7_i64).expect("encodes");
     value[0] = FORMAT_VERSION + 1;
     let err = r
-        .apply(&StateKey::Dedup((1, 2)).encode(3), Some(&value))
+        .apply(&StateKey::DedupGroup(2).encode(3), Some(&value))
         .expect_err("unknown version");
     assert!(err.to_string().contains("format version"), "{err}");
     // Another partition's records are not this restore's business.
-    r.apply(&StateKey::Dedup((1, 2)).encode(4), Some(&value))
+    r.apply(&StateKey::DedupGroup(2).encode(4), Some(&value))
         .expect("skipped");
+}
+
+/// The log as a compacted topic holds it: the last record of each key, at
+/// its offset. `heads_last` moves every alert head record behind the rest
+/// (a head rewritten by a later cool-down outlives the samples before it).
+fn compacted(log: &[StateRecord], heads_last: bool) -> Vec<StateRecord> {
+    let mut last = std::collections::HashMap::new();
+    for (i, r) in log.iter().enumerate() {
+        last.insert((r.partition, r.key.clone()), i);
+    }
+    let mut kept: Vec<&StateRecord> = log
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| last[&(r.partition, r.key.clone())] == *i)
+        .map(|(_, r)| r)
+        .collect();
+    if heads_last {
+        kept.sort_by_key(|r| matches!(StateKey::decode(&r.key), Ok((_, StateKey::Alerts(_)))));
+    }
+    kept.into_iter().cloned().collect()
+}
+
+#[test]
+fn a_compacted_changelog_restores_the_same_alert_state() {
+    let (codec, table, records) = setup();
+    let cut = BATCH * 30;
+    let mut original = processor(&codec, &table);
+    let mut writer = ChangelogWriter::new();
+    let mut log = Vec::new();
+    run(&mut original, &records[..cut], 0, &mut writer, &mut log);
+    let mut tail = Vec::new();
+    let a = run(&mut original, &records[cut..], cut, &mut writer, &mut tail);
+    for heads_last in [false, true] {
+        let (mut restored, mut w) = restore_all(&codec, &table, &compacted(&log, heads_last));
+        assert_eq!(restored.alert_patients(), processor_alert_patients(&log));
+        let b = run(&mut restored, &records[cut..], cut, &mut w, &mut Vec::new());
+        assert_eq!(
+            a.2, b.2,
+            "alerts after a compacted restore (heads last: {heads_last})"
+        );
+    }
+}
+
+fn processor_alert_patients(log: &[StateRecord]) -> usize {
+    compacted(log, false)
+        .iter()
+        .filter(|r| r.value.is_some())
+        .filter(|r| matches!(StateKey::decode(&r.key), Ok((_, StateKey::Alerts(_)))))
+        .count()
+}
+
+/// A patient's alert history grows with every reading, its records do not:
+/// each sample is written once under its own key, never the whole history.
+#[test]
+fn alert_records_stay_small_as_history_grows() {
+    let (codec, table, records) = setup();
+    let mut p = processor(&codec, &table);
+    let mut writer = ChangelogWriter::new();
+    let mut log = Vec::new();
+    run(&mut p, &records, 0, &mut writer, &mut log);
+    let alert_records: Vec<&StateRecord> = log
+        .iter()
+        .filter(|r| {
+            matches!(
+                StateKey::decode(&r.key),
+                Ok((_, StateKey::Alerts(_) | StateKey::AlertSamples(..)))
+            )
+        })
+        .collect();
+    assert!(alert_records.len() > 100, "{}", alert_records.len());
+    let largest = alert_records
+        .iter()
+        .map(|r| r.key.len() + r.value.as_ref().map_or(0, Vec::len))
+        .max()
+        .unwrap_or(0);
+    assert!(largest < 200, "largest alert record {largest} bytes");
 }

@@ -247,10 +247,13 @@ fn clears(key: &[u8]) -> bool {
         Ok((
             _,
             StateKey::Meta
-            | StateKey::Dedup(_)
+            | StateKey::DedupGroup(_)
             | StateKey::HrvPatient(_)
-            | StateKey::HrvWindow(..)
-            | StateKey::Alerts(_),
+            | StateKey::HrvChunk(..)
+            | StateKey::Alerts(_)
+            | StateKey::AlertSamples(..)
+            | StateKey::AlertBaseline(..)
+            | StateKey::AlertPending(..),
         )) => true,
         // Not a key vitalstream writes: left alone.
         Err(_) => false,

@@ -9,14 +9,14 @@
 
 use std::collections::BTreeMap;
 
-use super::super::{FastMap, FastSet};
+use super::super::FastMap;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
 use super::AlertsConfig;
-use super::history::{PatientHistory, Retention, Sample};
+use super::history::{Cooldowns, PatientHistory, Retention, Sample};
 use super::observe::{Evidence, Observation, observations};
 use super::rules::{RULES, RuleDef, Signal, Trigger, history_ms, recent_needed};
 use crate::model::{
@@ -24,6 +24,21 @@ use crate::model::{
     Severity,
 };
 use crate::process::Checked;
+
+/// One entry of a patient's alert state: the unit the state changelog
+/// writes (one key each), so a new sample is written alone, not the
+/// patient's whole history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertEntry {
+    /// That the patient has alert state, and their rules' cool-downs.
+    Head,
+    /// The samples of a signal at one event time (ms).
+    Samples(Signal, i64),
+    /// The baseline sum of a signal for the hour starting at (ms).
+    Baseline(Signal, i64),
+    /// The reading of a rule waiting for its repeat.
+    Pending(AlertRule),
+}
 
 /// A reading beyond a [`Trigger::Confirmed`] rule, waiting for its repeat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,15 +72,8 @@ pub struct AlertEngine {
     retention: [Retention; Signal::COUNT],
     out: Vec<ClinicianAlert>,
     suppressed: [u64; AlertRule::ALL.len()],
-    /// Patients whose state changed since the last [`AlertEngine::take_dirty`].
-    dirty: FastSet<String>,
-}
-
-/// One patient's alert state: what the state changelog keeps per patient.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AlertPatientState {
-    history: PatientHistory,
-    pending: Vec<(AlertRule, Pending)>,
+    /// Entries changed since the last [`AlertEngine::take_dirty`], by patient.
+    dirty: FastMap<String, Vec<AlertEntry>>,
 }
 
 impl AlertEngine {
@@ -85,12 +93,15 @@ impl AlertEngine {
             retention,
             out: Vec::new(),
             suppressed: [0; AlertRule::ALL.len()],
-            dirty: FastSet::default(),
+            dirty: FastMap::default(),
         }
     }
 
-    /// Patients whose state changed since the last call (for the changelog).
-    pub fn take_dirty(&mut self) -> FastSet<String> {
+    /// The entries changed since the last call, by patient (for the
+    /// changelog): each is now as [`AlertEngine::cooldowns`],
+    /// [`AlertEngine::samples_at`], [`AlertEngine::bucket`] and
+    /// [`AlertEngine::pending_of`] say, absent when they find nothing.
+    pub fn take_dirty(&mut self) -> FastMap<String, Vec<AlertEntry>> {
         std::mem::take(&mut self.dirty)
     }
 
@@ -104,32 +115,108 @@ impl AlertEngine {
             .chain(self.out.iter().map(|a| a.patient_id.as_str()))
     }
 
-    /// A patient's state, `None` when nothing is held for them.
-    pub fn patient_state(&self, patient_id: &str) -> Option<AlertPatientState> {
-        let history = self.patients.get(patient_id)?;
-        let pending = self.pending.get(patient_id).map_or_else(Vec::new, |rules| {
-            rules.iter().map(|(rule, p)| (*rule, p.clone())).collect()
-        });
-        Some(AlertPatientState {
-            history: history.clone(),
-            pending,
-        })
+    /// The cool-downs of a patient with alert state (`None`: nothing held).
+    pub fn cooldowns(&self, patient_id: &str) -> Option<&Cooldowns> {
+        self.patients.get(patient_id).map(PatientHistory::cooldowns)
     }
 
-    /// Restores a patient's state from the changelog (replacing any).
-    pub fn restore_patient(&mut self, patient_id: &str, state: AlertPatientState) {
-        self.purge_patient(patient_id);
-        self.dirty.remove(patient_id);
-        if !state.pending.is_empty() {
-            self.pending
-                .insert(patient_id.to_owned(), state.pending.into_iter().collect());
+    /// A patient's samples of `signal` at event time `t_ms`.
+    pub fn samples_at(
+        &self,
+        patient_id: &str,
+        signal: Signal,
+        t_ms: i64,
+    ) -> impl Iterator<Item = &Sample> {
+        self.patients
+            .get(patient_id)
+            .into_iter()
+            .flat_map(move |h| h.samples_at(signal, t_ms))
+    }
+
+    /// A patient's baseline sum and count of `signal` for one hour.
+    pub fn bucket(&self, patient_id: &str, signal: Signal, hour_ms: i64) -> Option<(Decimal, u32)> {
+        self.patients.get(patient_id)?.bucket(signal, hour_ms)
+    }
+
+    /// A patient's reading waiting for a repeat under `rule`.
+    pub fn pending_of(&self, patient_id: &str, rule: AlertRule) -> Option<&Pending> {
+        self.pending.get(patient_id)?.get(&rule)
+    }
+
+    /// Restores a patient's cool-downs from the changelog: the patient has
+    /// alert state from now on.
+    pub fn restore_cooldowns(&mut self, patient_id: &str, cooldowns: Cooldowns) {
+        self.history_mut(patient_id).restore_cooldowns(cooldowns);
+    }
+
+    /// Restores one sample of a patient.
+    pub fn restore_sample(&mut self, patient_id: &str, signal: Signal, sample: Sample) {
+        self.history_mut(patient_id).restore_sample(signal, sample);
+    }
+
+    /// Restores one hour's baseline sum of a patient.
+    pub fn restore_bucket(
+        &mut self,
+        patient_id: &str,
+        signal: Signal,
+        hour_ms: i64,
+        (sum, count): (Decimal, u32),
+    ) {
+        self.history_mut(patient_id)
+            .restore_bucket(signal, hour_ms, sum, count);
+    }
+
+    /// Restores a reading waiting for its repeat.
+    pub fn restore_pending(&mut self, patient_id: &str, rule: AlertRule, pending: Pending) {
+        self.history_mut(patient_id);
+        self.pending
+            .entry(patient_id.to_owned())
+            .or_default()
+            .insert(rule, pending);
+    }
+
+    /// Drops restored samples of a patient (their record was deleted).
+    pub fn forget_samples(&mut self, patient_id: &str, signal: Signal, t_ms: i64) {
+        if let Some(h) = self.patients.get_mut(patient_id) {
+            h.forget_samples_at(signal, t_ms);
         }
-        self.patients.insert(patient_id.to_owned(), state.history);
     }
 
-    fn touch(&mut self, patient_id: &str) {
-        if !self.dirty.contains(patient_id) {
-            self.dirty.insert(patient_id.to_owned());
+    /// Drops a restored hour's baseline sum (its record was deleted).
+    pub fn forget_bucket(&mut self, patient_id: &str, signal: Signal, hour_ms: i64) {
+        if let Some(h) = self.patients.get_mut(patient_id) {
+            h.forget_bucket(signal, hour_ms);
+        }
+    }
+
+    /// Drops a restored waiting reading (its record was deleted).
+    pub fn forget_pending(&mut self, patient_id: &str, rule: AlertRule) {
+        self.take_pending(patient_id, rule);
+    }
+
+    /// Ends a restore: forgets what restoring marked as changed.
+    pub fn finish_restore(&mut self) {
+        self.dirty.clear();
+    }
+
+    fn history_mut(&mut self, patient_id: &str) -> &mut PatientHistory {
+        if !self.patients.contains_key(patient_id) {
+            self.patients
+                .insert(patient_id.to_owned(), PatientHistory::default());
+        }
+        self.patients
+            .get_mut(patient_id)
+            .expect("inserted just above")
+    }
+
+    /// Marks `entry` of `patient_id` as changed.
+    fn touch(&mut self, patient_id: &str, entry: AlertEntry) {
+        let entries = match self.dirty.get_mut(patient_id) {
+            Some(entries) => entries,
+            None => self.dirty.entry(patient_id.to_owned()).or_default(),
+        };
+        if !entries.contains(&entry) {
+            entries.push(entry);
         }
     }
 
@@ -206,11 +293,12 @@ impl AlertEngine {
     /// Removes and returns the reading of `patient` waiting under `rule`.
     fn take_pending(&mut self, patient: &str, rule: AlertRule) -> Option<Pending> {
         let rules = self.pending.get_mut(patient)?;
-        let p = rules.remove(&rule);
+        let p = rules.remove(&rule)?;
         if rules.is_empty() {
             self.pending.remove(patient);
         }
-        p
+        self.touch(patient, AlertEntry::Pending(rule));
+        Some(p)
     }
 
     /// Alerts produced since the last call.
@@ -227,7 +315,20 @@ impl AlertEngine {
     /// including readings waiting for confirmation and alerts not yet taken.
     /// Returns the entries dropped.
     pub fn purge_patient(&mut self, patient_id: &str) -> usize {
-        self.touch(patient_id);
+        // Every entry the changelog holds for the patient is deleted.
+        let mut gone = Vec::new();
+        if let Some(h) = self.patients.get(patient_id) {
+            let (samples, buckets) = h.entries_held();
+            gone.push(AlertEntry::Head);
+            gone.extend(samples.into_iter().map(|(s, t)| AlertEntry::Samples(s, t)));
+            gone.extend(buckets.into_iter().map(|(s, t)| AlertEntry::Baseline(s, t)));
+        }
+        if let Some(rules) = self.pending.get(patient_id) {
+            gone.extend(rules.keys().map(|r| AlertEntry::Pending(*r)));
+        }
+        for entry in gone {
+            self.touch(patient_id, entry);
+        }
         let history = self.patients.remove(patient_id).map_or(0, |h| h.entries());
         let pending = self
             .pending
@@ -277,11 +378,11 @@ impl AlertEngine {
 
     fn observe(&mut self, obs: &Observation<'_>, profile: &PatientProfile, now_ms: i64) {
         let patient = profile.patient_id.as_str();
-        self.touch(patient);
         self.settle_passed(patient, obs.t_ms);
         if !self.patients.contains_key(patient) {
             self.patients
                 .insert(patient.to_owned(), PatientHistory::default());
+            self.touch(patient, AlertEntry::Head);
         }
         let mut candidates = Vec::new();
         for def in RULES.iter().filter(|d| d.signal == obs.signal) {
@@ -299,13 +400,29 @@ impl AlertEngine {
             }
         }
         let keep = self.retention[obs.signal as usize];
+        let mut changed = Vec::new();
+        let baseline = is_baseline(obs.signal);
         if let Some(history) = self.patients.get_mut(patient) {
-            if !is_baseline(obs.signal) && (keep.keep_last > 0 || keep.span_ms > 0) {
-                history.record(obs.signal, obs.sample(), keep);
+            if !baseline && (keep.keep_last > 0 || keep.span_ms > 0) {
+                history.record(obs.signal, obs.sample(), keep, &mut changed);
             }
-            if is_baseline(obs.signal) {
-                history.add_to_baseline(obs.signal, obs.t_ms, obs.value, keep.span_ms);
+            if baseline {
+                history.add_to_baseline(
+                    obs.signal,
+                    obs.t_ms,
+                    obs.value,
+                    keep.span_ms,
+                    &mut changed,
+                );
             }
+        }
+        for t in changed {
+            let entry = if baseline {
+                AlertEntry::Baseline(obs.signal, t)
+            } else {
+                AlertEntry::Samples(obs.signal, t)
+            };
+            self.touch(patient, entry);
         }
         for c in candidates {
             self.emit(patient, &profile.care_team, c);
@@ -358,6 +475,7 @@ impl AlertEngine {
         if let Some(first) = earlier {
             return Some(confirmed_pair(def, confirmed, observed, limit, first, obs));
         }
+        self.touch(patient, AlertEntry::Pending(def.rule));
         self.pending.entry(patient.to_owned()).or_default().insert(
             def.rule,
             Pending {
@@ -396,7 +514,6 @@ impl AlertEngine {
         let Some(p) = self.take_pending(patient, rule) else {
             return;
         };
-        self.touch(patient);
         let def = &RULES[rule as usize];
         let candidate = Candidate {
             def,
@@ -418,6 +535,7 @@ impl AlertEngine {
             return;
         }
         history.start_cooldown(rule, c.t_ms, c.severity);
+        self.touch(patient, AlertEntry::Head);
         self.out.push(ClinicianAlert {
             alert_id: alert_id(patient, rule, c.severity, &c.evidence),
             patient_id: patient.to_owned(),

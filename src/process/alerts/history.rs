@@ -41,6 +41,13 @@ struct Bucket {
     count: u32,
 }
 
+/// The last alert of each rule (event time, severity): what cool-downs
+/// are measured from.
+pub type Cooldowns = [Option<(i64, Severity)>; AlertRule::ALL.len()];
+
+/// A signal and an event time (of samples) or hour start (of a baseline sum).
+pub type SignalAt = (Signal, i64);
+
 /// How long and how much of a signal to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Retention {
@@ -55,7 +62,7 @@ pub struct Retention {
 pub struct PatientHistory {
     samples: [VecDeque<Sample>; Signal::COUNT],
     baselines: [VecDeque<Bucket>; Signal::COUNT],
-    cooldowns: [Option<(i64, Severity)>; AlertRule::ALL.len()],
+    cooldowns: Cooldowns,
 }
 
 impl PatientHistory {
@@ -65,10 +72,18 @@ impl PatientHistory {
     }
 
     /// Remembers `sample` in event-time order and prunes what `keep` no
-    /// longer needs.
-    pub fn record(&mut self, signal: Signal, sample: Sample, keep: Retention) {
+    /// longer needs. Pushes the event times whose samples changed (the
+    /// new one's, those pruned) onto `changed`.
+    pub fn record(
+        &mut self,
+        signal: Signal,
+        sample: Sample,
+        keep: Retention,
+        changed: &mut Vec<i64>,
+    ) {
         let samples = &mut self.samples[signal as usize];
         let at = samples.partition_point(|s| s.t_ms <= sample.t_ms);
+        changed.push(sample.t_ms);
         samples.insert(at, sample);
         let newest = samples.back().map_or(i64::MIN, |s| s.t_ms);
         while samples.len() > keep.keep_last.max(1)
@@ -76,11 +91,93 @@ impl PatientHistory {
                 .front()
                 .is_some_and(|s| s.t_ms < newest.saturating_sub(keep.span_ms))
         {
-            samples.pop_front();
+            changed.extend(samples.pop_front().map(|s| s.t_ms));
         }
         while samples.len() > MAX_SAMPLES {
-            samples.pop_front();
+            changed.extend(samples.pop_front().map(|s| s.t_ms));
         }
+    }
+
+    /// The samples of `signal` at event time `t_ms` (usually one).
+    pub fn samples_at(&self, signal: Signal, t_ms: i64) -> impl Iterator<Item = &Sample> {
+        let samples = self.samples(signal);
+        let from = samples.partition_point(|s| s.t_ms < t_ms);
+        samples.range(from..).take_while(move |s| s.t_ms == t_ms)
+    }
+
+    /// Restores one sample (no pruning: the changelog holds what was kept).
+    pub fn restore_sample(&mut self, signal: Signal, sample: Sample) {
+        let samples = &mut self.samples[signal as usize];
+        let at = samples.partition_point(|s| s.t_ms <= sample.t_ms);
+        samples.insert(at, sample);
+    }
+
+    /// Drops the samples of `signal` at `t_ms` (their record was deleted).
+    pub fn forget_samples_at(&mut self, signal: Signal, t_ms: i64) {
+        self.samples[signal as usize].retain(|s| s.t_ms != t_ms);
+    }
+
+    /// Drops the baseline sum of one hour (its record was deleted).
+    pub fn forget_bucket(&mut self, signal: Signal, hour_start_ms: i64) {
+        self.baselines[signal as usize].retain(|b| b.hour_start_ms != hour_start_ms);
+    }
+
+    /// The baseline sum and count of `signal` for the hour starting at
+    /// `hour_start_ms`.
+    pub fn bucket(&self, signal: Signal, hour_start_ms: i64) -> Option<(Decimal, u32)> {
+        let buckets = &self.baselines[signal as usize];
+        let at = buckets.partition_point(|b| b.hour_start_ms < hour_start_ms);
+        buckets
+            .get(at)
+            .filter(|b| b.hour_start_ms == hour_start_ms)
+            .map(|b| (b.sum, b.count))
+    }
+
+    /// Restores one hour's baseline sum (replacing it).
+    pub fn restore_bucket(&mut self, signal: Signal, hour_start_ms: i64, sum: Decimal, count: u32) {
+        let buckets = &mut self.baselines[signal as usize];
+        let at = buckets.partition_point(|b| b.hour_start_ms < hour_start_ms);
+        let bucket = Bucket {
+            hour_start_ms,
+            sum,
+            count,
+        };
+        match buckets.get_mut(at) {
+            Some(b) if b.hour_start_ms == hour_start_ms => *b = bucket,
+            _ => buckets.insert(at, bucket),
+        }
+    }
+
+    /// The cool-down of every rule.
+    pub fn cooldowns(&self) -> &Cooldowns {
+        &self.cooldowns
+    }
+
+    /// Restores the cool-downs.
+    pub fn restore_cooldowns(&mut self, cooldowns: Cooldowns) {
+        self.cooldowns = cooldowns;
+    }
+
+    /// Every (signal, event time) with samples and every (signal, hour)
+    /// with a baseline sum: the entries the changelog holds for them.
+    pub fn entries_held(&self) -> (Vec<SignalAt>, Vec<SignalAt>) {
+        let mut samples = Vec::new();
+        let mut buckets = Vec::new();
+        for signal in Signal::ALL {
+            let mut last = None;
+            for s in self.samples(signal) {
+                if last != Some(s.t_ms) {
+                    samples.push((signal, s.t_ms));
+                    last = Some(s.t_ms);
+                }
+            }
+            buckets.extend(
+                self.baselines[signal as usize]
+                    .iter()
+                    .map(|b| (signal, b.hour_start_ms)),
+            );
+        }
+        (samples, buckets)
     }
 
     /// The lowest sample in `[t_ms − window_ms, t_ms)`, earliest on ties.
@@ -104,10 +201,19 @@ impl PatientHistory {
     }
 
     /// Adds `value` at `t_ms` to the hourly baseline sums of `signal`,
-    /// keeping `span_ms` behind the newest hour.
-    pub fn add_to_baseline(&mut self, signal: Signal, t_ms: i64, value: Decimal, span_ms: i64) {
+    /// keeping `span_ms` behind the newest hour. Pushes the hours whose
+    /// sums changed (the one added to, those dropped) onto `changed`.
+    pub fn add_to_baseline(
+        &mut self,
+        signal: Signal,
+        t_ms: i64,
+        value: Decimal,
+        span_ms: i64,
+        changed: &mut Vec<i64>,
+    ) {
         let buckets = &mut self.baselines[signal as usize];
         let hour_start_ms = t_ms.div_euclid(HOUR_MS) * HOUR_MS;
+        changed.push(hour_start_ms);
         let at = buckets.partition_point(|b| b.hour_start_ms < hour_start_ms);
         match buckets.get_mut(at) {
             Some(b) if b.hour_start_ms == hour_start_ms => {
@@ -128,7 +234,7 @@ impl PatientHistory {
             .front()
             .is_some_and(|b| b.hour_start_ms < newest.saturating_sub(span_ms))
         {
-            buckets.pop_front();
+            changed.extend(buckets.pop_front().map(|b| b.hour_start_ms));
         }
     }
 
@@ -195,14 +301,14 @@ mod tests {
             keep_last: 2,
         };
         for t in [10, 30, 20, 200, 250] {
-            h.record(Signal::Weight, sample(t, t), keep);
+            h.record(Signal::Weight, sample(t, t), keep, &mut Vec::new());
         }
         let kept: Vec<i64> = h.samples(Signal::Weight).iter().map(|s| s.t_ms).collect();
         assert_eq!(kept, [200, 250]);
         // The newest `keep_last` survive however old they are.
         let mut h = PatientHistory::default();
         for t in [0, 1_000_000] {
-            h.record(Signal::SpO2, sample(t, 90), keep);
+            h.record(Signal::SpO2, sample(t, 90), keep, &mut Vec::new());
         }
         assert_eq!(h.samples(Signal::SpO2).len(), 2);
     }
@@ -215,7 +321,7 @@ mod tests {
             keep_last: 0,
         };
         for (t, v) in [(100, 70), (500, 80), (600, 75), (900, 90)] {
-            h.record(Signal::Weight, sample(t, v), keep);
+            h.record(Signal::Weight, sample(t, v), keep, &mut Vec::new());
         }
         let low = h
             .lowest_before(Signal::Weight, 900, 450)
@@ -233,7 +339,7 @@ mod tests {
         let mut h = PatientHistory::default();
         let day = 24 * HOUR_MS;
         for (t, v) in [(0, 40), (10, 60), (HOUR_MS, 50), (3 * day, 10)] {
-            h.add_to_baseline(Signal::Rmssd, t, Decimal::from(v), 2 * day);
+            h.add_to_baseline(Signal::Rmssd, t, Decimal::from(v), 2 * day, &mut Vec::new());
         }
         // The first two hours fell out of the 2-day span.
         assert_eq!(
@@ -242,7 +348,7 @@ mod tests {
         );
         let mut h = PatientHistory::default();
         for (t, v) in [(0, 40), (10, 60), (HOUR_MS, 50)] {
-            h.add_to_baseline(Signal::Rmssd, t, Decimal::from(v), day);
+            h.add_to_baseline(Signal::Rmssd, t, Decimal::from(v), day, &mut Vec::new());
         }
         assert_eq!(
             h.baseline(Signal::Rmssd, 2 * HOUR_MS, day),

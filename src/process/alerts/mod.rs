@@ -18,6 +18,7 @@ mod rules;
 mod tests;
 
 pub use config::AlertsConfig;
-pub use engine::{AlertEngine, AlertPatientState, alert_id};
+pub use engine::{AlertEngine, AlertEntry, Pending, alert_id};
+pub use history::{Cooldowns, Sample};
 pub use overrides::{OverrideRejection, check_overrides};
 pub use rules::{Direction, RULES, RuleDef, Signal, Trigger};

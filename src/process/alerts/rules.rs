@@ -45,6 +45,22 @@ pub enum Signal {
 impl Signal {
     /// Number of signals (`self as usize` indexes per-signal arrays).
     pub const COUNT: usize = 7;
+
+    /// Every signal, in index order.
+    pub const ALL: [Signal; Self::COUNT] = [
+        Self::Weight,
+        Self::BloodPressure,
+        Self::SpO2,
+        Self::RestingHeartRate,
+        Self::Temperature,
+        Self::AfibEcg,
+        Self::Rmssd,
+    ];
+
+    /// The signal of index `i` (`signal as usize`).
+    pub fn from_index(i: usize) -> Option<Self> {
+        Self::ALL.get(i).copied()
+    }
 }
 
 /// Which side of the threshold fires.

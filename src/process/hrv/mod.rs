@@ -23,4 +23,6 @@ mod reference_tests;
 mod windows_tests;
 
 pub use config::{HrvConfig, HrvConfigError};
-pub use windows::{AddOutcome, HrvMeta, HrvPatientState, HrvWindows, OpenWindow};
+pub use windows::{
+    AddOutcome, ChunkRef, HrvMeta, HrvPatientState, HrvWindows, OpenWindow, WindowChunk,
+};

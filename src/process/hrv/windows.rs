@@ -64,15 +64,71 @@ pub struct AddOutcome {
     pub out_of_range: u32,
 }
 
-/// Beats and readings collected for one open window: what the state
-/// changelog keeps per (patient, window).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Beats and readings collected for one open window, in chunks: one per
+/// reading that reached it. The state changelog writes each chunk under its
+/// own key once, so a window's beats are appended, never rewritten.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct OpenWindow {
-    #[serde(with = "super::beat_codec")]
     beats: Vec<Beat>,
     /// Non-positive and implausible RR values routed to this window.
     n_invalid: u32,
     reading_ids: Vec<String>,
+    /// Per chunk (same index as `reading_ids`): where its beats start in
+    /// `beats`, and its invalid RR values.
+    chunks: Vec<(u32, u32)>,
+}
+
+/// One reading's share of an open window, as the changelog writes it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ChunkRef<'a> {
+    #[serde(serialize_with = "super::beat_codec::serialize_ref")]
+    beats: &'a [Beat],
+    n_invalid: u32,
+    reading_id: &'a str,
+}
+
+/// One reading's share of an open window, as a restore reads it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct WindowChunk {
+    #[serde(deserialize_with = "super::beat_codec::deserialize")]
+    beats: Vec<Beat>,
+    n_invalid: u32,
+    reading_id: String,
+}
+
+impl OpenWindow {
+    /// Chunks held (readings that reached the window).
+    pub fn chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Chunk `i`, `None` past the last.
+    pub fn chunk(&self, i: usize) -> Option<ChunkRef<'_>> {
+        let &(from, n_invalid) = self.chunks.get(i)?;
+        let to = self
+            .chunks
+            .get(i + 1)
+            .map_or(self.beats.len(), |c| c.0 as usize);
+        Some(ChunkRef {
+            beats: self.beats.get(from as usize..to)?,
+            n_invalid,
+            reading_id: self.reading_ids.get(i)?,
+        })
+    }
+
+    /// Starts the chunk of a reading.
+    fn open_chunk(&mut self, reading_id: &str) {
+        self.reading_ids.push(reading_id.to_owned());
+        self.chunks.push((self.beats.len() as u32, 0));
+    }
+
+    /// Counts an invalid RR value in the window and its newest chunk.
+    fn add_invalid(&mut self) {
+        self.n_invalid = self.n_invalid.saturating_add(1);
+        if let Some(c) = self.chunks.last_mut() {
+            c.1 = c.1.saturating_add(1);
+        }
+    }
 }
 
 /// One patient's HRV state: open windows, their own event time and
@@ -211,16 +267,26 @@ impl HrvWindows {
         *state = HrvPatientState { windows, ..head };
     }
 
-    /// Restores one open window of a patient (replacing it).
-    pub fn restore_window(&mut self, patient_id: &str, start: i64, window: OpenWindow) {
-        self.forget_window(patient_id, start);
+    /// Restores chunk `seq` of a patient's open window: appended to it
+    /// (chunks are written in order); chunk 0 starts the window anew.
+    pub fn restore_chunk(&mut self, patient_id: &str, start: i64, seq: usize, chunk: WindowChunk) {
+        if seq == 0 {
+            self.forget_window(patient_id, start);
+        }
         let state = self.patients.entry(patient_id.to_owned()).or_default();
-        self.buffered_beats += window.beats.len();
-        state.windows.insert(start, window);
-        self.by_end.insert((
-            start.saturating_add(self.config.window_ms),
-            patient_id.to_owned(),
-        ));
+        let by_end = &mut self.by_end;
+        let end = start.saturating_add(self.config.window_ms);
+        let window = state.windows.entry(start).or_insert_with(|| {
+            by_end.insert((end, patient_id.to_owned()));
+            OpenWindow::default()
+        });
+        window.open_chunk(&chunk.reading_id);
+        if let Some(c) = window.chunks.last_mut() {
+            c.1 = chunk.n_invalid;
+        }
+        window.n_invalid = window.n_invalid.saturating_add(chunk.n_invalid);
+        self.buffered_beats += chunk.beats.len();
+        window.beats.extend(chunk.beats);
     }
 
     /// Drops one restored window (its changelog key was deleted).
@@ -341,7 +407,7 @@ impl HrvWindows {
                     OpenWindow::default()
                 });
                 if window.reading_ids.last().is_none_or(|id| id != reading_id) {
-                    window.reading_ids.push(reading_id.to_owned());
+                    window.open_chunk(reading_id);
                 }
                 current = Some((start, window));
             }
@@ -352,7 +418,7 @@ impl HrvWindows {
                 window.beats.push(Beat { t_ms: t, rr_ms: rr });
                 out.buffered = out.buffered.saturating_add(1);
             } else {
-                window.n_invalid = window.n_invalid.saturating_add(1);
+                window.add_invalid();
                 out.invalid = out.invalid.saturating_add(1);
             }
             if advances {

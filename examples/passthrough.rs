@@ -1,0 +1,92 @@
+//! The no-op passthrough ceiling for `scripts/backlog_bench.py`: consume the
+//! input topic, produce each key and payload unchanged to another topic, and
+//! store the input offset once the broker acknowledged the copy
+//! (at-least-once, as vitalstream's at_least_once mode), with vitalstream's
+//! own client settings and at most `processing.max_in_flight` copies in
+//! flight. Exits once `--count` copies are acknowledged and prints the
+//! catch-up rate (first record to last acknowledgement) and its CPU time per
+//! record, so the benchmark compares vitalstream with the transport's
+//! ceiling on the same broker in the same run. (benches/e2e.rs's ceiling
+//! target does the same in the bench's own process.)
+//!
+//! Run: `cargo run --release --example passthrough -- <brokers> <topic> <count>`
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use vitalstream::config::Config;
+use vitalstream::kafka::{consumer_config, producer_config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let usage = "usage: passthrough <brokers> <topic> <count>";
+    let brokers = args.next().context(usage)?;
+    let topic = args.next().context(usage)?;
+    let count: u64 = args.next().context(usage)?.parse().context(usage)?;
+    let mut cfg = Config::default();
+    cfg.kafka.brokers = brokers;
+    let consumer: StreamConsumer = consumer_config(&cfg.kafka, &cfg.processing)
+        .set("group.id", "passthrough-ceiling")
+        .create()?;
+    let producer: FutureProducer = producer_config(&cfg.kafka, None, &cfg.processing).create()?;
+    consumer.subscribe(&[&topic])?;
+    let out_topic = format!("{topic}.passthrough");
+    let (acks, mut pending) = tokio::sync::mpsc::channel(cfg.processing.max_in_flight);
+    let copy = async {
+        let mut first = None;
+        loop {
+            let msg = consumer.recv().await?;
+            first.get_or_insert_with(Instant::now);
+            let mut out = FutureRecord::<[u8], [u8]>::to(&out_topic);
+            if let Some(k) = msg.key() {
+                out = out.key(k);
+            }
+            if let Some(p) = msg.payload() {
+                out = out.payload(p);
+            }
+            let delivery = loop {
+                match producer.send_result(out) {
+                    Ok(delivery) => break delivery,
+                    Err((_, back)) => {
+                        out = back;
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                }
+            };
+            if acks
+                .send((delivery, msg.partition(), msg.offset(), first))
+                .await
+                .is_err()
+            {
+                return anyhow::Ok(());
+            }
+        }
+    };
+    let acknowledge = async {
+        let mut done = 0;
+        while let Some((delivery, partition, offset, first)) = pending.recv().await {
+            if matches!(delivery.await, Ok(Ok(_))) {
+                consumer.store_offset(&topic, partition, offset)?;
+                done += 1;
+                if done >= count {
+                    let seconds = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
+                    println!(
+                        "passthrough: {done} records in {seconds:.2} s = {:.0}/s",
+                        done as f64 / seconds.max(1e-9)
+                    );
+                    return anyhow::Ok(());
+                }
+            }
+        }
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        r = copy => r?,
+        r = acknowledge => r?,
+    }
+    Ok(())
+}
