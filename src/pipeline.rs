@@ -433,9 +433,7 @@ impl Pipeline {
         let max_wait = Duration::from_millis(self.config.processing.batch_max_wait_ms);
         loop {
             self.stats.health.beat(now_ms());
-            for partition in self.context.events.take_assigned() {
-                self.ensure_restored(consumer, partition).await?;
-            }
+            self.restore_assigned(consumer).await?;
             self.stats.health.set_state_restored(true);
             let mut batch = Batch::default();
             let mut stopping = false;
@@ -483,8 +481,24 @@ impl Pipeline {
                         // The rebalance that delivered this record may
                         // have revoked its partition first.
                         self.release_revoked();
+                        if self.context.events.has_assigned()
+                            || !self.processor.has_partition(msg.partition())
+                        {
+                            // A restore reads the group's committed offsets,
+                            // which this instance's own open transaction
+                            // holds unstable: the batch so far commits first.
+                            let done = std::mem::take(&mut batch);
+                            deadline = None;
+                            let rewound = self.close_batch(consumer, done, true).await?;
+                            self.restore_assigned(consumer).await?;
+                            if rewound {
+                                // Read again from the committed offset.
+                                continue;
+                            }
+                            self.ensure_restored(consumer, msg.partition()).await?;
+                        }
                         deadline.get_or_insert_with(|| Instant::now() + max_wait);
-                        self.handle(consumer, &msg, &mut batch).await?;
+                        self.handle(&msg, &mut batch).await?;
                         drop(msg);
                         self.relieve(consumer).await?;
                     }
@@ -498,30 +512,7 @@ impl Pipeline {
                 continue;
             }
             self.release_revoked();
-            // Before anything derived leaves: nothing of a patient erased by
-            // now is published, not even an alert raised earlier.
-            let purged = self.processor.apply_erasures();
-            if purged > 0 {
-                info!(entries = purged, "erased patients' state purged");
-            }
-            self.publish_derived(&mut batch).await?;
-            // exactly_once: changes coalesce over the whole transaction.
-            let changes = if self.txn.is_some() {
-                &mut self.open.changelog
-            } else {
-                &mut batch.changelog
-            };
-            self.changelog.take(&mut self.processor, changes)?;
-            if batch.counts.consumed > 0
-                || !batch.deliveries.is_empty()
-                || !batch.changelog.is_empty()
-                || !self.open.changelog.is_empty()
-                || self.open.started.is_some()
-            {
-                self.finish(consumer, batch, stopping)
-                    .instrument(info_span!("batch"))
-                    .await?;
-            }
+            self.close_batch(consumer, batch, stopping).await?;
             if stopping {
                 info!("shutdown requested: in-flight batch delivered and stored");
                 return Ok(());
@@ -529,14 +520,85 @@ impl Pipeline {
         }
     }
 
+    /// Closes a batch: publishes what it derived, takes its state changes
+    /// and finishes it (exactly_once: commits the open transaction when due,
+    /// or at once with `commit_now`). Returns whether the transaction was
+    /// aborted, every assigned partition rewound to its committed offset.
+    async fn close_batch(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+        mut batch: Batch,
+        commit_now: bool,
+    ) -> Result<bool, PipelineError> {
+        // Before anything derived leaves: nothing of a patient erased by
+        // now is published, not even an alert raised earlier.
+        let purged = self.processor.apply_erasures();
+        if purged > 0 {
+            info!(entries = purged, "erased patients' state purged");
+        }
+        self.publish_derived(&mut batch).await?;
+        // exactly_once: changes coalesce over the whole transaction.
+        let changes = if self.txn.is_some() {
+            &mut self.open.changelog
+        } else {
+            &mut batch.changelog
+        };
+        self.changelog.take(&mut self.processor, changes)?;
+        let open_txn = self.txn.as_ref().is_some_and(Transactions::is_open);
+        if batch.counts.consumed > 0
+            || !batch.deliveries.is_empty()
+            || !batch.changelog.is_empty()
+            || !self.open.changelog.is_empty()
+            || self.open.started.is_some()
+            || open_txn
+        {
+            return self
+                .finish(consumer, batch, commit_now)
+                .instrument(info_span!("batch"))
+                .await;
+        }
+        Ok(false)
+    }
+
+    /// Restores every newly assigned partition (and those requeued after an
+    /// aborted transaction) before any of their records is processed.
+    ///
+    /// The restore reads the group's committed offset of each, with the
+    /// stable-offsets guarantee of `read_committed`: an open transaction
+    /// holding offsets for the group makes the broker answer "unstable"
+    /// until it ends. Were it this instance's own transaction, the fetch
+    /// would wait for its timeout, so the open transaction (exactly_once)
+    /// commits first and no new one begins before the restores are done.
+    async fn restore_assigned(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+    ) -> Result<(), PipelineError> {
+        if !self.context.events.has_assigned() {
+            return Ok(());
+        }
+        let mut pending = self.context.events.take_assigned();
+        pending.retain(|p| !self.processor.has_partition(*p));
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if self.close_batch(consumer, Batch::default(), true).await? {
+            // Aborted: every assigned partition was rewound and requeued.
+            pending = self.context.events.take_assigned();
+        }
+        pending.sort_unstable();
+        pending.dedup();
+        for partition in pending {
+            self.ensure_restored(consumer, partition).await?;
+        }
+        Ok(())
+    }
+
     /// Processes one record and enqueues its output.
     async fn handle(
         &mut self,
-        consumer: &StreamConsumer<PipelineContext>,
         msg: &rdkafka::message::BorrowedMessage<'_>,
         batch: &mut Batch,
     ) -> Result<(), PipelineError> {
-        self.ensure_restored(consumer, msg.partition()).await?;
         if let Some(resolver) = &self.resolver {
             resolver
                 .prepare(InputKind::RawReading, msg.payload())
@@ -929,7 +991,7 @@ impl Pipeline {
         consumer: &StreamConsumer<PipelineContext>,
         batch: Batch,
         stopping: bool,
-    ) -> Result<(), PipelineError> {
+    ) -> Result<bool, PipelineError> {
         let committed = if self.txn.is_some() {
             if !self.open.changelog.is_empty() {
                 self.begin()?;
@@ -947,7 +1009,7 @@ impl Pipeline {
             open.batches.push((batch.counts, batch.consumed_at));
             let due = stopping || self.commit_due_at().is_some_and(|t| t <= Instant::now());
             if !due {
-                return Ok(());
+                return Ok(false);
             }
             let mut open = std::mem::take(&mut self.open);
             let coalesced = open.changelog.coalesced();
@@ -962,7 +1024,8 @@ impl Pipeline {
             {
                 // Nothing of these batches is visible; they are read again.
                 self.metrics.transaction(false);
-                return self.rewind(consumer);
+                self.rewind(consumer)?;
+                return Ok(true);
             }
             self.metrics.transaction(true);
             open.batches
@@ -998,7 +1061,7 @@ impl Pipeline {
             }
             self.metrics.publish(&counts, &self.stats, sizes);
         }
-        Ok(())
+        Ok(false)
     }
 
     fn count_changelog(&self, records: &[StateRecord], coalesced: u64) {
