@@ -75,6 +75,8 @@ impl RebalanceEvents {
             Ok(true) => {
                 info!("open transaction aborted on revocation; the new owners redo its work")
             }
+            // Still open: the pipeline drops the work and aborts again
+            // (or stops the run if that fails too).
             Err(e) => warn!(error = %e, "aborting the open transaction on revocation failed"),
         }
         self.txn_aborted.store(true, Ordering::SeqCst);

@@ -1,7 +1,8 @@
 //! Backpressure between the consumer and the producer: records wait for
 //! room in the producer queue, and consumption pauses once
 //! `processing.max_in_flight` outputs await the broker's acknowledgement,
-//! so memory stays bounded however large the input backlog.
+//! so memory stays bounded however large the input backlog. The batch loop
+//! then awaits the oldest deliveries (no polling) until half have drained.
 
 use std::time::Duration;
 
@@ -13,7 +14,6 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use super::PipelineError;
-use crate::clock::now_ms;
 use crate::kafka::{PipelineContext, PipelineProducer};
 use crate::telemetry::{Metrics, Stats};
 
@@ -56,6 +56,12 @@ pub(super) struct Backpressure {
     metrics: Metrics,
 }
 
+/// Partitions paused by [`Backpressure::pause`].
+pub(super) struct Paused {
+    assignment: rdkafka::TopicPartitionList,
+    started: Instant,
+}
+
 impl Backpressure {
     pub(super) fn new(producer: PipelineProducer, max_in_flight: usize, metrics: Metrics) -> Self {
         Self {
@@ -65,36 +71,48 @@ impl Backpressure {
         }
     }
 
-    /// Once `processing.max_in_flight` outputs await the broker's
-    /// acknowledgement, every assigned partition is paused until half of
-    /// them have drained. librdkafka then drops what it had prefetched and
-    /// fetches again from the next unconsumed offset on resume.
-    pub(super) async fn relieve(
+    /// Whether `processing.max_in_flight` outputs await acknowledgement.
+    pub(super) fn over(&self) -> bool {
+        self.producer.in_flight_count() >= self.high
+    }
+
+    /// Whether at most half of `processing.max_in_flight` remain.
+    pub(super) fn drained(&self) -> bool {
+        self.producer.in_flight_count() <= self.high / 2
+    }
+
+    /// Pauses every assigned partition. librdkafka drops what it had
+    /// prefetched and fetches again from the next unconsumed offset on
+    /// resume, so memory stays bounded however large the input backlog.
+    pub(super) fn pause(
         &self,
         consumer: &StreamConsumer<PipelineContext>,
-        stats: &Stats,
-    ) -> Result<(), PipelineError> {
-        if self.producer.in_flight_count() < self.high {
-            return Ok(());
-        }
+    ) -> Result<Paused, PipelineError> {
         let assignment = consumer.assignment().map_err(PipelineError::Consume)?;
         consumer
             .pause(&assignment)
             .map_err(PipelineError::Consume)?;
-        let started = Instant::now();
         debug!(
             in_flight = self.producer.in_flight_count(),
             "producer queue full: consumption paused"
         );
-        // Deliveries resolve or time out (message.timeout.ms), so this ends.
-        while self.producer.in_flight_count() > self.high / 2 {
-            stats.health.beat(now_ms());
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        Ok(Paused {
+            assignment,
+            started: Instant::now(),
+        })
+    }
+
+    /// Resumes what [`Self::pause`] paused.
+    pub(super) fn resume(
+        &self,
+        consumer: &StreamConsumer<PipelineContext>,
+        paused: Paused,
+        stats: &Stats,
+    ) -> Result<(), PipelineError> {
         consumer
-            .resume(&assignment)
+            .resume(&paused.assignment)
             .map_err(PipelineError::Consume)?;
-        let seconds = started.elapsed().as_secs_f64();
+        let seconds = paused.started.elapsed().as_secs_f64();
         self.metrics.backpressure_pause(stats, seconds);
         debug!(seconds, "producer queue drained: consumption resumed");
         Ok(())

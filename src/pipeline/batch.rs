@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span};
 
 use super::backpressure::Backpressure;
-use super::commit::{CommitStrategy, Finished};
+use super::commit::{Acked, CommitStrategy, Done, Finished};
 use super::report::Reporter;
 use super::route::Router;
 use super::run::loader_stopped;
@@ -70,6 +70,14 @@ pub(super) struct Batch {
 
 impl Pipeline {
     /// Runs batches until `shutdown` resolves or an error stops the run.
+    ///
+    /// Batching adapts to the input: a batch closes as soon as no further
+    /// record is ready (caught up: outputs leave at once, in small
+    /// batches), and grows up to `processing.batch_max_messages` while
+    /// records keep coming (lagging: fewer, larger batches), for at most
+    /// `processing.batch_max_wait_ms`. Closed batches complete in the
+    /// background (at_least_once) or in the open transaction
+    /// (exactly_once) while the next one is read.
     pub(super) async fn run_loop(
         &mut self,
         consumer: &StreamConsumer<PipelineContext>,
@@ -84,8 +92,8 @@ impl Pipeline {
             self.stats.health.set_state_restored(true);
             let mut batch = Batch::default();
             let mut stopping = false;
-            // Wait for the first record (or shutdown), then fill the batch
-            // until it is full or its time is up.
+            // Wait for the first record (or shutdown), then take records
+            // while they are ready, until the batch is full or its time is up.
             let mut deadline: Option<Instant> = None;
             while batch.counts.consumed < max_messages as u64 {
                 // While idle, wake every second so the liveness heartbeat
@@ -101,11 +109,12 @@ impl Pipeline {
                         None => tokio::time::sleep_until(idle_until).await,
                     }
                 };
+                let caught_up = batch.counts.consumed > 0;
                 tokio::select! {
                     biased;
                     () = &mut shutdown => { stopping = true; break; }
-                    () = timeout => break,
                     res = &mut *loader => return Err(loader_stopped(res)),
+                    acked = self.commit.acked() => self.acked(consumer, acked?),
                     msg = consumer.recv() => {
                         let msg = match msg {
                             Ok(msg) => msg,
@@ -120,7 +129,7 @@ impl Pipeline {
                         if self.context.events.take_txn_aborted() {
                             // The batch went with the aborted transaction.
                             batch = Batch::default();
-                            let kept = self.drop_aborted_work(consumer)?;
+                            let kept = self.drop_aborted_work(consumer).await?;
                             if kept.contains(&msg.partition()) {
                                 // Read again from the committed offset.
                                 continue;
@@ -148,12 +157,26 @@ impl Pipeline {
                         deadline.get_or_insert_with(|| Instant::now() + max_wait);
                         self.handle(&msg, &mut batch).await?;
                         drop(msg);
-                        self.backpressure.relieve(consumer, &self.stats).await?;
+                        if self.backpressure.over() {
+                            // The batch's deliveries join those awaited.
+                            let done = std::mem::take(&mut batch);
+                            deadline = None;
+                            if self.close_batch(consumer, done, false).await? {
+                                continue;
+                            }
+                            if self.relieve(consumer, &mut shutdown).await? {
+                                stopping = true;
+                                break;
+                            }
+                        }
                     }
+                    // No record ready: caught up, publish at once.
+                    () = std::future::ready(()), if caught_up => break,
+                    () = timeout => break,
                 }
             }
             if self.context.events.take_txn_aborted() {
-                self.drop_aborted_work(consumer)?;
+                self.drop_aborted_work(consumer).await?;
                 if stopping {
                     return Ok(());
                 }
@@ -162,10 +185,55 @@ impl Pipeline {
             self.release_revoked();
             self.close_batch(consumer, batch, stopping).await?;
             if stopping {
-                info!("shutdown requested: in-flight batch delivered and stored");
+                info!("shutdown requested: in-flight batches delivered and stored");
                 return Ok(());
             }
         }
+    }
+
+    /// Stores an acknowledged batch's offsets and reports it.
+    fn acked(&mut self, consumer: &StreamConsumer<PipelineContext>, acked: Acked) {
+        if let Some(done) = self.commit.store(consumer, acked) {
+            self.report_committed(vec![done]);
+        }
+    }
+
+    fn report_committed(&mut self, batches: Vec<Done>) {
+        self.report.committed(
+            batches,
+            Instant::now(),
+            &self.processor,
+            &self.stats,
+            self.producer.in_flight_count(),
+        );
+    }
+
+    /// Backpressure: consumption pauses while the oldest deliveries are
+    /// awaited, until at most half of `processing.max_in_flight` remain.
+    /// Returns whether shutdown was requested meanwhile.
+    async fn relieve(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+        shutdown: &mut (impl Future<Output = ()> + Unpin),
+    ) -> Result<bool, PipelineError> {
+        let paused = self.backpressure.pause(consumer)?;
+        let mut stop = false;
+        // Deliveries resolve or time out (message.timeout.ms), so this ends.
+        while !self.backpressure.drained() {
+            self.stats.health.beat(now_ms());
+            tokio::select! {
+                biased;
+                () = &mut *shutdown => { stop = true; break; }
+                done = self.commit.await_oldest(consumer) => {
+                    let done = done?;
+                    if !done.is_empty() {
+                        self.report_committed(done);
+                    }
+                }
+            }
+        }
+        self.backpressure.resume(consumer, paused, &self.stats)?;
+        Ok(stop)
     }
 
     /// Closes a batch: publishes what it derived, takes its state changes
@@ -202,13 +270,7 @@ impl Pipeline {
                 Ok(true)
             }
             Finished::Committed(batches) => {
-                self.report.committed(
-                    batches,
-                    Instant::now(),
-                    &self.processor,
-                    &self.stats,
-                    self.producer.in_flight_count(),
-                );
+                self.report_committed(batches);
                 Ok(false)
             }
         }

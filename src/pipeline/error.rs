@@ -24,6 +24,12 @@ pub enum PipelineError {
     /// Storing or committing offsets failed.
     #[error("committing offsets failed: {0}")]
     Commit(#[source] KafkaError),
+    /// The final offset commit at shutdown failed (at_least_once): the
+    /// next run re-reads from the offsets committed before.
+    #[error(
+        "the final offset commit at shutdown failed: {0}; the next run re-reads from the offsets committed before (outputs since then may repeat)"
+    )]
+    FinalCommit(#[source] KafkaError),
     /// Too much invalid input: the consumer stopped at the record that
     /// tripped the limit. Nothing of the batch it belongs to (nor, in
     /// exactly_once, of the open transaction) was committed.

@@ -160,11 +160,11 @@ impl Pipeline {
     /// instance kept (cooperative assignment) go back to their committed
     /// offsets, the others are fetched from there by their new owner.
     /// Returns the partitions rewound.
-    pub(super) fn drop_aborted_work(
+    pub(super) async fn drop_aborted_work(
         &mut self,
         consumer: &StreamConsumer<PipelineContext>,
     ) -> Result<Vec<i32>, PipelineError> {
-        self.commit.drop_open();
+        self.commit.drop_open().await?;
         let revoked = self.context.events.take_revoked();
         let held = self.processor.held_partitions();
         self.processor.revoke(&held);

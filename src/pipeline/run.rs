@@ -254,7 +254,13 @@ async fn run_consumer(
         commit,
     };
     let result = pipeline.run_loop(&consumer, loader, shutdown).await;
-    pipeline.commit.shutdown(&consumer).await;
+    let ended = pipeline.commit.shutdown(&consumer).await;
+    // The run's own error comes first; a failed final commit is an error
+    // of a run that otherwise ended well.
+    if let (Err(_), Err(e)) = (&result, &ended) {
+        tracing::warn!(error = %e, "after the run's error, the final commit failed too");
+    }
+    let result = result.and(ended);
     info!(
         open_windows = pipeline.processor.open_windows(),
         "pipeline stopped; open state is in the changelog"

@@ -128,10 +128,27 @@ impl ExactlyOnce {
         }
     }
 
-    /// The rebalance callback aborted the open transaction: its work is gone.
-    pub(super) fn drop_open(&mut self) {
+    /// Backpressure: waits for the oldest half of the open transaction's
+    /// deliveries. Committing still checks all of them (librdkafka fails
+    /// the commit of a transaction with an undelivered record).
+    pub(super) async fn await_oldest(&mut self) -> Result<(), PipelineError> {
+        let half = self.open.deliveries.len().div_ceil(2);
+        if half == 0 {
+            // Nothing of ours is in flight (the changelog is sent at commit).
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            return Ok(());
+        }
+        let oldest: Vec<DeliveryFuture> = self.open.deliveries.drain(..half).collect();
+        delivered(oldest).await
+    }
+
+    /// The rebalance callback aborted the open transaction: its work is
+    /// gone. Had the abort failed there, the transaction is still open:
+    /// aborting it again here either succeeds or stops the run.
+    pub(super) async fn drop_open(&mut self) -> Result<(), PipelineError> {
         self.open = OpenTxn::default();
         self.metrics.transaction(false);
+        self.txn.abort().await.map_err(PipelineError::Transaction)
     }
 
     /// Only a failed batch leaves a transaction open: abort it, so the next

@@ -19,7 +19,7 @@ use rdkafka::producer::{DeliveryFuture, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
-pub(super) use at_least_once::AtLeastOnce;
+pub(super) use at_least_once::{Acked, AtLeastOnce};
 pub(super) use exactly_once::ExactlyOnce;
 
 use super::PipelineError;
@@ -77,7 +77,7 @@ impl CommitStrategy {
             || !batch.deliveries.is_empty()
             || !batch.changelog.is_empty();
         match self {
-            Self::AtLeastOnce(_) => batch_work,
+            Self::AtLeastOnce(s) => batch_work || s.has_in_flight(),
             Self::ExactlyOnce(s) => batch_work || s.is_open(),
         }
     }
@@ -100,16 +100,62 @@ impl CommitStrategy {
         commit_now: bool,
     ) -> Result<Finished, PipelineError> {
         match self {
-            Self::AtLeastOnce(s) => s.finish(consumer, batch).await,
+            Self::AtLeastOnce(s) => s.finish(consumer, batch, commit_now).await,
             Self::ExactlyOnce(s) => s.finish(consumer, batch, commit_now).await,
+        }
+    }
+
+    /// The oldest closed batch once its outputs and state changes are
+    /// acknowledged (at_least_once); pending while none is in flight, and
+    /// always under exactly_once. Cancel-safe.
+    pub(super) async fn acked(&mut self) -> Result<Acked, PipelineError> {
+        match self {
+            Self::AtLeastOnce(s) => s.acked().await,
+            Self::ExactlyOnce(_) => std::future::pending().await,
+        }
+    }
+
+    /// Stores the offsets of an acknowledged batch (at_least_once).
+    pub(super) fn store(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+        acked: Acked,
+    ) -> Option<Done> {
+        match self {
+            Self::AtLeastOnce(s) => Some(s.store(consumer, acked)),
+            Self::ExactlyOnce(_) => None,
+        }
+    }
+
+    /// Backpressure: waits until the oldest outputs in flight are
+    /// acknowledged. Returns the batches that became durable meanwhile.
+    pub(super) async fn await_oldest(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+    ) -> Result<Vec<Done>, PipelineError> {
+        match self {
+            Self::AtLeastOnce(s) => {
+                if !s.has_in_flight() {
+                    // Only others' records are queued (none of ours await).
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    return Ok(Vec::new());
+                }
+                let acked = s.acked().await?;
+                Ok(vec![s.store(consumer, acked)])
+            }
+            Self::ExactlyOnce(s) => s.await_oldest().await.map(|()| Vec::new()),
         }
     }
 
     /// Forgets the open transaction's work after the rebalance callback
     /// aborted it.
-    pub(super) fn drop_open(&mut self) {
-        if let Self::ExactlyOnce(s) = self {
-            s.drop_open();
+    ///
+    /// # Errors
+    /// The abort had failed in the callback and fails again.
+    pub(super) async fn drop_open(&mut self) -> Result<(), PipelineError> {
+        match self {
+            Self::AtLeastOnce(_) => Ok(()),
+            Self::ExactlyOnce(s) => s.drop_open().await,
         }
     }
 
@@ -117,10 +163,19 @@ impl CommitStrategy {
     /// fully delivered batches); exactly_once aborts a transaction left open
     /// by a failed batch, so the next owner is not held up until it times
     /// out.
-    pub(super) async fn shutdown(&mut self, consumer: &StreamConsumer<PipelineContext>) {
+    ///
+    /// # Errors
+    /// The final offset commit failed (at_least_once).
+    pub(super) async fn shutdown(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+    ) -> Result<(), PipelineError> {
         match self {
             Self::AtLeastOnce(s) => s.shutdown(consumer),
-            Self::ExactlyOnce(s) => s.shutdown().await,
+            Self::ExactlyOnce(s) => {
+                s.shutdown().await;
+                Ok(())
+            }
         }
     }
 }
