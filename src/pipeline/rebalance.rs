@@ -113,9 +113,8 @@ impl Pipeline {
         let mut tpl = TopicPartitionList::with_capacity(1);
         tpl.add_partition(&self.config.topics.raw, partition);
         let timeout = Duration::from_millis(self.config.processing.transaction_timeout_ms);
-        let committed = consumer
-            .committed_offsets(tpl, timeout)
-            .map_err(PipelineError::Commit)?;
+        let committed =
+            blocking(|| consumer.committed_offsets(tpl, timeout)).map_err(PipelineError::Commit)?;
         Ok(committed
             .find_partition(&self.config.topics.raw, partition)
             .and_then(|e| match e.offset() {
@@ -206,7 +205,7 @@ impl Pipeline {
         which: impl Fn(i32) -> bool,
     ) -> Result<Vec<i32>, PipelineError> {
         let timeout = Duration::from_millis(self.config.processing.transaction_timeout_ms);
-        let committed = consumer.committed(timeout).map_err(PipelineError::Commit)?;
+        let committed = blocking(|| consumer.committed(timeout)).map_err(PipelineError::Commit)?;
         let mut partitions = Vec::new();
         for elem in committed.elements().iter().filter(|e| which(e.partition())) {
             let offset = match elem.offset() {
@@ -219,5 +218,14 @@ impl Pipeline {
             partitions.push(elem.partition());
         }
         Ok(partitions)
+    }
+}
+
+/// Runs a blocking librdkafka call (a broker round trip) without holding up
+/// the other tasks of a multi-threaded runtime's worker.
+fn blocking<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(call),
+        _ => call(),
     }
 }
