@@ -111,3 +111,17 @@ impl PipelineError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_final_commit_exits_non_zero_naming_the_consequence() {
+        let e = PipelineError::FinalCommit(KafkaError::Canceled);
+        assert_eq!(e.exit_code(), 2);
+        let text = e.to_string();
+        assert!(text.contains("final offset commit"), "{text}");
+        assert!(text.contains("re-reads"), "{text}");
+    }
+}
