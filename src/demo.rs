@@ -51,7 +51,7 @@ pub struct DemoOptions {
 /// Broker set-up or delivery failures, or a pipeline error.
 pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     let mut config = Config::default();
-    config.kafka.group_id = format!("vitalstream-demo-{}", pipeline::now_ms());
+    config.kafka.group_id = format!("vitalstream-demo-{}", crate::clock::now_ms());
     let specs = TopicSpec::all(&config.topics, &config.kafka.group_id, opts.partitions);
     // The mock cluster lives as long as this function.
     let mut mock = None;
@@ -232,7 +232,7 @@ async fn read_back(
     let consumer: StreamConsumer = client_config(&config.kafka)
         .set(
             "group.id",
-            format!("vitalstream-demo-check-{}", pipeline::now_ms()),
+            format!("vitalstream-demo-check-{}", crate::clock::now_ms()),
         )
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")

@@ -23,7 +23,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tracing::{info, warn};
 
-use crate::pipeline::now_ms;
+use crate::clock::now_ms;
 use crate::telemetry::{Stats, prometheus, render};
 
 #[derive(Clone)]

@@ -33,12 +33,10 @@ async fn readings_flow_end_to_end_over_tls_verified_by_a_ca_file() {
     let client = tls_client(&broker, &ca_file);
     ensure_topics(
         &client,
-        // One partition: its state is restored before the first
-        // transaction. Restoring a second partition while the pipeline's
-        // own transaction holds the group's offsets blocks the committed-
-        // offset fetch until the transaction times out (a known defect of
-        // the lazy restore, tracked for the pipeline rework).
-        &TopicSpec::all(&cfg.topics, &cfg.kafka.group_id, 1),
+        // Two partitions: each is restored before its first record, with
+        // no transaction of the pipeline's own open (which would hold the
+        // group's committed offsets unstable).
+        &TopicSpec::all(&cfg.topics, &cfg.kafka.group_id, 2),
     )
     .await
     .expect("create topics over TLS");

@@ -13,7 +13,6 @@ use crate::codec::Codec;
 use crate::config::KafkaConfig;
 use crate::kafka::client_config;
 use crate::model::ClinicianAlert;
-use crate::pipeline;
 
 /// A running alerts follower.
 pub struct AlertWatcher {
@@ -30,7 +29,7 @@ impl AlertWatcher {
         let consumer: StreamConsumer = client_config(kafka)
             .set(
                 "group.id",
-                format!("vitalstream-demo-alerts-{}", pipeline::now_ms()),
+                format!("vitalstream-demo-alerts-{}", crate::clock::now_ms()),
             )
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "false")

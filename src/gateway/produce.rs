@@ -88,7 +88,7 @@ pub async fn produce(
         while allowance >= 1.0 && count.is_none_or(|c| report.sent < c) {
             allowance -= 1.0;
             let rec = gateway
-                .next_record(crate::pipeline::now_ms())
+                .next_record(crate::clock::now_ms())
                 .map_err(|_| KafkaError::MessageProduction(RDKafkaErrorCode::InvalidMessage))?;
             let mut out = FutureRecord::to(topic)
                 .key(rec.key.as_bytes())

@@ -35,6 +35,9 @@ pub struct RebalanceEvents {
     /// atomic load rather than a lock.
     revoke_seen: AtomicBool,
     assigned: Mutex<Vec<i32>>,
+    /// Set with every assignment (and requeue), so the pipeline's
+    /// per-record check is an atomic load rather than a lock.
+    assign_seen: AtomicBool,
     /// exactly_once: the pipeline's transactions.
     txn: OnceLock<Transactions>,
     /// The rebalance callback aborted the open transaction.
@@ -72,13 +75,24 @@ impl RebalanceEvents {
             Ok(true) => {
                 info!("open transaction aborted on revocation; the new owners redo its work")
             }
+            // Still open: the pipeline drops the work and aborts again
+            // (or stops the run if that fails too).
             Err(e) => warn!(error = %e, "aborting the open transaction on revocation failed"),
         }
         self.txn_aborted.store(true, Ordering::SeqCst);
     }
 
+    /// Whether partitions were assigned (or requeued) since the last
+    /// [`Self::take_assigned`].
+    pub fn has_assigned(&self) -> bool {
+        self.assign_seen.load(Ordering::SeqCst)
+    }
+
     /// Takes the partitions assigned since the last call.
     pub fn take_assigned(&self) -> Vec<i32> {
+        if !self.assign_seen.swap(false, Ordering::SeqCst) {
+            return Vec::new();
+        }
         self.assigned
             .lock()
             .map(|mut v| std::mem::take(&mut *v))
@@ -92,6 +106,7 @@ impl RebalanceEvents {
         if let Ok(mut assigned) = self.assigned.lock() {
             assigned.extend_from_slice(partitions);
         }
+        self.assign_seen.store(true, Ordering::SeqCst);
     }
 
     /// Takes the partitions revoked since the last call.
@@ -183,6 +198,7 @@ impl ConsumerContext for PipelineContext {
                 if let Ok(mut assigned) = self.events.assigned.lock() {
                     assigned.extend(partitions);
                 }
+                self.events.assign_seen.store(true, Ordering::SeqCst);
             }
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
         }

@@ -77,12 +77,14 @@ impl Transactions {
     /// (for the rebalance callback). Returns whether one was aborted.
     ///
     /// # Errors
-    /// The abort failed.
+    /// The abort failed: the transaction is still open (and
+    /// [`Self::is_open`] says so), for the caller to abort again or stop.
     pub fn abort_blocking(&self) -> Result<bool, KafkaError> {
-        if !self.open.swap(false, Ordering::SeqCst) {
+        if !self.open.load(Ordering::SeqCst) {
             return Ok(false);
         }
         retry(|| self.producer.abort_transaction(self.timeout))?;
+        self.open.store(false, Ordering::SeqCst);
         Ok(true)
     }
 

@@ -1,0 +1,161 @@
+//! exactly_once: a transaction holds the outputs, state changes and input
+//! offsets of every batch since it began, and commits once it is
+//! `processing.commit_interval_ms` old (`send_offsets_to_transaction`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::DeliveryFuture;
+use tokio::time::Instant;
+use tracing::warn;
+
+use super::{ChangelogSink, Done, Finished, offsets};
+use crate::kafka::{PipelineContext, Transactions, TxnOutcome};
+use crate::pipeline::PipelineError;
+use crate::pipeline::backpressure::delivered;
+use crate::pipeline::batch::Batch;
+use crate::state::ChangelogBuffer;
+use crate::telemetry::Metrics;
+
+/// The exactly_once strategy.
+pub(in crate::pipeline) struct ExactlyOnce {
+    txn: Transactions,
+    open: OpenTxn,
+    interval: Duration,
+    sink: ChangelogSink,
+    raw_topic: String,
+    metrics: Metrics,
+}
+
+/// Batches whose outputs, changelog records and offsets sit in the open
+/// transaction.
+#[derive(Default)]
+struct OpenTxn {
+    started: Option<Instant>,
+    deliveries: Vec<DeliveryFuture>,
+    next_offsets: BTreeMap<i32, i64>,
+    batches: Vec<Done>,
+    /// State changes of the transaction, one record per key, sent when it
+    /// commits.
+    changelog: ChangelogBuffer,
+}
+
+impl ExactlyOnce {
+    pub(in crate::pipeline) fn new(
+        txn: Transactions,
+        commit_interval: Duration,
+        sink: ChangelogSink,
+        raw_topic: String,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            txn,
+            open: OpenTxn::default(),
+            interval: commit_interval,
+            sink,
+            raw_topic,
+            metrics,
+        }
+    }
+
+    pub(super) fn begin(&mut self) -> Result<(), PipelineError> {
+        self.txn.begin().map_err(PipelineError::Transaction)
+    }
+
+    pub(super) fn changes(&mut self) -> &mut ChangelogBuffer {
+        &mut self.open.changelog
+    }
+
+    /// Whether a transaction is open or holds work.
+    pub(super) fn is_open(&self) -> bool {
+        self.txn.is_open() || self.open.started.is_some() || !self.open.changelog.is_empty()
+    }
+
+    pub(super) fn due_at(&self) -> Option<Instant> {
+        self.open.started.map(|t| t + self.interval)
+    }
+
+    /// Adds `batch` to the open transaction; commits it when due.
+    pub(super) async fn finish(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+        batch: Batch,
+        commit_now: bool,
+    ) -> Result<Finished, PipelineError> {
+        if !self.open.changelog.is_empty() {
+            self.begin()?;
+        }
+        let open = &mut self.open;
+        open.started.get_or_insert_with(|| {
+            batch
+                .consumed_at
+                .first()
+                .copied()
+                .unwrap_or_else(Instant::now)
+        });
+        open.deliveries.extend(batch.deliveries);
+        open.next_offsets.extend(batch.next_offsets);
+        open.batches.push((batch.counts, batch.consumed_at));
+        let due = commit_now || self.due_at().is_some_and(|t| t <= Instant::now());
+        if !due {
+            return Ok(Finished::Pending);
+        }
+        let mut open = std::mem::take(&mut self.open);
+        open.deliveries
+            .extend(self.sink.write(&mut open.changelog).await?);
+        let offsets = offsets(&self.raw_topic, &open.next_offsets)?;
+        let group = consumer.group_metadata().ok_or_else(|| {
+            PipelineError::Config("the consumer has no group metadata for the transaction".into())
+        })?;
+        match self
+            .txn
+            .commit(offsets, group)
+            .await
+            .map_err(PipelineError::Transaction)?
+        {
+            TxnOutcome::Committed => {
+                // Committed means delivered; these resolve at once.
+                delivered(open.deliveries).await?;
+                self.metrics.transaction(true);
+                Ok(Finished::Committed(open.batches))
+            }
+            TxnOutcome::Aborted => {
+                // Nothing of these batches is visible; they are read again.
+                self.metrics.transaction(false);
+                Ok(Finished::Aborted)
+            }
+        }
+    }
+
+    /// Backpressure: waits for the oldest half of the open transaction's
+    /// deliveries. Committing still checks all of them (librdkafka fails
+    /// the commit of a transaction with an undelivered record).
+    pub(super) async fn await_oldest(&mut self) -> Result<(), PipelineError> {
+        let half = self.open.deliveries.len().div_ceil(2);
+        if half == 0 {
+            // Nothing of ours is in flight (the changelog is sent at commit).
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            return Ok(());
+        }
+        let oldest: Vec<DeliveryFuture> = self.open.deliveries.drain(..half).collect();
+        delivered(oldest).await
+    }
+
+    /// The rebalance callback aborted the open transaction: its work is
+    /// gone. Had the abort failed there, the transaction is still open:
+    /// aborting it again here either succeeds or stops the run.
+    pub(super) async fn drop_open(&mut self) -> Result<(), PipelineError> {
+        self.open = OpenTxn::default();
+        self.metrics.transaction(false);
+        self.txn.abort().await.map_err(PipelineError::Transaction)
+    }
+
+    /// Only a failed batch leaves a transaction open: abort it, so the next
+    /// owner is not held up until the transaction times out.
+    pub(super) async fn shutdown(&mut self) {
+        if let Err(e) = self.txn.abort().await {
+            warn!(error = %e, "aborting the open transaction failed");
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! How a batch's work becomes durable, one strategy per
+//! `processing.guarantee` (DESIGN.md §6):
+//!
+//! * [`AtLeastOnce`]: a batch's outputs are delivered, then its state
+//!   changes, then its input offsets are stored (and committed by
+//!   librdkafka's timer). A restart never finds a reading remembered whose
+//!   output was lost.
+//! * [`ExactlyOnce`]: outputs, state changes and input offsets of several
+//!   batches commit in one transaction once it is
+//!   `processing.commit_interval_ms` old.
+
+mod at_least_once;
+mod exactly_once;
+
+use std::collections::BTreeMap;
+
+use rdkafka::consumer::StreamConsumer;
+use rdkafka::producer::{DeliveryFuture, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::time::Instant;
+
+pub(super) use at_least_once::{Acked, AtLeastOnce};
+pub(super) use exactly_once::ExactlyOnce;
+
+use super::PipelineError;
+use super::backpressure::send;
+use super::batch::Batch;
+use crate::kafka::{PipelineContext, PipelineProducer};
+use crate::state::{ChangelogBuffer, StateRecord};
+use crate::telemetry::{BatchCounts, Metrics};
+
+/// Counts of a batch and when each of its records was consumed.
+pub(super) type Done = (BatchCounts, Vec<Instant>);
+
+/// What finishing a batch came to.
+pub(super) enum Finished {
+    /// These batches are durable (delivered and stored, or committed).
+    Committed(Vec<Done>),
+    /// The batch joined the open transaction, which is not due yet.
+    Pending,
+    /// The transaction was aborted: nothing of its batches is visible, and
+    /// every assigned partition must go back to its committed offset.
+    Aborted,
+}
+
+/// The commit strategy of the run (one value per run, so the variants'
+/// sizes do not matter).
+#[allow(clippy::large_enum_variant)]
+pub(super) enum CommitStrategy {
+    /// `processing.guarantee = "at_least_once"`.
+    AtLeastOnce(AtLeastOnce),
+    /// `processing.guarantee = "exactly_once"`.
+    ExactlyOnce(ExactlyOnce),
+}
+
+impl CommitStrategy {
+    /// Opens a transaction before anything is produced (exactly_once).
+    pub(super) fn begin(&mut self) -> Result<(), PipelineError> {
+        match self {
+            Self::AtLeastOnce(_) => Ok(()),
+            Self::ExactlyOnce(s) => s.begin(),
+        }
+    }
+
+    /// Where the state changes of `batch` go: the batch itself
+    /// (at_least_once), or the open transaction, over which they coalesce.
+    pub(super) fn changes<'a>(&'a mut self, batch: &'a mut Batch) -> &'a mut ChangelogBuffer {
+        match self {
+            Self::AtLeastOnce(_) => &mut batch.changelog,
+            Self::ExactlyOnce(s) => s.changes(),
+        }
+    }
+
+    /// Whether finishing `batch` has anything to do.
+    pub(super) fn has_work(&self, batch: &Batch) -> bool {
+        let batch_work = batch.counts.consumed > 0
+            || !batch.deliveries.is_empty()
+            || !batch.changelog.is_empty();
+        match self {
+            Self::AtLeastOnce(s) => batch_work || s.has_in_flight(),
+            Self::ExactlyOnce(s) => batch_work || s.is_open(),
+        }
+    }
+
+    /// When the open transaction is due to commit (exactly_once).
+    pub(super) fn due_at(&self) -> Option<Instant> {
+        match self {
+            Self::AtLeastOnce(_) => None,
+            Self::ExactlyOnce(s) => s.due_at(),
+        }
+    }
+
+    /// Completes `batch`: at_least_once delivers and stores it;
+    /// exactly_once adds it to the open transaction, which commits once due
+    /// (or at once with `commit_now`).
+    pub(super) async fn finish(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+        batch: Batch,
+        commit_now: bool,
+    ) -> Result<Finished, PipelineError> {
+        match self {
+            Self::AtLeastOnce(s) => s.finish(consumer, batch, commit_now).await,
+            Self::ExactlyOnce(s) => s.finish(consumer, batch, commit_now).await,
+        }
+    }
+
+    /// The oldest closed batch once its outputs and state changes are
+    /// acknowledged (at_least_once); pending while none is in flight, and
+    /// always under exactly_once. Cancel-safe.
+    pub(super) async fn acked(&mut self) -> Result<Acked, PipelineError> {
+        match self {
+            Self::AtLeastOnce(s) => s.acked().await,
+            Self::ExactlyOnce(_) => std::future::pending().await,
+        }
+    }
+
+    /// Stores the offsets of an acknowledged batch (at_least_once).
+    pub(super) fn store(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+        acked: Acked,
+    ) -> Option<Done> {
+        match self {
+            Self::AtLeastOnce(s) => Some(s.store(consumer, acked)),
+            Self::ExactlyOnce(_) => None,
+        }
+    }
+
+    /// Backpressure: waits until the oldest outputs in flight are
+    /// acknowledged. Returns the batches that became durable meanwhile.
+    pub(super) async fn await_oldest(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+    ) -> Result<Vec<Done>, PipelineError> {
+        match self {
+            Self::AtLeastOnce(s) => {
+                if !s.has_in_flight() {
+                    // Only others' records are queued (none of ours await).
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    return Ok(Vec::new());
+                }
+                let acked = s.acked().await?;
+                Ok(vec![s.store(consumer, acked)])
+            }
+            Self::ExactlyOnce(s) => s.await_oldest().await.map(|()| Vec::new()),
+        }
+    }
+
+    /// Forgets the open transaction's work after the rebalance callback
+    /// aborted it.
+    ///
+    /// # Errors
+    /// The abort had failed in the callback and fails again.
+    pub(super) async fn drop_open(&mut self) -> Result<(), PipelineError> {
+        match self {
+            Self::AtLeastOnce(_) => Ok(()),
+            Self::ExactlyOnce(s) => s.drop_open().await,
+        }
+    }
+
+    /// At the end of the run: at_least_once commits the stored offsets (of
+    /// fully delivered batches); exactly_once aborts a transaction left open
+    /// by a failed batch, so the next owner is not held up until it times
+    /// out.
+    ///
+    /// # Errors
+    /// The final offset commit failed (at_least_once).
+    pub(super) async fn shutdown(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+    ) -> Result<(), PipelineError> {
+        match self {
+            Self::AtLeastOnce(s) => s.shutdown(consumer),
+            Self::ExactlyOnce(s) => {
+                s.shutdown().await;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Writes state changes to the changelog topic.
+pub(super) struct ChangelogSink {
+    producer: PipelineProducer,
+    topic: String,
+    metrics: Metrics,
+}
+
+impl ChangelogSink {
+    pub(super) fn new(producer: PipelineProducer, topic: String, metrics: Metrics) -> Self {
+        Self {
+            producer,
+            topic,
+            metrics,
+        }
+    }
+
+    /// Takes the records out of `changes`, counts them and sends them.
+    async fn write(
+        &self,
+        changes: &mut ChangelogBuffer,
+    ) -> Result<Vec<DeliveryFuture>, PipelineError> {
+        let coalesced = changes.coalesced();
+        let records = changes.drain();
+        self.count(&records, coalesced);
+        let mut written = Vec::with_capacity(records.len());
+        for record in &records {
+            let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
+                .partition(record.partition)
+                .key(&record.key[..]);
+            if let Some(value) = &record.value {
+                out = out.payload(&value[..]);
+            }
+            written.push(send(&self.producer, out).await?);
+        }
+        Ok(written)
+    }
+
+    fn count(&self, records: &[StateRecord], coalesced: u64) {
+        let bytes = records
+            .iter()
+            .map(|r| r.key.len() + r.value.as_ref().map_or(0, Vec::len))
+            .sum();
+        self.metrics.changelog(records.len(), bytes, coalesced);
+    }
+}
+
+/// The input offsets to commit: next offset per partition of `topic`.
+fn offsets(topic: &str, next: &BTreeMap<i32, i64>) -> Result<TopicPartitionList, PipelineError> {
+    let mut offsets = TopicPartitionList::with_capacity(next.len());
+    for (&partition, &next) in next {
+        offsets
+            .add_partition_offset(topic, partition, Offset::Offset(next))
+            .map_err(PipelineError::Commit)?;
+    }
+    Ok(offsets)
+}

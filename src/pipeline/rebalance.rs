@@ -1,0 +1,231 @@
+//! Partition ownership: restoring the state of assigned partitions from
+//! the changelog before they are processed, releasing revoked ones, and
+//! rewinding to the committed offsets after an aborted transaction.
+
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::PipelineError;
+use super::batch::{Batch, Pipeline};
+use crate::kafka::PipelineContext;
+use crate::state::Restorer;
+
+/// How much longer than the transaction timeout a restore waits at the end
+/// of the readable changelog for the committed state to become readable.
+const RESTORE_WAIT_MARGIN: Duration = Duration::from_secs(10);
+
+impl Pipeline {
+    /// Restores every newly assigned partition (and those requeued after an
+    /// aborted transaction) before any of their records is processed.
+    ///
+    /// The restore reads the group's committed offset of each, with the
+    /// stable-offsets guarantee of `read_committed`: an open transaction
+    /// holding offsets for the group makes the broker answer "unstable"
+    /// until it ends. Were it this instance's own transaction, the fetch
+    /// would wait for its timeout, so the open transaction (exactly_once)
+    /// commits first and no new one begins before the restores are done.
+    pub(super) async fn restore_assigned(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+    ) -> Result<(), PipelineError> {
+        if !self.context.events.has_assigned() {
+            return Ok(());
+        }
+        let mut pending = self.context.events.take_assigned();
+        pending.retain(|p| !self.processor.has_partition(*p));
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if self.close_batch(consumer, Batch::default(), true).await? {
+            // Aborted: every assigned partition was rewound and requeued.
+            pending = self.context.events.take_assigned();
+        }
+        pending.sort_unstable();
+        pending.dedup();
+        for partition in pending {
+            self.ensure_restored(consumer, partition).await?;
+        }
+        Ok(())
+    }
+
+    /// Restores `partition`'s state from the changelog unless it is held:
+    /// reads until the state is that of the group's committed input offset
+    /// (waiting out another producer's open transaction ahead of it, up to
+    /// the transaction timeout), so the partition is never processed with
+    /// part of its state.
+    pub(super) async fn ensure_restored(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+        partition: i32,
+    ) -> Result<(), PipelineError> {
+        if self.processor.has_partition(partition) {
+            return Ok(());
+        }
+        crate::kafka::check_partition(
+            &self.config.topics.raw,
+            partition,
+            &self.state_topic,
+            self.state_partitions,
+        )?;
+        let started = Instant::now();
+        let committed = self.committed_offset(consumer, partition)?;
+        let transaction_timeout =
+            Duration::from_millis(self.config.processing.transaction_timeout_ms);
+        let restorer = Restorer::new(partition, self.processor.fresh_partition());
+        let restorer = self
+            .state_reader
+            .restore(
+                partition,
+                restorer,
+                committed,
+                transaction_timeout + RESTORE_WAIT_MARGIN,
+            )
+            .await
+            .map_err(PipelineError::Restore)?;
+        let restored = restorer.finish(&mut self.processor, &mut self.changelog);
+        let seconds = started.elapsed().as_secs_f64();
+        self.report.restored(seconds);
+        info!(
+            partition,
+            records = restored.records,
+            bytes = restored.bytes,
+            dedup_entries = restored.dedup_entries,
+            open_windows = restored.open_windows,
+            alert_patients = restored.alert_patients,
+            committed_offset = committed,
+            state_offset = restored.next_offset,
+            seconds,
+            "partition state restored"
+        );
+        Ok(())
+    }
+
+    /// The group's committed offset of input `partition`, if any.
+    fn committed_offset(
+        &self,
+        consumer: &StreamConsumer<PipelineContext>,
+        partition: i32,
+    ) -> Result<Option<i64>, PipelineError> {
+        let mut tpl = TopicPartitionList::with_capacity(1);
+        tpl.add_partition(&self.config.topics.raw, partition);
+        let timeout = Duration::from_millis(self.config.processing.transaction_timeout_ms);
+        let committed =
+            blocking(|| consumer.committed_offsets(tpl, timeout)).map_err(PipelineError::Commit)?;
+        Ok(committed
+            .find_partition(&self.config.topics.raw, partition)
+            .and_then(|e| match e.offset() {
+                Offset::Offset(n) => Some(n),
+                _ => None,
+            }))
+    }
+
+    /// Releases the state of partitions revoked while no transaction was
+    /// open (a revocation with one open aborts it, and
+    /// [`Self::drop_aborted_work`] releases them): all their work is
+    /// committed, and their next owner restores it from the changelog.
+    ///
+    /// Called as soon as the pipeline sees the revocation, before it
+    /// processes any record of a later assignment. Eager rebalancing
+    /// revokes every partition and often hands some straight back to the
+    /// same instance; a partition that comes back must be restored, not
+    /// processed with the state held before: another owner may have moved
+    /// it on meanwhile. Releasing it only after processing some of its
+    /// records would also restore it right after this instance's own
+    /// commit, which need not be readable yet (Kafka writes the commit
+    /// markers after `commit_transaction` returns; tansu 0.6 keeps a
+    /// committed transaction unreadable while an earlier open one of
+    /// another producer shares a partition with it, see
+    /// `tests/tansu_canaries.rs`), and that transaction's state would be lost.
+    pub(super) fn release_revoked(&mut self) {
+        let revoked = self.context.events.take_revoked();
+        if revoked.is_empty() {
+            return;
+        }
+        let open = self.processor.revoke(&revoked);
+        info!(
+            partitions = ?revoked,
+            open_windows = open,
+            "state of revoked partitions released (kept in the changelog)"
+        );
+    }
+
+    /// After the rebalance callback aborted the open transaction: the work
+    /// in it is dropped with all partition state (restored from the
+    /// changelog before a partition is processed again); partitions this
+    /// instance kept (cooperative assignment) go back to their committed
+    /// offsets, the others are fetched from there by their new owner.
+    /// Returns the partitions rewound.
+    pub(super) async fn drop_aborted_work(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+    ) -> Result<Vec<i32>, PipelineError> {
+        self.commit.drop_open().await?;
+        let revoked = self.context.events.take_revoked();
+        let held = self.processor.held_partitions();
+        self.processor.revoke(&held);
+        let kept: Vec<i32> = held.into_iter().filter(|p| !revoked.contains(p)).collect();
+        if !kept.is_empty() {
+            self.seek_to_committed(consumer, |p| kept.contains(&p))?;
+            self.context.events.requeue_assigned(&kept);
+        }
+        info!(
+            revoked = ?revoked,
+            rewound = ?kept,
+            "work of the aborted transaction dropped; state goes back to the changelog"
+        );
+        Ok(kept)
+    }
+
+    /// After an aborted transaction: every assigned partition goes back to
+    /// its committed offset and its state is dropped, to be restored from
+    /// the (committed) changelog before it is processed again.
+    pub(super) fn rewind(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+    ) -> Result<(), PipelineError> {
+        let partitions = self.seek_to_committed(consumer, |_| true)?;
+        self.processor.revoke(&partitions);
+        self.context.events.requeue_assigned(&partitions);
+        warn!(
+            partitions = ?partitions,
+            "transaction aborted: partitions rewound to their committed offsets, state to the changelog"
+        );
+        Ok(())
+    }
+
+    /// Seeks the assigned partitions `which` selects back to their committed
+    /// offsets (the beginning when none is committed); returns them.
+    fn seek_to_committed(
+        &self,
+        consumer: &StreamConsumer<PipelineContext>,
+        which: impl Fn(i32) -> bool,
+    ) -> Result<Vec<i32>, PipelineError> {
+        let timeout = Duration::from_millis(self.config.processing.transaction_timeout_ms);
+        let committed = blocking(|| consumer.committed(timeout)).map_err(PipelineError::Commit)?;
+        let mut partitions = Vec::new();
+        for elem in committed.elements().iter().filter(|e| which(e.partition())) {
+            let offset = match elem.offset() {
+                Offset::Offset(n) => Offset::Offset(n),
+                _ => Offset::Beginning,
+            };
+            consumer
+                .seek(elem.topic(), elem.partition(), offset, timeout)
+                .map_err(PipelineError::Commit)?;
+            partitions.push(elem.partition());
+        }
+        Ok(partitions)
+    }
+}
+
+/// Runs a blocking librdkafka call (a broker round trip) without holding up
+/// the other tasks of a multi-threaded runtime's worker.
+fn blocking<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(call),
+        _ => call(),
+    }
+}
