@@ -83,11 +83,15 @@ async fn sample(addr: std::net::SocketAddr) -> Sample {
 
 /// Writes `records` to `topic` in chunks, counting deliveries; a cut
 /// network stalls it (librdkafka retries), it never drops a record.
+/// Writes `records` in chunks, never beyond the budget the test grants
+/// (`allowed`): the input is paced by the scenario's progress, so each
+/// outage falls mid-stream however fast or slow the machine is.
 fn produce_in_background(
     bootstrap: &str,
     topic: &str,
     records: Vec<Rec>,
     delivered: Arc<AtomicUsize>,
+    mut allowed: tokio::sync::watch::Receiver<usize>,
 ) -> tokio::task::JoinHandle<()> {
     let producer: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -96,7 +100,13 @@ fn produce_in_background(
         .expect("producer");
     let topic = topic.to_owned();
     tokio::spawn(async move {
+        let mut written = 0;
         for chunk in records.chunks(100) {
+            written += chunk.len();
+            allowed
+                .wait_for(|budget| *budget >= written)
+                .await
+                .expect("budget sender alive");
             let sends = chunk.iter().map(|r| {
                 let rec = FutureRecord::to(&topic)
                     .key(r.key.as_deref().expect("key"))
@@ -145,7 +155,8 @@ struct OutageRun {
 /// A `vitalstream run` process (`guarantee`, HTTP on port 0) processes
 /// [`READINGS`] readings written while it runs; the network is cut
 /// [`OUTAGES`] times, at even shares of the input (the writer stalls too
-/// and resumes). Each cut lasts [`OUTAGE`] and until the instance reports
+/// and resumes; it runs at most half a share past a cut until the instance
+/// is ready again, so every cut falls mid-stream). Each cut lasts [`OUTAGE`] and until the instance reports
 /// it (`/readyz` names the unreachable brokers and
 /// `vitalstream_kafka_connected` is 0). Asserts the reporting (readiness, metrics, log); returns the
 /// outputs for the guarantee's own checks.
@@ -216,11 +227,16 @@ async fn outage_run(guarantee: &str) -> OutageRun {
         })
         .collect();
     let delivered = Arc::new(AtomicUsize::new(0));
+    // The writer may run half a share past each cut, then waits for the
+    // scenario (the instance ready again) before it goes on.
+    let budget = |cycle: usize| (READINGS * (2 * cycle + 3) / (2 * (OUTAGES + 1))).min(READINGS);
+    let (allow, allowed) = tokio::sync::watch::channel(budget(0));
     let producer = produce_in_background(
         &broker.bootstrap,
         &cfg.topics.raw,
         records,
         delivered.clone(),
+        allowed,
     );
 
     // Cut the network mid-stream, OUTAGES times.
@@ -273,6 +289,12 @@ async fn outage_run(guarantee: &str) -> OutageRun {
             "outage {cycle}: ready again {:.1} s after the restore",
             restored_at.elapsed().as_secs_f64()
         );
+        let next = if cycle + 1 == OUTAGES {
+            READINGS
+        } else {
+            budget(cycle + 1)
+        };
+        allow.send_replace(next);
     }
     tokio::time::timeout(Duration::from_secs(180), producer)
         .await

@@ -15,6 +15,7 @@
 //! committed offsets, and both would publish the same outputs; aborted, the
 //! work is simply done again by the new owner.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -130,6 +131,13 @@ pub struct PipelineContext {
     pub link: Arc<BrokerLink>,
     stats: Arc<Stats>,
     raw_topic: Arc<str>,
+    /// The whole assignment, kept from the callbacks' own lists: asking
+    /// librdkafka inside a callback is a blocking request to its consumer
+    /// group thread, which never answers during the revocation that
+    /// closing the consumer runs (the drop then hung for good).
+    held: Arc<Mutex<BTreeSet<i32>>>,
+    /// The group's rebalance protocol, asked once at the first assignment.
+    protocol: Arc<OnceLock<&'static str>>,
 }
 
 impl PipelineContext {
@@ -141,6 +149,8 @@ impl PipelineContext {
             link,
             stats,
             raw_topic: raw_topic.into(),
+            held: Arc::default(),
+            protocol: Arc::default(),
         }
     }
 }
@@ -181,6 +191,11 @@ impl ConsumerContext for PipelineContext {
                     return;
                 }
                 info!(?partitions, "partitions revoked");
+                if let Ok(mut held) = self.held.lock() {
+                    for p in &partitions {
+                        held.remove(p);
+                    }
+                }
                 self.events.abort_open_txn();
                 if let Ok(mut revoked) = self.events.revoked.lock() {
                     revoked.extend(partitions);
@@ -193,6 +208,9 @@ impl ConsumerContext for PipelineContext {
                     return;
                 }
                 info!(?partitions, "partitions assigned");
+                if let Ok(mut held) = self.held.lock() {
+                    held.extend(partitions.iter().copied());
+                }
                 // Not ready until the pipeline has restored their state.
                 self.stats.health.set_state_restored(false);
                 if let Ok(mut assigned) = self.events.assigned.lock() {
@@ -206,26 +224,31 @@ impl ConsumerContext for PipelineContext {
 
     /// The whole assignment after the change: under cooperative rebalancing
     /// an assignment or revocation lists only the partitions that move.
+    /// (Eager: a revocation lists everything held, then the assignment
+    /// everything new, so the same bookkeeping holds.) No blocking call into
+    /// librdkafka here but the protocol's, once, at the first assignment.
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if matches!(rebalance, Rebalance::Error(_)) {
             return;
         }
-        match consumer.assignment() {
-            Ok(all) => {
-                let held: Vec<i32> = all.elements().iter().map(|e| e.partition()).collect();
-                info!(
-                    partitions = ?held,
-                    protocol = match consumer.rebalance_protocol() {
-                        RebalanceProtocol::Cooperative => "cooperative",
-                        RebalanceProtocol::Eager => "eager",
-                        RebalanceProtocol::None => "none",
-                    },
-                    "assignment after rebalance"
-                );
-                self.stats.health.set_assigned(held.len());
-            }
-            Err(e) => warn!(error = %e, "reading the assignment after a rebalance failed"),
+        if matches!(rebalance, Rebalance::Assign(_)) {
+            self.protocol
+                .get_or_init(|| match consumer.rebalance_protocol() {
+                    RebalanceProtocol::Cooperative => "cooperative",
+                    RebalanceProtocol::Eager => "eager",
+                    RebalanceProtocol::None => "none",
+                });
         }
+        let held: Vec<i32> = match self.held.lock() {
+            Ok(held) => held.iter().copied().collect(),
+            Err(_) => return,
+        };
+        info!(
+            partitions = ?held,
+            protocol = self.protocol.get().copied().unwrap_or("unknown"),
+            "assignment after rebalance"
+        );
+        self.stats.health.set_assigned(held.len());
     }
 }
 
