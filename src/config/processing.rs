@@ -6,13 +6,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProcessingConfig {
-    /// Most messages in one batch. Each batch ends with a wait for the
-    /// broker's acknowledgements (at_least_once) or joins the open
-    /// transaction, so larger batches raise catch-up throughput: on the e2e
-    /// bench 5,000 doubled at_least_once's over 1,000. Under a steady input
-    /// rate batches close after `batch_max_wait_ms` long before filling.
+    /// Most messages in one batch. Batching is adaptive: a batch closes as
+    /// soon as no further record is ready (caught up: outputs leave at
+    /// once) and grows towards this size while records keep coming (a
+    /// backlog: fewer, larger batches). at_least_once awaits a batch's
+    /// acknowledgements while the next one is read; exactly_once adds
+    /// batches to the open transaction.
     pub batch_max_messages: usize,
-    /// Longest a batch stays open waiting for more messages.
+    /// Longest a batch stays open while records keep arriving: an upper
+    /// bound, not a wait to fill (a batch closes at once when none is ready).
     pub batch_max_wait_ms: u64,
     /// exactly_once: how long a transaction stays open, collecting batches,
     /// before it commits (outputs become visible to read_committed
