@@ -11,13 +11,14 @@
 //! Run: `cargo bench --bench changelog -- [patients] [readings]`
 //! (defaults 10000 and 300000).
 
+mod fixtures;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use vitalstream::codec::{Codec, SchemaIds};
-use vitalstream::config::ValidationConfig;
 use vitalstream::gateway::{Gateway, GatewayConfig};
-use vitalstream::process::{AlertsConfig, HrvConfig, InputRecord, Processor, ProfileTable};
+use vitalstream::process::{InputRecord, ProfileTable};
 use vitalstream::state::{ChangelogBuffer, ChangelogWriter, Restorer, StateRecord};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -61,16 +62,7 @@ fn main() {
     let input_bytes: usize = records.iter().map(|r| r.key.len() + r.payload.len()).sum();
     println!("{patients} patients, {readings} readings, {input_bytes} input bytes");
     for (mode, batches_per_flush) in [("at_least_once", 1), ("exactly_once", BATCHES_PER_TXN)] {
-        let processor = || {
-            Processor::new(
-                codec.clone(),
-                ValidationConfig::default(),
-                HrvConfig::default(),
-                AlertsConfig::default(),
-                table.clone(),
-            )
-            .expect("processor")
-        };
+        let processor = || fixtures::processor(&codec, &table);
         let mut p = processor();
         let mut writer = ChangelogWriter::new();
         let mut buffer = ChangelogBuffer::new();
