@@ -82,6 +82,10 @@ pub const EVENT_TIME_LAG: &str = "vitalstream_event_time_lag_seconds";
 pub const BATCH_DURATION: &str = "vitalstream_batch_duration_seconds";
 /// Time to restore a partition's state on assignment, seconds (histogram).
 pub const STATE_RESTORE: &str = "vitalstream_state_restore_seconds";
+/// Seconds from the run's start to the end of each start-up phase, label
+/// `phase` (`brokers`, `subscribed`, `producer`, `profiles`, `assigned`,
+/// `ready`) (gauge).
+pub const STARTUP_PHASE: &str = "vitalstream_startup_seconds";
 
 /// Requests to the schema registry, label `outcome` (`ok`, `not_found`, `error`).
 pub const SCHEMA_REGISTRY_REQUESTS: &str = "vitalstream_schema_registry_requests_total";
@@ -122,7 +126,7 @@ pub const EVENT_LAG_BUCKETS: [f64; 12] = [
 ];
 
 /// Every metric name vitalstream exports, with its help text.
-pub const DESCRIBED: [(&str, &str); 36] = [
+pub const DESCRIBED: [(&str, &str); 37] = [
     (READINGS_CONSUMED, "Readings consumed from the raw topic."),
     (
         READINGS_ENRICHED,
@@ -216,6 +220,10 @@ pub const DESCRIBED: [(&str, &str); 36] = [
     (
         STATE_RESTORE,
         "Seconds to restore a partition's state on assignment.",
+    ),
+    (
+        STARTUP_PHASE,
+        "Seconds from the run's start to the end of each start-up phase.",
     ),
     (
         BACKPRESSURE_PAUSE,
