@@ -64,12 +64,44 @@ pub struct AddOutcome {
     pub out_of_range: u32,
 }
 
+/// A buffered beat in 8 bytes (a [`Beat`] takes 16): its time as an offset
+/// from its window's start (a window is at most a day, so it fits) and its
+/// RR (positive: only plausible, time-advancing beats are buffered). Sorted
+/// like [`Beat`]s of one window: by time, then RR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct WindowBeat {
+    dt_ms: u32,
+    rr_ms: u32,
+}
+
+impl WindowBeat {
+    /// `beat` of the window starting at `start_ms`; `None` when it lies
+    /// outside the window's range or its RR is not positive.
+    fn new(start_ms: i64, beat: Beat) -> Option<Self> {
+        Some(Self {
+            dt_ms: u32::try_from(beat.t_ms.checked_sub(start_ms)?).ok()?,
+            rr_ms: u32::try_from(beat.rr_ms).ok()?,
+        })
+    }
+
+    /// The beat of the window starting at `start_ms`.
+    fn beat(self, start_ms: i64) -> Beat {
+        Beat {
+            t_ms: start_ms + i64::from(self.dt_ms),
+            // Made from a positive i32.
+            rr_ms: i32::try_from(self.rr_ms).unwrap_or(i32::MAX),
+        }
+    }
+}
+
 /// Beats and readings collected for one open window, in chunks: one per
 /// reading that reached it. The state changelog writes each chunk under its
 /// own key once, so a window's beats are appended, never rewritten.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OpenWindow {
-    beats: Vec<Beat>,
+    /// Window start, ms since the epoch: the beats' time base.
+    start_ms: i64,
+    beats: Vec<WindowBeat>,
     /// Non-positive and implausible RR values routed to this window.
     n_invalid: u32,
     reading_ids: Vec<String>,
@@ -81,10 +113,22 @@ pub struct OpenWindow {
 /// One reading's share of an open window, as the changelog writes it.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct ChunkRef<'a> {
-    #[serde(serialize_with = "super::beat_codec::serialize_ref")]
-    beats: &'a [Beat],
+    #[serde(serialize_with = "serialize_beats")]
+    beats: ChunkBeats<'a>,
     n_invalid: u32,
     reading_id: &'a str,
+}
+
+/// A chunk's beats and their window's start.
+#[derive(Debug, Clone, Copy)]
+struct ChunkBeats<'a> {
+    start_ms: i64,
+    beats: &'a [WindowBeat],
+}
+
+fn serialize_beats<S: serde::Serializer>(b: &ChunkBeats<'_>, s: S) -> Result<S::Ok, S::Error> {
+    let start = b.start_ms;
+    super::beat_codec::serialize(b.beats.iter().map(|w| w.beat(start)), s)
 }
 
 /// One reading's share of an open window, as a restore reads it.
@@ -97,6 +141,14 @@ pub struct WindowChunk {
 }
 
 impl OpenWindow {
+    /// An empty window starting at `start_ms`.
+    fn starting(start_ms: i64) -> Self {
+        Self {
+            start_ms,
+            ..Self::default()
+        }
+    }
+
     /// Chunks held (readings that reached the window).
     pub fn chunks(&self) -> usize {
         self.chunks.len()
@@ -110,7 +162,10 @@ impl OpenWindow {
             .get(i + 1)
             .map_or(self.beats.len(), |c| c.0 as usize);
         Some(ChunkRef {
-            beats: self.beats.get(from as usize..to)?,
+            beats: ChunkBeats {
+                start_ms: self.start_ms,
+                beats: self.beats.get(from as usize..to)?,
+            },
             n_invalid,
             reading_id: self.reading_ids.get(i)?,
         })
@@ -278,15 +333,21 @@ impl HrvWindows {
         let end = start.saturating_add(self.config.window_ms);
         let window = state.windows.entry(start).or_insert_with(|| {
             by_end.insert((end, patient_id.to_owned()));
-            OpenWindow::default()
+            OpenWindow::starting(start)
         });
         window.open_chunk(&chunk.reading_id);
         if let Some(c) = window.chunks.last_mut() {
             c.1 = chunk.n_invalid;
         }
         window.n_invalid = window.n_invalid.saturating_add(chunk.n_invalid);
-        self.buffered_beats += chunk.beats.len();
-        window.beats.extend(chunk.beats);
+        let before = window.beats.len();
+        window.beats.extend(
+            chunk
+                .beats
+                .into_iter()
+                .filter_map(|b| WindowBeat::new(start, b)),
+        );
+        self.buffered_beats += window.beats.len() - before;
     }
 
     /// Drops one restored window (its changelog key was deleted).
@@ -308,6 +369,18 @@ impl HrvWindows {
     pub fn finish_restore(&mut self) {
         self.patients
             .retain(|_, s| !s.windows.is_empty() || *s != HrvPatientState::default());
+        // A restore appends chunk after chunk: give back the growth slack
+        // (up to half of each window's buffers), as most windows get few
+        // more beats before they close.
+        for window in self
+            .patients
+            .values_mut()
+            .flat_map(|s| s.windows.values_mut())
+        {
+            window.beats.shrink_to_fit();
+            window.reading_ids.shrink_to_fit();
+            window.chunks.shrink_to_fit();
+        }
         self.dirty.clear();
     }
 
@@ -404,7 +477,7 @@ impl HrvWindows {
                 let by_end = &mut self.by_end;
                 let window = state.windows.entry(start).or_insert_with(|| {
                     by_end.insert((end, patient_id.to_owned()));
-                    OpenWindow::default()
+                    OpenWindow::starting(start)
                 });
                 if window.reading_ids.last().is_none_or(|id| id != reading_id) {
                     window.open_chunk(reading_id);
@@ -414,8 +487,9 @@ impl HrvWindows {
             let Some((_, window)) = current.as_mut() else {
                 continue;
             };
-            if advances && (lo..=hi).contains(&rr) {
-                window.beats.push(Beat { t_ms: t, rr_ms: rr });
+            let beat = WindowBeat::new(start, Beat { t_ms: t, rr_ms: rr });
+            if let (true, true, Some(beat)) = (advances, (lo..=hi).contains(&rr), beat) {
+                window.beats.push(beat);
                 out.buffered = out.buffered.saturating_add(1);
             } else {
                 window.add_invalid();
@@ -641,7 +715,7 @@ impl HrvWindows {
         window.reading_ids.sort_unstable();
         window.reading_ids.dedup();
         let filter = self.config.artifact_filter;
-        let sums = filter_sorted(&window.beats, filter);
+        let sums = filter_sorted(window.beats.iter().map(|b| b.beat(start)), filter);
         let m = metrics::compute(&sums, self.config.min_nn_duration_ms);
         Some(HrvWindow {
             patient_id: patient.to_owned(),
