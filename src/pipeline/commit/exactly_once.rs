@@ -2,16 +2,16 @@
 //! offsets of every batch since it began, and commits once it is
 //! `processing.commit_interval_ms` old (`send_offsets_to_transaction`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::producer::DeliveryFuture;
 use tokio::time::Instant;
 use tracing::warn;
 
 use super::{ChangelogSink, Done, Finished, offsets};
-use crate::kafka::{PipelineContext, Transactions, TxnOutcome};
+use crate::kafka::{Deliveries, PipelineContext, Transactions, TxnOutcome};
 use crate::pipeline::PipelineError;
 use crate::pipeline::backpressure::delivered;
 use crate::pipeline::batch::Batch;
@@ -33,7 +33,8 @@ pub(in crate::pipeline) struct ExactlyOnce {
 #[derive(Default)]
 struct OpenTxn {
     started: Option<Instant>,
-    deliveries: Vec<DeliveryFuture>,
+    /// Acknowledgements per batch (and of the changelog write), oldest first.
+    deliveries: VecDeque<Arc<Deliveries>>,
     next_offsets: BTreeMap<i32, i64>,
     batches: Vec<Done>,
     /// State changes of the transaction, one record per key, sent when it
@@ -94,7 +95,9 @@ impl ExactlyOnce {
                 .copied()
                 .unwrap_or_else(Instant::now)
         });
-        open.deliveries.extend(batch.deliveries);
+        if batch.deliveries.sent() > 0 {
+            open.deliveries.push_back(batch.deliveries);
+        }
         open.next_offsets.extend(batch.next_offsets);
         open.batches.push((batch.counts, batch.consumed_at));
         let due = commit_now || self.due_at().is_some_and(|t| t <= Instant::now());
@@ -102,8 +105,9 @@ impl ExactlyOnce {
             return Ok(Finished::Pending);
         }
         let mut open = std::mem::take(&mut self.open);
-        open.deliveries
-            .extend(self.sink.write(&mut open.changelog).await?);
+        let written = Arc::<Deliveries>::default();
+        self.sink.write(&mut open.changelog, &written).await?;
+        open.deliveries.push_back(written);
         let offsets = offsets(&self.raw_topic, &open.next_offsets)?;
         let group = consumer.group_metadata().ok_or_else(|| {
             PipelineError::Config("the consumer has no group metadata for the transaction".into())
@@ -116,7 +120,9 @@ impl ExactlyOnce {
         {
             TxnOutcome::Committed => {
                 // Committed means delivered; these resolve at once.
-                delivered(open.deliveries).await?;
+                for deliveries in &open.deliveries {
+                    delivered(deliveries).await?;
+                }
                 self.metrics.transaction(true);
                 Ok(Finished::Committed(open.batches))
             }
@@ -128,18 +134,19 @@ impl ExactlyOnce {
         }
     }
 
-    /// Backpressure: waits for the oldest half of the open transaction's
-    /// deliveries. Committing still checks all of them (librdkafka fails
-    /// the commit of a transaction with an undelivered record).
+    /// Backpressure: waits for the deliveries of the open transaction's
+    /// oldest batch not yet awaited. Committing checks the rest (and
+    /// librdkafka fails the commit of a transaction with an undelivered
+    /// record). Cancel-safe.
     pub(super) async fn await_oldest(&mut self) -> Result<(), PipelineError> {
-        let half = self.open.deliveries.len().div_ceil(2);
-        if half == 0 {
+        let Some(oldest) = self.open.deliveries.front().cloned() else {
             // Nothing of ours is in flight (the changelog is sent at commit).
             tokio::time::sleep(Duration::from_millis(1)).await;
             return Ok(());
-        }
-        let oldest: Vec<DeliveryFuture> = self.open.deliveries.drain(..half).collect();
-        delivered(oldest).await
+        };
+        delivered(&oldest).await?;
+        self.open.deliveries.pop_front();
+        Ok(())
     }
 
     /// The rebalance callback aborted the open transaction: its work is
