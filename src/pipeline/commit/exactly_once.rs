@@ -18,6 +18,17 @@ use crate::pipeline::batch::Batch;
 use crate::state::ChangelogBuffer;
 use crate::telemetry::Metrics;
 
+/// Buffered state changes of the open transaction beyond which they are
+/// sent at once instead of at commit. Writes to the same key within the
+/// transaction coalesce in the buffer (Kafka Streams' record cache), which
+/// saves records where few patients report often; where many report
+/// (10 k patients: 3 % of writes coalesced) holding them made the commit
+/// produce and flush a whole interval's state changes while nothing else
+/// ran. Sent early they travel while the next batches are processed, in
+/// the same transaction, in the same key order (a key's later write comes
+/// later), each partition's meta record with its offsets after the rest.
+const WRITE_AHEAD_RECORDS: usize = 1_000;
+
 /// The exactly_once strategy.
 pub(in crate::pipeline) struct ExactlyOnce {
     txn: Transactions,
@@ -102,6 +113,9 @@ impl ExactlyOnce {
         open.batches.push((batch.counts, batch.consumed_at));
         let due = commit_now || self.due_at().is_some_and(|t| t <= Instant::now());
         if !due {
+            if self.open.changelog.len() >= WRITE_AHEAD_RECORDS {
+                self.write_changelog().await?;
+            }
             return Ok(Finished::Pending);
         }
         let mut open = std::mem::take(&mut self.open);
@@ -132,6 +146,16 @@ impl ExactlyOnce {
                 Ok(Finished::Aborted)
             }
         }
+    }
+
+    /// Sends the state changes buffered so far into the open transaction.
+    async fn write_changelog(&mut self) -> Result<(), PipelineError> {
+        let written = Arc::<Deliveries>::default();
+        self.sink.write(&mut self.open.changelog, &written).await?;
+        if written.sent() > 0 {
+            self.open.deliveries.push_back(written);
+        }
+        Ok(())
     }
 
     /// Backpressure: waits for the deliveries of the open transaction's
