@@ -126,12 +126,16 @@ impl ExactlyOnce {
         let group = consumer.group_metadata().ok_or_else(|| {
             PipelineError::Config("the consumer has no group metadata for the transaction".into())
         })?;
-        match self
+        let committing = Instant::now();
+        let outcome = self
             .txn
             .commit(offsets, group)
             .await
-            .map_err(PipelineError::Transaction)?
-        {
+            .map_err(PipelineError::Transaction)?;
+        self.metrics
+            .transaction_commit
+            .record(committing.elapsed().as_secs_f64());
+        match outcome {
             TxnOutcome::Committed => {
                 // Committed means delivered; these resolve at once.
                 for deliveries in &open.deliveries {
