@@ -43,13 +43,15 @@ With --expect N the application stops once it has processed N raw
 readings and prints one JSON line of timings (CLOCK_MONOTONIC seconds,
 comparable with the benchmark's time.monotonic()) and counts:
 first_raw (first raw reading decoded), processed (the N-th processed),
-committed (the final checkpoint committed after stopping).
+committed (the final checkpoint committed after stopping), and its
+peak RSS.
 """
 
 import argparse
 import datetime
 import json
 import os
+import resource
 import struct
 import sys
 import time
@@ -483,6 +485,8 @@ def main():
             "processed": peer.processed_at,
             "committed": committed,
             "raw_processed": peer.raw_processed,
+            # KiB on Linux: the whole process, every thread.
+            "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
             **peer.counts,
         }), flush=True)
     if args.expect and peer.raw_processed < args.expect:
