@@ -355,6 +355,8 @@ def main():
                     help="also run this peer over the backlog (scripts/peer/), once per guarantee")
     ap.add_argument("--peer-readings", type=int, default=0, metavar="N",
                     help="the peer processes only the first N readings (default: the whole backlog)")
+    ap.add_argument("--peer-guarantee", choices=MODES, action="append", default=[],
+                    help="run the peer in this guarantee only (repeatable; default: both)")
     args = ap.parse_args()
     python = peer_python() if args.peer else None
 
@@ -401,13 +403,17 @@ def main():
                 mode, args.partitions, workdir, args.timeout)
             results.append(r)
         peers = []
-        for mode in MODES if args.peer else ():
+        for mode in (args.peer_guarantee or MODES) if args.peer else ():
             readings = min(args.peer_readings or sent, sent)
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             r = peer_catch_up(python, brokers, mode, readings, args.partitions, workdir, args.timeout)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
             r["cpu_us"] = cpu * 1e6 / readings
+            # Every reading ends in exactly one place (DESIGN.md §3): the peer too.
+            ended = sum(r["counts"].values())
+            if ended != readings:
+                print(f"peer {mode}: {ended} of {readings} readings accounted for: {r['counts']}")
             print(f"peer {args.peer} {mode}: {readings} readings in {r['seconds']:.1f} s "
                   f"({r['rate']:.0f}/s), {r['counts']}")
             peers.append(r)
@@ -430,7 +436,9 @@ def main():
     if peers:
         print(f"\n{'peer ' + args.peer:<14} {'readings':>9} {'catch-up s':>10} {'readings/s':>11} "
               f"{'CPU us/rdg':>10} {'peak RSS MiB':>13} {'final commit s':>14} {'vitalstream / peer':>18}")
-        for r, v in zip(peers, results):
+        by_mode = {v["mode"]: v for v in results}
+        for r in peers:
+            v = by_mode[r["mode"]]
             print(f"{r['mode']:<14} {r['readings']:>9} {r['seconds']:>10.1f} {r['rate']:>11.0f} "
                   f"{r['cpu_us']:>10.1f} {r['peak_rss_mib']:>13.1f} {r['commit_s']:>14.2f} "
                   f"{v['rate'] / r['rate']:>18.2f}")
