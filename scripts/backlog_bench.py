@@ -40,7 +40,8 @@ output topics and state directory, and reports for each:
   * vitalstream ÷ peer throughput of the same guarantee.
 
 --peer-readings N runs the peer over the first N readings of the backlog
-only (it stops after N), to bound the run's time: the peer is far slower.
+only (it stops after N), and --peer-guarantee MODE in that guarantee only,
+to bound the run's time: the peer is far slower.
 The peer's virtual environment (.venv-peer, scripts/peer/requirements.txt)
 is created on first use.
 
@@ -48,7 +49,7 @@ tansu's own log is kept in the run's directory (printed at the end, and
 when the broker dies).
 
 Usage: python3 scripts/backlog_bench.py [--readings 1000000] [--patients 10000]
-       [--partitions 4] [--peer quix [--peer-readings N]]
+       [--partitions 4] [--peer quix [--peer-readings N] [--peer-guarantee MODE]]
 Needs tansu (in .venv-test, which `bash scripts/test.sh` creates: run this
 with .venv-test/bin/python, or set TANSU_BIN) and builds
 the release binary itself.
