@@ -136,7 +136,9 @@ def unframe(payload, schema_id):
 
 
 def millis(t):
-    return int((t - EPOCH).total_seconds() * 1000)
+    """Milliseconds since the epoch of an aware datetime (fastavro's
+    timestamp-millis), exactly."""
+    return (t - EPOCH) // datetime.timedelta(milliseconds=1)
 
 
 class ProfileDeserializer(Deserializer):
@@ -174,7 +176,7 @@ def decode(payload, key):
                                              return_record_name=True)
     except Rejected:
         raise
-    except (EOFError, ValueError, IndexError, UnicodeDecodeError, TypeError, OverflowError) as e:
+    except Exception as e:  # noqa: BLE001 — whatever fastavro raises on bad bytes: never crash on input
         raise Rejected("malformed", f"undecodable RawReading: {type(e).__name__}: {e}") from None
     if key is None or key != reading["patient_id"].encode():
         raise Rejected("key_mismatch", "Kafka key differs from the reading's patient_id")
