@@ -24,17 +24,40 @@ consumer group with its own output topics), and reports for each:
   * catch-up throughput as a fraction of the passthrough's in this run;
   * the exactly_once / at_least_once throughput ratio of this one run.
 
+With --peer quix it then runs the Quix Streams peer (scripts/peer/quix_peer.py:
+decode, validate, DLQ, profile join, dedup in Quix state, enrichment, written
+as a Quix Streams user would) over the same backlog on the same broker, once
+per Quix processing guarantee, each in its own consumer group with its own
+output topics and state directory, and reports for each:
+
+  * catch-up throughput: readings divided by the time from the peer decoding
+    its first raw reading (group joined, partitions assigned, state restored:
+    the counterpart of vitalstream's /readyz) to it having processed the
+    last one (the counterpart of vitalstream's consumed counter); the time to
+    its final commit after that is shown too;
+  * its CPU time per reading (the peer process, user + system, whole run
+    including interpreter start-up) and its peak RSS;
+  * vitalstream ÷ peer throughput of the same guarantee.
+
+--peer-readings N runs the peer over the first N readings of the backlog
+only (it stops after N), and --peer-guarantee MODE in that guarantee only,
+to bound the run's time: the peer is far slower.
+The peer's virtual environment (.venv-peer, scripts/peer/requirements.txt)
+is created on first use.
+
 tansu's own log is kept in the run's directory (printed at the end, and
 when the broker dies).
 
 Usage: python3 scripts/backlog_bench.py [--readings 1000000] [--patients 10000]
-       [--partitions 4]
+       [--partitions 4] [--peer quix [--peer-readings N] [--peer-guarantee MODE]]
 Needs tansu (in .venv-test, which `bash scripts/test.sh` creates: run this
 with .venv-test/bin/python, or set TANSU_BIN) and builds
 the release binary itself.
 """
 
 import argparse
+import hashlib
+import json
 import os
 import re
 import resource
@@ -50,6 +73,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "vitalstream")
 PASSTHROUGH = os.path.join(ROOT, "target", "release", "examples", "passthrough")
 MODES = ("exactly_once", "at_least_once")
+PEER_DIR = os.path.join(ROOT, "scripts", "peer")
+PEER_VENV = os.path.join(ROOT, ".venv-peer")
+# vitalstream's guarantee → Quix Streams' processing_guarantee
+PEER_MODES = {"exactly_once": "exactly-once", "at_least_once": "at-least-once"}
 
 
 def tansu_path():
@@ -255,6 +282,67 @@ def catch_up(brokers, mode, backlog, partitions, workdir, timeout_s, librdkafka)
     }
 
 
+def peer_python():
+    """The peer's interpreter, in .venv-peer, created or updated from
+    scripts/peer/requirements.txt when that file changed."""
+    requirements = os.path.join(PEER_DIR, "requirements.txt")
+    with open(requirements, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    python = os.path.join(PEER_VENV, "bin", "python")
+    stamp = os.path.join(PEER_VENV, "requirements.sha256")
+    try:
+        with open(stamp) as f:
+            if f.read().strip() == digest and os.path.exists(python):
+                return python
+    except OSError:
+        pass
+    print(f"installing the Quix Streams peer into {PEER_VENV}")
+    subprocess.run([sys.executable, "-m", "venv", PEER_VENV], check=True)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "-r", requirements], check=True)
+    with open(stamp, "w") as f:
+        f.write(digest)
+    return python
+
+
+def peer_catch_up(python, brokers, mode, readings, partitions, workdir, timeout_s):
+    """Runs the Quix peer over the first `readings` of the backlog in
+    vitalstream guarantee `mode`: its rate, CPU per reading and counts."""
+    prefix = f"peer-quix-{mode}"
+    log = open(os.path.join(workdir, f"{prefix}.log"), "w")
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [python, "-W", "ignore", os.path.join(PEER_DIR, "quix_peer.py"), "--brokers", brokers,
+         "--guarantee", PEER_MODES[mode], "--group", prefix,
+         "--enriched-topic", f"{prefix}.enriched", "--dlq-topic", f"{prefix}.dlq",
+         "--partitions", str(partitions), "--state-dir", os.path.join(workdir, f"{prefix}-state"),
+         "--expect", str(readings)],
+        stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        sys.exit(f"peer {mode}: not done within {timeout_s} s, see {log.name}")
+    finally:
+        log.close()
+    lines = [line for line in (out or "").splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        sys.exit(f"peer {mode} failed ({proc.returncode}): {out!r}, see {log.name}")
+    r = json.loads(lines[-1])
+    seconds = max(r["processed"] - r["first_raw"], 1e-9)
+    return {
+        "mode": mode,
+        "readings": readings,
+        "seconds": seconds,
+        "rate": readings / seconds,
+        "commit_s": r["committed"] - r["processed"],
+        "start_s": r["first_raw"] - started,
+        "peak_rss_mib": r["peak_rss_kib"] / 1024,
+        "counts": {k: v for k, v in r.items()
+                   if k not in ("first_raw", "processed", "committed", "raw_processed", "peak_rss_kib")},
+    }
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--readings", type=int, default=1_000_000)
@@ -264,7 +352,14 @@ def main():
     ap.add_argument("--librdkafka", action="append", default=[], metavar="PROPERTY=VALUE",
                     help="extra [kafka.librdkafka] property for vitalstream (repeatable), "
                          "e.g. compression.type=lz4")
+    ap.add_argument("--peer", choices=("quix",),
+                    help="also run this peer over the backlog (scripts/peer/), once per guarantee")
+    ap.add_argument("--peer-readings", type=int, default=0, metavar="N",
+                    help="the peer processes only the first N readings (default: the whole backlog)")
+    ap.add_argument("--peer-guarantee", choices=MODES, action="append", default=[],
+                    help="run the peer in this guarantee only (repeatable; default: both)")
     args = ap.parse_args()
+    python = peer_python() if args.peer else None
 
     subprocess.run(["cargo", "build", "--release", "--locked", "--quiet", "--bin", "vitalstream",
                     "--example", "passthrough"], cwd=ROOT, check=True)
@@ -308,6 +403,21 @@ def main():
             r["restart_s"], r["restore_s"], r["restart_peak_mib"] = restart_to_ready(
                 mode, args.partitions, workdir, args.timeout)
             results.append(r)
+        peers = []
+        for mode in (args.peer_guarantee or MODES) if args.peer else ():
+            readings = min(args.peer_readings or sent, sent)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            r = peer_catch_up(python, brokers, mode, readings, args.partitions, workdir, args.timeout)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+            r["cpu_us"] = cpu * 1e6 / readings
+            # Every reading ends in exactly one place (DESIGN.md §3): the peer too.
+            ended = sum(r["counts"].values())
+            if ended != readings:
+                print(f"peer {mode}: {ended} of {readings} readings accounted for: {r['counts']}")
+            print(f"peer {args.peer} {mode}: {readings} readings in {r['seconds']:.1f} s "
+                  f"({r['rate']:.0f}/s), {r['counts']}")
+            peers.append(r)
     finally:
         if broker.poll() is not None:
             print(f"tansu exited with {broker.returncode}: see {broker_log.name}")
@@ -324,6 +434,15 @@ def main():
               f"{r['aborted']:>12.0f} {r['pauses']:>7.0f}")
     eos, alo = results
     print(f"\nexactly_once / at_least_once throughput: {eos['rate'] / alo['rate']:.2f}")
+    if peers:
+        print(f"\n{'peer ' + args.peer:<14} {'readings':>9} {'catch-up s':>10} {'readings/s':>11} "
+              f"{'CPU us/rdg':>10} {'peak RSS MiB':>13} {'final commit s':>14} {'vitalstream / peer':>18}")
+        by_mode = {v["mode"]: v for v in results}
+        for r in peers:
+            v = by_mode[r["mode"]]
+            print(f"{r['mode']:<14} {r['readings']:>9} {r['seconds']:>10.1f} {r['rate']:>11.0f} "
+                  f"{r['cpu_us']:>10.1f} {r['peak_rss_mib']:>13.1f} {r['commit_s']:>14.2f} "
+                  f"{v['rate'] / r['rate']:>18.2f}")
     print(f"machine: {os.cpu_count()} cores; logs in {workdir}")
 
 

@@ -25,10 +25,12 @@ use std::time::{Duration, Instant};
 
 use metrics::{Counter, Gauge};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::FutureProducer;
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Statistics};
 use tracing::{debug, info, warn};
 
+use super::delivery::{Deliveries, QueueSpace};
 use crate::telemetry::{KAFKA_CLIENT_ERRORS, KAFKA_CONNECTED, KAFKA_OUTAGES, Stats};
 
 /// How recent a producer statistics report with a broker up must be to
@@ -189,16 +191,35 @@ pub fn is_transient(error: &KafkaError) -> bool {
 }
 
 /// Context of the pipeline's producer: client errors and statistics go to
-/// the [`BrokerLink`].
+/// the [`BrokerLink`], delivery reports to the [`Deliveries`] of the
+/// record's batch (its delivery opaque).
 #[derive(Debug, Clone)]
 pub struct LinkProducerContext {
     link: Arc<BrokerLink>,
+    space: Arc<QueueSpace>,
 }
 
 impl LinkProducerContext {
     /// A producer context reporting to `link`.
     pub fn new(link: Arc<BrokerLink>) -> Self {
-        Self { link }
+        Self {
+            link,
+            space: Arc::default(),
+        }
+    }
+
+    /// Wakes senders waiting for room in the producer queue.
+    pub fn queue_space(&self) -> &QueueSpace {
+        &self.space
+    }
+}
+
+impl ProducerContext for LinkProducerContext {
+    type DeliveryOpaque = Arc<Deliveries>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, deliveries: Arc<Deliveries>) {
+        deliveries.delivered(result.as_ref().map(|_| ()).map_err(|(e, _)| e.clone()));
+        self.space.freed();
     }
 }
 
@@ -213,8 +234,9 @@ impl ClientContext for LinkProducerContext {
     }
 }
 
-/// The pipeline's output producer.
-pub type PipelineProducer = FutureProducer<LinkProducerContext>;
+/// The pipeline's output producer. Its own thread serves delivery reports
+/// (as `FutureProducer`'s does), counted per batch by [`Deliveries`].
+pub type PipelineProducer = ThreadedProducer<LinkProducerContext>;
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ mod checks;
 mod client;
 mod committed;
 mod context;
+mod delivery;
 mod erasures;
 mod link;
 mod profiles;
@@ -22,6 +23,7 @@ pub use client::{
 };
 pub use committed::{CommittedReadError, CommittedReader, CommittedRecord, read_committed};
 pub use context::{EofQuietContext, PipelineContext, RebalanceEvents};
+pub use delivery::{Deliveries, QueueSpace};
 pub use erasures::ErasureLog;
 pub use link::{BrokerLink, LinkClient, LinkProducerContext, PipelineProducer, is_transient};
 pub use profiles::{ProfileLoadError, follow_profiles};

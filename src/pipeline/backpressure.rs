@@ -2,50 +2,66 @@
 //! room in the producer queue, and consumption pauses once
 //! `processing.max_in_flight` outputs await the broker's acknowledgement,
 //! so memory stays bounded however large the input backlog. The batch loop
-//! then awaits the oldest deliveries (no polling) until half have drained.
+//! then awaits the oldest batches' deliveries (no polling) until half
+//! have drained.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::try_join_all;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer};
 use tokio::time::Instant;
 use tracing::debug;
 
 use super::PipelineError;
-use crate::kafka::{PipelineContext, PipelineProducer};
+use crate::kafka::{Deliveries, PipelineContext, PipelineProducer};
 use crate::telemetry::{Metrics, Stats};
 
-/// Enqueues `record`, waiting for queue space when the producer queue is full
-/// (backpressure instead of unbounded memory).
+/// A record to produce, acknowledged through its batch's [`Deliveries`].
+pub(super) type OutRecord<'a> = BaseRecord<'a, [u8], [u8], Arc<Deliveries>>;
+
+/// The longest a sender waits for a delivery to free room in a full
+/// producer queue before trying again.
+const QUEUE_FULL_RETRY: Duration = Duration::from_millis(5);
+
+/// Enqueues `record`, counted in its [`Deliveries`], waiting for queue
+/// space when the producer queue is full (backpressure instead of
+/// unbounded memory): the delivery callback wakes the wait.
 pub(super) async fn send(
     producer: &PipelineProducer,
-    mut record: FutureRecord<'_, [u8], [u8]>,
-) -> Result<DeliveryFuture, PipelineError> {
+    mut record: OutRecord<'_>,
+) -> Result<(), PipelineError> {
+    record.delivery_opaque.enqueuing();
+    let space = producer.context().queue_space();
+    let mut announced = false;
     loop {
-        match producer.send_result(record) {
-            Ok(fut) => return Ok(fut),
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                 record = back;
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                if announced {
+                    space.wait(QUEUE_FULL_RETRY).await;
+                    announced = false;
+                } else {
+                    // Announce the wait, then try once more: a delivery
+                    // in between then wakes the wait instead of being missed.
+                    space.want();
+                    announced = true;
+                }
             }
-            Err((e, _)) => return Err(PipelineError::Delivery(e)),
+            Err((e, back)) => {
+                back.delivery_opaque.refused();
+                return Err(PipelineError::Delivery(e));
+            }
         }
     }
 }
 
-/// Waits until every delivery is acknowledged; the first failure is the error.
-pub(super) async fn delivered(deliveries: Vec<DeliveryFuture>) -> Result<(), PipelineError> {
-    try_join_all(deliveries.into_iter().map(|f| async move {
-        match f.await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err((e, _))) => Err(PipelineError::Delivery(e)),
-            Err(_) => Err(PipelineError::Delivery(KafkaError::Canceled)),
-        }
-    }))
-    .await
-    .map(|_| ())
+/// Waits until every record of `deliveries` is acknowledged; the first
+/// failure is the error.
+pub(super) async fn delivered(deliveries: &Deliveries) -> Result<(), PipelineError> {
+    deliveries.wait().await.map_err(PipelineError::Delivery)
 }
 
 /// Pauses consumption while the producer has too many outputs in flight.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{DeliveryFuture, Producer};
+use rdkafka::producer::Producer;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span};
@@ -23,7 +23,7 @@ use super::{PipelineError, now_ms};
 use crate::codec::InputKind;
 use crate::config::Config;
 use crate::kafka::{
-    PipelineContext, PipelineProducer, ProfileLoadError, StateReader, is_transient,
+    Deliveries, PipelineContext, PipelineProducer, ProfileLoadError, StateReader, is_transient,
 };
 use crate::process::{Disposition, InputRecord, InvalidRatioGuard, Processor};
 use crate::registry::WriterResolver;
@@ -55,7 +55,8 @@ pub(super) struct Pipeline {
 /// Outputs and offsets of one batch.
 #[derive(Default)]
 pub(super) struct Batch {
-    pub(super) deliveries: Vec<DeliveryFuture>,
+    /// Acknowledgements of the batch's outputs (one count for all records).
+    pub(super) deliveries: Arc<Deliveries>,
     /// Next offset to consume per input partition (last offset + 1).
     pub(super) next_offsets: BTreeMap<i32, i64>,
     /// First offset of the batch per input partition.

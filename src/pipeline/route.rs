@@ -7,11 +7,11 @@
 use std::sync::Arc;
 
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::FutureRecord;
+use rdkafka::producer::BaseRecord;
 use tracing::{debug, info, warn};
 
 use super::PipelineError;
-use super::backpressure::send;
+use super::backpressure::{OutRecord, send};
 use super::batch::Batch;
 use crate::codec::Codec;
 use crate::config::Topics;
@@ -80,10 +80,13 @@ impl Router {
                     .record(now_ms.saturating_sub(enriched.reading.measured_at_ms) as f64 / 1000.0);
                 match self.codec.encode_enriched(&enriched, &mut self.buf) {
                     Ok(()) => {
-                        let out = FutureRecord::to(&self.topics.enriched)
-                            .key(enriched.reading.patient_id.as_bytes())
-                            .payload(&self.buf[..]);
-                        batch.deliveries.push(send(&self.producer, out).await?);
+                        let out = BaseRecord::with_opaque_to(
+                            &self.topics.enriched,
+                            batch.deliveries.clone(),
+                        )
+                        .key(enriched.reading.patient_id.as_bytes())
+                        .payload(&self.buf[..]);
+                        send(&self.producer, out).await?;
                         batch.counts.enriched[kind as usize] += 1;
                         batch.counts.body_compositions +=
                             u64::from(enriched.body_composition.is_some());
@@ -141,15 +144,15 @@ impl Router {
                 key: "source_offset",
                 value: Some(offset.as_str()),
             });
-        let mut out: FutureRecord<'_, [u8], [u8]> =
-            FutureRecord::to(&self.topics.dlq).headers(headers);
+        let mut out: OutRecord<'_> =
+            BaseRecord::with_opaque_to(&self.topics.dlq, batch.deliveries.clone()).headers(headers);
         if let Some(key) = record.key {
             out = out.key(key);
         }
         if let Some(payload) = record.payload {
             out = out.payload(payload);
         }
-        batch.deliveries.push(send(&self.producer, out).await?);
+        send(&self.producer, out).await?;
         batch.counts.dlq[rejection.reason as usize] += 1;
         Ok(())
     }
@@ -169,10 +172,10 @@ impl Router {
         self.codec
             .encode_alert(alert, &mut self.buf)
             .map_err(PipelineError::AlertEncode)?;
-        let out = FutureRecord::to(&self.topics.alerts)
+        let out = BaseRecord::with_opaque_to(&self.topics.alerts, batch.deliveries.clone())
             .key(alert.patient_id.as_bytes())
             .payload(&self.buf[..]);
-        batch.deliveries.push(send(&self.producer, out).await?);
+        send(&self.producer, out).await?;
         batch.counts.alerts[alert.rule as usize][alert.severity as usize] += 1;
         info!(
             rule = alert.rule.as_str(),
@@ -194,10 +197,10 @@ impl Router {
             tracing::error!(error = %e, "HRV window failed to encode and was not published");
             return Ok(());
         }
-        let out = FutureRecord::to(&self.topics.hrv_windows)
+        let out = BaseRecord::with_opaque_to(&self.topics.hrv_windows, batch.deliveries.clone())
             .key(window.patient_id.as_bytes())
             .payload(&self.buf[..]);
-        batch.deliveries.push(send(&self.producer, out).await?);
+        send(&self.producer, out).await?;
         batch.counts.hrv_windows[window.quality as usize] += 1;
         Ok(())
     }

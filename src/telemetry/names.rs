@@ -80,6 +80,10 @@ pub const PUBLISH_LATENCY: &str = "vitalstream_publish_latency_seconds";
 pub const EVENT_TIME_LAG: &str = "vitalstream_event_time_lag_seconds";
 /// Wall time of one batch from first record to offsets stored, seconds (histogram).
 pub const BATCH_DURATION: &str = "vitalstream_batch_duration_seconds";
+/// Time to commit a transaction (offsets sent, outputs flushed, commit
+/// acknowledged), seconds (histogram; exactly_once). The batch loop waits
+/// for it.
+pub const TRANSACTION_COMMIT: &str = "vitalstream_transaction_commit_seconds";
 /// Time to restore a partition's state on assignment, seconds (histogram).
 pub const STATE_RESTORE: &str = "vitalstream_state_restore_seconds";
 /// Seconds from the run's start to the end of each start-up phase, label
@@ -126,7 +130,7 @@ pub const EVENT_LAG_BUCKETS: [f64; 12] = [
 ];
 
 /// Every metric name vitalstream exports, with its help text.
-pub const DESCRIBED: [(&str, &str); 37] = [
+pub const DESCRIBED: [(&str, &str); 38] = [
     (READINGS_CONSUMED, "Readings consumed from the raw topic."),
     (
         READINGS_ENRICHED,
@@ -216,6 +220,10 @@ pub const DESCRIBED: [(&str, &str); 37] = [
     (
         BATCH_DURATION,
         "Seconds per batch from first record to offsets stored.",
+    ),
+    (
+        TRANSACTION_COMMIT,
+        "Seconds to commit a transaction, offsets and flush included (exactly_once).",
     ),
     (
         STATE_RESTORE,

@@ -32,6 +32,7 @@ fn install() -> Option<PrometheusHandle> {
         BATCH_DURATION,
         STATE_RESTORE,
         BACKPRESSURE_PAUSE,
+        TRANSACTION_COMMIT,
     ]
     .into_iter()
     .try_fold(PrometheusBuilder::new(), |b, name| {

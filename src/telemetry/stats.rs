@@ -156,6 +156,8 @@ pub struct Metrics {
     pub batch_duration: Histogram,
     /// Wall time per partition state restore.
     pub state_restore: Histogram,
+    /// Wall time per transaction commit (exactly_once).
+    pub transaction_commit: Histogram,
 }
 
 impl Default for Metrics {
@@ -211,6 +213,7 @@ impl Metrics {
             event_time_lag: metrics::histogram!(EVENT_TIME_LAG),
             batch_duration: metrics::histogram!(BATCH_DURATION),
             state_restore: metrics::histogram!(STATE_RESTORE),
+            transaction_commit: metrics::histogram!(TRANSACTION_COMMIT),
         }
     }
 

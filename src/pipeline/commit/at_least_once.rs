@@ -68,7 +68,7 @@ impl AtLeastOnce {
         batch: Batch,
         drain: bool,
     ) -> Result<Finished, PipelineError> {
-        let empty = batch.deliveries.is_empty()
+        let empty = batch.deliveries.sent() == 0
             && batch.changelog.is_empty()
             && batch.next_offsets.is_empty()
             && batch.counts.consumed == 0;
@@ -98,14 +98,17 @@ impl AtLeastOnce {
             ..
         } = batch;
         self.in_flight.push_back(Box::pin(async move {
-            delivered(deliveries).await?;
+            delivered(&deliveries).await?;
             if let Some(before) = before {
                 // Fails only when that batch failed, which stops the run.
                 let _ = before.await;
             }
-            let written = sink.write(&mut changelog).await;
+            // The outputs are acknowledged: the same count serves the
+            // state changes.
+            let written = sink.write(&mut changelog, &deliveries).await;
             let _ = enqueued.send(());
-            delivered(written?).await?;
+            written?;
+            delivered(&deliveries).await?;
             Ok(Acked {
                 next_offsets,
                 done: (counts, consumed_at),

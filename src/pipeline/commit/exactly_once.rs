@@ -2,21 +2,32 @@
 //! offsets of every batch since it began, and commits once it is
 //! `processing.commit_interval_ms` old (`send_offsets_to_transaction`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::producer::DeliveryFuture;
 use tokio::time::Instant;
 use tracing::warn;
 
 use super::{ChangelogSink, Done, Finished, offsets};
-use crate::kafka::{PipelineContext, Transactions, TxnOutcome};
+use crate::kafka::{Deliveries, PipelineContext, Transactions, TxnOutcome};
 use crate::pipeline::PipelineError;
 use crate::pipeline::backpressure::delivered;
 use crate::pipeline::batch::Batch;
 use crate::state::ChangelogBuffer;
 use crate::telemetry::Metrics;
+
+/// Buffered state changes of the open transaction beyond which they are
+/// sent at once instead of at commit. Writes to the same key within the
+/// transaction coalesce in the buffer (Kafka Streams' record cache), which
+/// saves records where few patients report often; where many report
+/// (10 k patients: 3 % of writes coalesced) holding them made the commit
+/// produce and flush a whole interval's state changes while nothing else
+/// ran. Sent early they travel while the next batches are processed, in
+/// the same transaction, in the same key order (a key's later write comes
+/// later), each partition's meta record with its offsets after the rest.
+const WRITE_AHEAD_RECORDS: usize = 1_000;
 
 /// The exactly_once strategy.
 pub(in crate::pipeline) struct ExactlyOnce {
@@ -33,7 +44,8 @@ pub(in crate::pipeline) struct ExactlyOnce {
 #[derive(Default)]
 struct OpenTxn {
     started: Option<Instant>,
-    deliveries: Vec<DeliveryFuture>,
+    /// Acknowledgements per batch (and of the changelog write), oldest first.
+    deliveries: VecDeque<Arc<Deliveries>>,
     next_offsets: BTreeMap<i32, i64>,
     batches: Vec<Done>,
     /// State changes of the transaction, one record per key, sent when it
@@ -94,29 +106,41 @@ impl ExactlyOnce {
                 .copied()
                 .unwrap_or_else(Instant::now)
         });
-        open.deliveries.extend(batch.deliveries);
+        if batch.deliveries.sent() > 0 {
+            open.deliveries.push_back(batch.deliveries);
+        }
         open.next_offsets.extend(batch.next_offsets);
         open.batches.push((batch.counts, batch.consumed_at));
         let due = commit_now || self.due_at().is_some_and(|t| t <= Instant::now());
         if !due {
+            if self.open.changelog.len() >= WRITE_AHEAD_RECORDS {
+                self.write_changelog().await?;
+            }
             return Ok(Finished::Pending);
         }
         let mut open = std::mem::take(&mut self.open);
-        open.deliveries
-            .extend(self.sink.write(&mut open.changelog).await?);
+        let written = Arc::<Deliveries>::default();
+        self.sink.write(&mut open.changelog, &written).await?;
+        open.deliveries.push_back(written);
         let offsets = offsets(&self.raw_topic, &open.next_offsets)?;
         let group = consumer.group_metadata().ok_or_else(|| {
             PipelineError::Config("the consumer has no group metadata for the transaction".into())
         })?;
-        match self
+        let committing = Instant::now();
+        let outcome = self
             .txn
             .commit(offsets, group)
             .await
-            .map_err(PipelineError::Transaction)?
-        {
+            .map_err(PipelineError::Transaction)?;
+        self.metrics
+            .transaction_commit
+            .record(committing.elapsed().as_secs_f64());
+        match outcome {
             TxnOutcome::Committed => {
                 // Committed means delivered; these resolve at once.
-                delivered(open.deliveries).await?;
+                for deliveries in &open.deliveries {
+                    delivered(deliveries).await?;
+                }
                 self.metrics.transaction(true);
                 Ok(Finished::Committed(open.batches))
             }
@@ -128,18 +152,29 @@ impl ExactlyOnce {
         }
     }
 
-    /// Backpressure: waits for the oldest half of the open transaction's
-    /// deliveries. Committing still checks all of them (librdkafka fails
-    /// the commit of a transaction with an undelivered record).
+    /// Sends the state changes buffered so far into the open transaction.
+    async fn write_changelog(&mut self) -> Result<(), PipelineError> {
+        let written = Arc::<Deliveries>::default();
+        self.sink.write(&mut self.open.changelog, &written).await?;
+        if written.sent() > 0 {
+            self.open.deliveries.push_back(written);
+        }
+        Ok(())
+    }
+
+    /// Backpressure: waits for the deliveries of the open transaction's
+    /// oldest batch not yet awaited. Committing checks the rest (and
+    /// librdkafka fails the commit of a transaction with an undelivered
+    /// record). Cancel-safe.
     pub(super) async fn await_oldest(&mut self) -> Result<(), PipelineError> {
-        let half = self.open.deliveries.len().div_ceil(2);
-        if half == 0 {
+        let Some(oldest) = self.open.deliveries.front().cloned() else {
             // Nothing of ours is in flight (the changelog is sent at commit).
             tokio::time::sleep(Duration::from_millis(1)).await;
             return Ok(());
-        }
-        let oldest: Vec<DeliveryFuture> = self.open.deliveries.drain(..half).collect();
-        delivered(oldest).await
+        };
+        delivered(&oldest).await?;
+        self.open.deliveries.pop_front();
+        Ok(())
     }
 
     /// The rebalance callback aborted the open transaction: its work is

@@ -13,9 +13,10 @@ mod at_least_once;
 mod exactly_once;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rdkafka::consumer::StreamConsumer;
-use rdkafka::producer::{DeliveryFuture, FutureRecord};
+use rdkafka::producer::BaseRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
@@ -23,9 +24,9 @@ pub(super) use at_least_once::{Acked, AtLeastOnce};
 pub(super) use exactly_once::ExactlyOnce;
 
 use super::PipelineError;
-use super::backpressure::send;
+use super::backpressure::{OutRecord, send};
 use super::batch::Batch;
-use crate::kafka::{PipelineContext, PipelineProducer};
+use crate::kafka::{Deliveries, PipelineContext, PipelineProducer};
 use crate::state::{ChangelogBuffer, StateRecord};
 use crate::telemetry::{BatchCounts, Metrics};
 
@@ -73,9 +74,8 @@ impl CommitStrategy {
 
     /// Whether finishing `batch` has anything to do.
     pub(super) fn has_work(&self, batch: &Batch) -> bool {
-        let batch_work = batch.counts.consumed > 0
-            || !batch.deliveries.is_empty()
-            || !batch.changelog.is_empty();
+        let batch_work =
+            batch.counts.consumed > 0 || batch.deliveries.sent() > 0 || !batch.changelog.is_empty();
         match self {
             Self::AtLeastOnce(s) => batch_work || s.has_in_flight(),
             Self::ExactlyOnce(s) => batch_work || s.is_open(),
@@ -196,25 +196,27 @@ impl ChangelogSink {
         }
     }
 
-    /// Takes the records out of `changes`, counts them and sends them.
+    /// Takes the records out of `changes`, counts them and sends them,
+    /// acknowledged through `deliveries`.
     async fn write(
         &self,
         changes: &mut ChangelogBuffer,
-    ) -> Result<Vec<DeliveryFuture>, PipelineError> {
+        deliveries: &Arc<Deliveries>,
+    ) -> Result<(), PipelineError> {
         let coalesced = changes.coalesced();
         let records = changes.drain();
         self.count(&records, coalesced);
-        let mut written = Vec::with_capacity(records.len());
         for record in &records {
-            let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
-                .partition(record.partition)
-                .key(&record.key[..]);
+            let mut out: OutRecord<'_> =
+                BaseRecord::with_opaque_to(&self.topic, deliveries.clone())
+                    .partition(record.partition)
+                    .key(&record.key[..]);
             if let Some(value) = &record.value {
                 out = out.payload(&value[..]);
             }
-            written.push(send(&self.producer, out).await?);
+            send(&self.producer, out).await?;
         }
-        Ok(written)
+        Ok(())
     }
 
     fn count(&self, records: &[StateRecord], coalesced: u64) {
