@@ -150,5 +150,31 @@ fn main() {
             restored.open_windows(),
             restored.alert_patients(),
         );
+        drop(restored);
+        // The live heap by store: each restored alone (with the meta record).
+        for (name, tags) in [
+            ("dedup", &[1_u8, 10][..]),
+            ("hrv (patients + open windows)", &[1, 3, 9][..]),
+            ("alerts", &[1, 5, 6, 7, 8][..]),
+        ] {
+            let before = dhat::HeapStats::get().curr_bytes;
+            let mut alone = processor();
+            let mut w = ChangelogWriter::new();
+            for partition in 0..PARTITIONS as i32 {
+                let mut r = Restorer::new(partition, fresh.fresh_partition());
+                for rec in log
+                    .iter()
+                    .filter(|r| r.partition == partition && tags.contains(&r.key[0]))
+                {
+                    r.apply(&rec.key, rec.value.as_deref()).expect("applies");
+                }
+                r.finish(&mut alone, &mut w);
+            }
+            let heap = dhat::HeapStats::get().curr_bytes.saturating_sub(before);
+            println!(
+                "  {name}: {:.1} MiB live heap",
+                heap as f64 / (1 << 20) as f64
+            );
+        }
     }
 }

@@ -104,7 +104,11 @@ pub fn state_consumer_config(cfg: &KafkaConfig) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true");
+        .set("enable.partition.eof", "true")
+        // Partitions restore in parallel, a consumer each: a bounded
+        // prefetch (librdkafka's default is 64 MiB) keeps their buffers
+        // from adding to the restored state's memory.
+        .set("queued.max.messages.kbytes", "16384");
     apply_passthrough(&mut c, cfg);
     c
 }

@@ -26,7 +26,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, Reba
 use rdkafka::{ClientContext, Statistics};
 use tracing::{info, warn};
 
-use crate::telemetry::{CONSUMER_LAG, Stats};
+use crate::telemetry::{CONSUMER_LAG, StartupPhase, Stats};
 
 /// Partition changes seen by the rebalance callbacks since the last drain.
 #[derive(Default)]
@@ -39,6 +39,10 @@ pub struct RebalanceEvents {
     /// Set with every assignment (and requeue), so the pipeline's
     /// per-record check is an atomic load rather than a lock.
     assign_seen: AtomicBool,
+    /// Wakes the pipeline loop when an assignment arrives while it waits
+    /// for records, so the restore starts at once, not with the first
+    /// record of the assigned partitions.
+    assign_wake: tokio::sync::Notify,
     /// exactly_once: the pipeline's transactions.
     txn: OnceLock<Transactions>,
     /// The rebalance callback aborted the open transaction.
@@ -87,6 +91,12 @@ impl RebalanceEvents {
     /// [`Self::take_assigned`].
     pub fn has_assigned(&self) -> bool {
         self.assign_seen.load(Ordering::SeqCst)
+    }
+
+    /// Resolves when partitions were assigned since the last time it
+    /// resolved (at once if that happened before the call).
+    pub async fn assignment_arrived(&self) {
+        self.assign_wake.notified().await;
     }
 
     /// Takes the partitions assigned since the last call.
@@ -217,6 +227,8 @@ impl ConsumerContext for PipelineContext {
                     assigned.extend(partitions);
                 }
                 self.events.assign_seen.store(true, Ordering::SeqCst);
+                self.events.assign_wake.notify_one();
+                self.stats.startup.end(StartupPhase::Assigned, None);
             }
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
         }

@@ -20,7 +20,8 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -50,7 +51,10 @@ pub enum RestoreError {
 
 /// A reusable reader of changelog partitions.
 pub struct StateReader {
+    /// For [`Self::live_keys`]; each restore creates its own consumer.
     consumer: StreamConsumer<EofQuietContext>,
+    /// The restore consumers' settings.
+    config: ClientConfig,
     topic: String,
     /// `Some(bootstrap)` in the log-markers compatibility mode.
     log_markers: Option<String>,
@@ -65,9 +69,10 @@ impl StateReader {
     /// The consumer cannot be created.
     pub fn new(cfg: &KafkaConfig, topic: &str) -> Result<Self, KafkaError> {
         let log_markers = cfg.changelog_reader == ChangelogReader::LogMarkers;
+        let config = state_consumer_config(cfg);
         Ok(Self {
-            consumer: state_consumer_config(cfg)
-                .create_with_context(EofQuietContext("state restore"))?,
+            consumer: config.create_with_context(EofQuietContext("state restore"))?,
+            config,
             topic: topic.to_owned(),
             log_markers: log_markers.then(|| cfg.brokers.clone()),
             io_timeout: Duration::from_millis(u64::from(cfg.session_timeout_ms).max(30_000)),
@@ -153,44 +158,58 @@ impl StateReader {
     async fn restore_with_librdkafka(
         &self,
         partition: i32,
-        mut restorer: Restorer,
+        restorer: Restorer,
         committed: Option<i64>,
         wait: Duration,
     ) -> Result<Restorer, RestoreError> {
-        let mut assignment = TopicPartitionList::with_capacity(1);
-        assignment.add_partition_offset(&self.topic, partition, Offset::Beginning)?;
-        self.consumer.assign(&assignment)?;
-        let mut progress = Instant::now();
-        let result = loop {
-            let polled =
-                tokio::time::timeout(Duration::from_millis(200), self.consumer.recv()).await;
-            match polled {
-                Ok(Ok(msg)) if msg.partition() == partition => {
-                    let applied = msg
-                        .key()
-                        .map_or(Ok(()), |key| restorer.apply(key, msg.payload()));
-                    if let Err(e) = applied {
-                        break Err(e.into());
-                    }
-                    progress = Instant::now();
-                    continue;
+        let (config, topic) = (self.config.clone(), self.topic.clone());
+        tokio::task::spawn_blocking(move || {
+            restore_with_librdkafka(&config, &topic, partition, restorer, committed, wait)
+        })
+        .await
+        .map_err(|_| KafkaError::Canceled)?
+    }
+}
+
+/// The read_committed restore, on a consumer of its own (restores of
+/// several partitions run in parallel): blocking, call it off the async
+/// workers.
+fn restore_with_librdkafka(
+    config: &ClientConfig,
+    topic: &str,
+    partition: i32,
+    mut restorer: Restorer,
+    committed: Option<i64>,
+    wait: Duration,
+) -> Result<Restorer, RestoreError> {
+    let consumer: BaseConsumer<EofQuietContext> =
+        config.create_with_context(EofQuietContext("state restore"))?;
+    let mut assignment = TopicPartitionList::with_capacity(1);
+    assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+    consumer.assign(&assignment)?;
+    let mut progress = Instant::now();
+    loop {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(msg)) if msg.partition() == partition => {
+                if let Some(key) = msg.key() {
+                    restorer.apply(key, msg.payload())?;
                 }
-                Ok(Err(KafkaError::PartitionEOF(p)))
-                    if p == partition && restorer.is_complete(committed) =>
-                {
-                    break Ok(restorer);
-                }
-                Ok(Err(e)) if !is_transient(&e) && !matches!(e, KafkaError::PartitionEOF(_)) => {
-                    break Err(e.into());
-                }
-                _ => {}
+                progress = Instant::now();
+                continue;
             }
-            if let Some(c) = committed.filter(|_| progress.elapsed() >= wait) {
-                break Err(incomplete(partition, &restorer, c, wait).into());
+            Some(Err(KafkaError::PartitionEOF(p)))
+                if p == partition && restorer.is_complete(committed) =>
+            {
+                return Ok(restorer);
             }
-        };
-        self.consumer.unassign()?;
-        result
+            Some(Err(e)) if !is_transient(&e) && !matches!(e, KafkaError::PartitionEOF(_)) => {
+                return Err(e.into());
+            }
+            _ => {}
+        }
+        if let Some(c) = committed.filter(|_| progress.elapsed() >= wait) {
+            return Err(incomplete(partition, &restorer, c, wait).into());
+        }
     }
 }
 

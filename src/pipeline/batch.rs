@@ -87,6 +87,7 @@ impl Pipeline {
     ) -> Result<(), PipelineError> {
         let max_messages = self.config.processing.batch_max_messages;
         let max_wait = Duration::from_millis(self.config.processing.batch_max_wait_ms);
+        let events = self.context.events.clone();
         loop {
             self.stats.health.beat(now_ms());
             self.restore_assigned(consumer).await?;
@@ -171,6 +172,10 @@ impl Pipeline {
                             }
                         }
                     }
+                    // Partitions assigned while no record is ready: the
+                    // batch ends and their restore starts now, not with
+                    // their first record.
+                    () = events.assignment_arrived() => break,
                     // No record ready: caught up, publish at once.
                     () = std::future::ready(()), if caught_up => break,
                     () = timeout => break,

@@ -2,7 +2,10 @@
 //! the changelog before they are processed, releasing revoked ones, and
 //! rewinding to the committed offsets after an aborted transaction.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+use futures::StreamExt;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -46,81 +49,134 @@ impl Pipeline {
         }
         pending.sort_unstable();
         pending.dedup();
-        for partition in pending {
-            self.ensure_restored(consumer, partition).await?;
-        }
+        let started = Instant::now();
+        self.restore_partitions(consumer, &pending).await?;
+        self.stats.startup.ready(started.elapsed().as_secs_f64());
         Ok(())
     }
 
-    /// Restores `partition`'s state from the changelog unless it is held:
-    /// reads until the state is that of the group's committed input offset
-    /// (waiting out another producer's open transaction ahead of it, up to
-    /// the transaction timeout), so the partition is never processed with
-    /// part of its state.
+    /// Restores `partition`'s state from the changelog unless it is held
+    /// (see [`Self::restore_partitions`]).
     pub(super) async fn ensure_restored(
         &mut self,
         consumer: &StreamConsumer<PipelineContext>,
         partition: i32,
     ) -> Result<(), PipelineError> {
-        if self.processor.has_partition(partition) {
-            return Ok(());
-        }
-        crate::kafka::check_partition(
-            &self.config.topics.raw,
-            partition,
-            &self.state_topic,
-            self.state_partitions,
-        )?;
-        let started = Instant::now();
-        let committed = self.committed_offset(consumer, partition)?;
-        let transaction_timeout =
-            Duration::from_millis(self.config.processing.transaction_timeout_ms);
-        let restorer = Restorer::new(partition, self.processor.fresh_partition());
-        let restorer = self
-            .state_reader
-            .restore(
-                partition,
-                restorer,
-                committed,
-                transaction_timeout + RESTORE_WAIT_MARGIN,
-            )
-            .await
-            .map_err(PipelineError::Restore)?;
-        let restored = restorer.finish(&mut self.processor, &mut self.changelog);
-        let seconds = started.elapsed().as_secs_f64();
-        self.report.restored(seconds);
-        info!(
-            partition,
-            records = restored.records,
-            bytes = restored.bytes,
-            dedup_entries = restored.dedup_entries,
-            open_windows = restored.open_windows,
-            alert_patients = restored.alert_patients,
-            committed_offset = committed,
-            state_offset = restored.next_offset,
-            seconds,
-            "partition state restored"
-        );
-        Ok(())
+        self.restore_partitions(consumer, &[partition]).await
     }
 
-    /// The group's committed offset of input `partition`, if any.
-    fn committed_offset(
+    /// Restores the state of `partitions` not held from the changelog:
+    /// each reads until its state is that of the group's committed input
+    /// offset (waiting out another producer's open transaction ahead of
+    /// it, up to the transaction timeout), so no partition is processed
+    /// with part of its state.
+    ///
+    /// Partitions restore in parallel, one reader each, as many at once as
+    /// the machine has cores: decoding and applying the records is the
+    /// cost (one core per partition; the broker only streams the log).
+    async fn restore_partitions(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+        partitions: &[i32],
+    ) -> Result<(), PipelineError> {
+        let wanted: Vec<i32> = partitions
+            .iter()
+            .copied()
+            .filter(|p| !self.processor.has_partition(*p))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        for &partition in &wanted {
+            crate::kafka::check_partition(
+                &self.config.topics.raw,
+                partition,
+                &self.state_topic,
+                self.state_partitions,
+            )?;
+        }
+        let started = Instant::now();
+        let committed = self.committed_offsets(consumer, &wanted)?;
+        let wait = Duration::from_millis(self.config.processing.transaction_timeout_ms)
+            + RESTORE_WAIT_MARGIN;
+        let parallel = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let reader = &self.state_reader;
+        let restorers: Vec<(i32, Option<i64>, Restorer)> = wanted
+            .iter()
+            .map(|&p| {
+                let fresh = self.processor.fresh_partition();
+                (
+                    p,
+                    committed.get(&p).copied().flatten(),
+                    Restorer::new(p, fresh),
+                )
+            })
+            .collect();
+        let jobs = restorers
+            .into_iter()
+            .map(|(partition, committed, restorer)| async move {
+                let result = reader.restore(partition, restorer, committed, wait).await;
+                (partition, committed, result)
+            });
+        let mut done = futures::stream::iter(jobs).buffer_unordered(parallel);
+        let mut failed = None;
+        while let Some((partition, committed, result)) = done.next().await {
+            let restorer = match result {
+                Ok(restorer) => restorer,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    continue;
+                }
+            };
+            let restored = restorer.finish(&mut self.processor, &mut self.changelog);
+            let seconds = started.elapsed().as_secs_f64();
+            self.report.restored(seconds);
+            info!(
+                partition,
+                records = restored.records,
+                bytes = restored.bytes,
+                dedup_entries = restored.dedup_entries,
+                open_windows = restored.open_windows,
+                alert_patients = restored.alert_patients,
+                committed_offset = committed,
+                state_offset = restored.next_offset,
+                seconds,
+                "partition state restored"
+            );
+        }
+        match failed {
+            Some(e) => Err(PipelineError::Restore(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// The group's committed offsets of input `partitions` (`None`: none
+    /// committed), in one request.
+    fn committed_offsets(
         &self,
         consumer: &StreamConsumer<PipelineContext>,
-        partition: i32,
-    ) -> Result<Option<i64>, PipelineError> {
-        let mut tpl = TopicPartitionList::with_capacity(1);
-        tpl.add_partition(&self.config.topics.raw, partition);
+        partitions: &[i32],
+    ) -> Result<BTreeMap<i32, Option<i64>>, PipelineError> {
+        let topic = &self.config.topics.raw;
+        let mut tpl = TopicPartitionList::with_capacity(partitions.len());
+        for &p in partitions {
+            tpl.add_partition(topic, p);
+        }
         let timeout = Duration::from_millis(self.config.processing.transaction_timeout_ms);
         let committed =
             blocking(|| consumer.committed_offsets(tpl, timeout)).map_err(PipelineError::Commit)?;
-        Ok(committed
-            .find_partition(&self.config.topics.raw, partition)
-            .and_then(|e| match e.offset() {
-                Offset::Offset(n) => Some(n),
-                _ => None,
-            }))
+        Ok(partitions
+            .iter()
+            .map(|&p| {
+                let offset = committed
+                    .find_partition(topic, p)
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(n) => Some(n),
+                        _ => None,
+                    });
+                (p, offset)
+            })
+            .collect())
     }
 
     /// Releases the state of partitions revoked while no transaction was

@@ -27,7 +27,7 @@ use crate::kafka::{
 use crate::process::{InvalidRatioGuard, Processor, ProfileTable};
 use crate::registry::WriterResolver;
 use crate::state::ChangelogWriter;
-use crate::telemetry::{Metrics, Stats};
+use crate::telemetry::{Metrics, StartupPhase, Stats};
 
 /// Runs the pipeline until `shutdown` resolves, then finishes the batch in
 /// flight, commits and returns.
@@ -75,6 +75,9 @@ pub async fn run(
         return Ok(());
     }
     stats.health.set_kafka_reachable(true);
+    stats
+        .startup
+        .end(StartupPhase::Brokers, Some(stats.startup.elapsed_s()));
     let profiles = Arc::new(ProfileTable::with_hasher(config.erasure.hasher()));
     let mut loader = tokio::spawn({
         let (config, codec, profiles) = (config.clone(), codec.clone(), profiles.clone());
@@ -82,17 +85,27 @@ pub async fn run(
         async move { follow_profiles(&config, codec, resolver, profiles).await }
     });
     let result = async {
+        // The group join (seconds on a broker that waits for more members,
+        // as Kafka's group.initial.rebalance.delay.ms does) and the
+        // transactional producer's fencing run while the profile table
+        // loads; records are consumed only once it has caught up.
+        let clients = connect(&config, stats.clone()).await?;
+        let waited = Instant::now();
         if !wait_for_profiles(&profiles, &mut loader, shutdown.as_mut()).await? {
             info!("shutdown requested before the profile table caught up");
             return Ok(());
         }
         stats.health.set_profiles_caught_up();
+        stats
+            .startup
+            .end(StartupPhase::Profiles, Some(waited.elapsed().as_secs_f64()));
         run_consumer(
             config,
             codec,
             resolver,
             profiles.clone(),
             stats,
+            clients,
             &mut loader,
             shutdown,
         )
@@ -140,15 +153,27 @@ pub(super) fn loader_stopped(
     }
 }
 
-async fn run_consumer(
-    config: Config,
-    codec: Arc<Codec>,
-    resolver: Option<Arc<WriterResolver>>,
-    profiles: Arc<ProfileTable>,
-    stats: Arc<Stats>,
-    loader: &mut JoinHandle<Result<(), ProfileLoadError>>,
-    shutdown: impl Future<Output = ()> + Unpin,
-) -> Result<(), PipelineError> {
+/// The Kafka clients of a run, connected and subscribed.
+struct Clients {
+    context: PipelineContext,
+    state_reader: StateReader,
+    state_topic: String,
+    state_partitions: usize,
+    consumer: StreamConsumer<PipelineContext>,
+    producer: PipelineProducer,
+    txn: Option<Transactions>,
+}
+
+/// Creates the pipeline's clients, fences the predecessor's transactions
+/// (exactly_once), checks the state topic and subscribes, so the group
+/// join starts.
+///
+/// Nothing polls the consumer until the profile table has caught up: the
+/// join proceeds meanwhile (librdkafka's own thread), the assignment is
+/// served at the first poll, and librdkafka leaves the group if that takes
+/// longer than `max.poll.interval.ms` (5 minutes by default; it rejoins at
+/// the first poll).
+async fn connect(config: &Config, stats: Arc<Stats>) -> Result<Clients, PipelineError> {
     let link = Arc::new(BrokerLink::new(&config.kafka.brokers, stats.clone()));
     let context = PipelineContext::new(stats.clone(), &config.topics.raw, link.clone());
     let state_topic = config.topics.state_topic(&config.kafka.group_id);
@@ -158,6 +183,16 @@ async fn run_consumer(
         consumer_config(&config.kafka, &config.processing)
             .create_with_context(context.clone())
             .map_err(PipelineError::Setup)?;
+    let state_partitions = crate::kafka::check_state_topic(
+        &consumer,
+        &config.topics.raw,
+        &state_topic,
+        Duration::from_millis(config.kafka.startup_timeout_ms.clamp(5_000, 30_000)),
+    )?;
+    consumer
+        .subscribe(&[&config.topics.raw])
+        .map_err(PipelineError::Setup)?;
+    stats.startup.end(StartupPhase::Subscribed, None);
     let guarantee = config.processing.guarantee;
     let transactional_id =
         (guarantee == Guarantee::ExactlyOnce).then(|| config.kafka.transactional_id());
@@ -171,6 +206,7 @@ async fn run_consumer(
     )
     .create_with_context(LinkProducerContext::new(link))
     .map_err(PipelineError::Setup)?;
+    let started = Instant::now();
     let txn = match &transactional_id {
         Some(id) => {
             let timeout = Duration::from_millis(config.processing.transaction_timeout_ms);
@@ -183,22 +219,47 @@ async fn run_consumer(
         }
         None => None,
     };
-    let state_partitions = crate::kafka::check_state_topic(
-        &consumer,
-        &config.topics.raw,
-        &state_topic,
-        Duration::from_millis(config.kafka.startup_timeout_ms.clamp(5_000, 30_000)),
-    )?;
-    consumer
-        .subscribe(&[&config.topics.raw])
-        .map_err(PipelineError::Setup)?;
+    stats.startup.end(
+        StartupPhase::Producer,
+        Some(started.elapsed().as_secs_f64()),
+    );
     info!(
         topic = %config.topics.raw,
         group = %config.kafka.group_id,
         guarantee = guarantee.as_str(),
         "pipeline started"
     );
+    Ok(Clients {
+        context,
+        state_reader,
+        state_topic,
+        state_partitions,
+        consumer,
+        producer,
+        txn,
+    })
+}
 
+#[allow(clippy::too_many_arguments)]
+async fn run_consumer(
+    config: Config,
+    codec: Arc<Codec>,
+    resolver: Option<Arc<WriterResolver>>,
+    profiles: Arc<ProfileTable>,
+    stats: Arc<Stats>,
+    clients: Clients,
+    loader: &mut JoinHandle<Result<(), ProfileLoadError>>,
+    shutdown: impl Future<Output = ()> + Unpin,
+) -> Result<(), PipelineError> {
+    let Clients {
+        context,
+        state_reader,
+        state_topic,
+        state_partitions,
+        consumer,
+        producer,
+        txn,
+    } = clients;
     let processor = Processor::new(
         codec.clone(),
         config.validation.clone(),

@@ -11,10 +11,12 @@ mod health;
 mod logging;
 mod names;
 mod prometheus;
+mod startup;
 mod stats;
 
 pub use health::{Health, NotReady};
 pub use logging::init_logging;
 pub use names::*;
 pub use prometheus::{prometheus, render};
+pub use startup::{StartupPhase, StartupTimeline};
 pub use stats::{BatchCounts, Metrics, StateSizes, Stats};

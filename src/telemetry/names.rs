@@ -86,6 +86,10 @@ pub const BATCH_DURATION: &str = "vitalstream_batch_duration_seconds";
 pub const TRANSACTION_COMMIT: &str = "vitalstream_transaction_commit_seconds";
 /// Time to restore a partition's state on assignment, seconds (histogram).
 pub const STATE_RESTORE: &str = "vitalstream_state_restore_seconds";
+/// Seconds from the run's start to the end of each start-up phase, label
+/// `phase` (`brokers`, `subscribed`, `producer`, `profiles`, `assigned`,
+/// `ready`) (gauge).
+pub const STARTUP_PHASE: &str = "vitalstream_startup_seconds";
 
 /// Requests to the schema registry, label `outcome` (`ok`, `not_found`, `error`).
 pub const SCHEMA_REGISTRY_REQUESTS: &str = "vitalstream_schema_registry_requests_total";
@@ -126,7 +130,7 @@ pub const EVENT_LAG_BUCKETS: [f64; 12] = [
 ];
 
 /// Every metric name vitalstream exports, with its help text.
-pub const DESCRIBED: [(&str, &str); 37] = [
+pub const DESCRIBED: [(&str, &str); 38] = [
     (READINGS_CONSUMED, "Readings consumed from the raw topic."),
     (
         READINGS_ENRICHED,
@@ -224,6 +228,10 @@ pub const DESCRIBED: [(&str, &str); 37] = [
     (
         STATE_RESTORE,
         "Seconds to restore a partition's state on assignment.",
+    ),
+    (
+        STARTUP_PHASE,
+        "Seconds from the run's start to the end of each start-up phase.",
     ),
     (
         BACKPRESSURE_PAUSE,

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use metrics::{Counter, Gauge, Histogram};
 
-use super::Health;
 use super::names::*;
+use super::{Health, StartupTimeline};
 use crate::model::{AlertRule, HrvQuality, MeasurementKind, Severity};
 use crate::process::DlqReason;
 
@@ -18,6 +18,8 @@ use crate::process::DlqReason;
 pub struct Stats {
     /// Liveness and readiness flags.
     pub health: Health,
+    /// When each start-up phase ended.
+    pub startup: StartupTimeline,
     /// Address the HTTP endpoints listen on, once bound.
     pub http_addr: OnceLock<SocketAddr>,
     /// Records consumed.

@@ -196,6 +196,10 @@ impl AlertEngine {
 
     /// Ends a restore: forgets what restoring marked as changed.
     pub fn finish_restore(&mut self) {
+        // A restore appends sample after sample: give back the growth slack.
+        for history in self.patients.values_mut() {
+            history.shrink_to_fit();
+        }
         self.dirty.clear();
     }
 

@@ -66,6 +66,16 @@ pub struct PatientHistory {
 }
 
 impl PatientHistory {
+    /// Frees the capacity the samples and baselines do not use.
+    pub fn shrink_to_fit(&mut self) {
+        for q in &mut self.samples {
+            q.shrink_to_fit();
+        }
+        for q in &mut self.baselines {
+            q.shrink_to_fit();
+        }
+    }
+
     /// Samples of `signal`, oldest first.
     pub fn samples(&self, signal: Signal) -> &VecDeque<Sample> {
         &self.samples[signal as usize]

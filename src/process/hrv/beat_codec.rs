@@ -42,7 +42,12 @@ fn take(bytes: &mut &[u8]) -> Option<u64> {
 }
 
 /// The beats as one byte string.
-pub(super) fn encode(beats: &[Beat]) -> Vec<u8> {
+pub(super) fn encode<I>(beats: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = Beat>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let beats = beats.into_iter();
     let mut out = Vec::with_capacity(beats.len() * 2 + 8);
     let (mut prev_t, mut prev_rr) = (0_i64, 0_i64);
     for b in beats {
@@ -82,14 +87,14 @@ pub(super) fn decode(mut bytes: &[u8]) -> Option<Vec<Beat>> {
     Some(beats)
 }
 
-/// `#[serde(with)]` serialiser.
-pub(super) fn serialize<S: Serializer>(beats: &[Beat], s: S) -> Result<S::Ok, S::Error> {
+/// Serialises the beats as [`encode`]'s byte string.
+pub(super) fn serialize<I, S>(beats: I, s: S) -> Result<S::Ok, S::Error>
+where
+    I: IntoIterator<Item = Beat>,
+    I::IntoIter: ExactSizeIterator,
+    S: Serializer,
+{
     s.serialize_bytes(&encode(beats))
-}
-
-/// `#[serde(serialize_with)]` serialiser for a borrowed slice.
-pub(super) fn serialize_ref<S: Serializer>(beats: &&[Beat], s: S) -> Result<S::Ok, S::Error> {
-    serialize(beats, s)
 }
 
 /// `#[serde(with)]` deserialiser.
@@ -133,7 +138,7 @@ mod tests {
             t_ms: t - 5_000,
             rr_ms: 3_500,
         });
-        let bytes = encode(&beats);
+        let bytes = encode(beats.iter().copied());
         // The first beat's time (a gap from 0) takes about 6 bytes.
         assert!(bytes.len() < 120 * 3 / 2 + 16, "{} bytes", bytes.len());
         assert_eq!(decode(&bytes), Some(beats));

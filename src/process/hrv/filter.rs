@@ -57,7 +57,10 @@ pub(super) struct NnSums {
 }
 
 /// Filters `beats` (sorted by [`Beat`]'s order) and sums the accepted ones.
-pub(super) fn filter_sorted(beats: &[Beat], filter: ArtifactFilter) -> NnSums {
+pub(super) fn filter_sorted(
+    beats: impl IntoIterator<Item = Beat>,
+    filter: ArtifactFilter,
+) -> NnSums {
     let mut s = NnSums::default();
     let mut last_accepted: Option<i32> = None;
     // Previous beat in time order: its time and whether it was accepted.
@@ -124,12 +127,12 @@ mod tests {
     fn malik_against_last_accepted_and_no_diff_across_artifacts() {
         // 1000 ok; 500 rejected (Malik); 1100 ok vs 1000 (10 %) but not adjacent
         // to an accepted beat; 1200 ok (9 %) and adjacent → d = 100.
-        let s = filter_sorted(&beats(&[1000, 500, 1100, 1200]), ArtifactFilter::Malik);
+        let s = filter_sorted(beats(&[1000, 500, 1100, 1200]), ArtifactFilter::Malik);
         assert_eq!((s.n, s.n_rejected, s.n_diffs, s.nn50), (3, 1, 1, 1));
         assert_eq!(s.sum, 3300);
         assert_eq!(s.sum_diff_sq, 100 * 100);
         // Without the filter every beat is accepted, three differences.
-        let s = filter_sorted(&beats(&[1000, 500, 1100, 1200]), ArtifactFilter::None);
+        let s = filter_sorted(beats(&[1000, 500, 1100, 1200]), ArtifactFilter::None);
         assert_eq!((s.n, s.n_rejected, s.n_diffs, s.nn50), (4, 0, 3, 3));
     }
 
@@ -137,11 +140,11 @@ mod tests {
     fn malik_boundaries_are_inclusive() {
         // 20 % of 1000 is exactly 200: 1200 and 800 accepted, 1201 / 799 not.
         for (rr, ok) in [(1200, true), (800, true), (1201, false), (799, false)] {
-            let s = filter_sorted(&beats(&[1000, rr]), ArtifactFilter::Malik);
+            let s = filter_sorted(beats(&[1000, rr]), ArtifactFilter::Malik);
             assert_eq!(s.n == 2, ok, "{rr}");
         }
         for (rr, ok) in [(299, false), (300, true), (2000, true), (2001, false)] {
-            let s = filter_sorted(&beats(&[rr]), ArtifactFilter::Malik);
+            let s = filter_sorted(beats(&[rr]), ArtifactFilter::Malik);
             assert_eq!(s.n == 1, ok, "{rr}");
         }
     }
@@ -160,7 +163,7 @@ mod tests {
             rr_ms: 900,
         });
         b.sort_unstable();
-        let s = filter_sorted(&b, ArtifactFilter::None);
+        let s = filter_sorted(b.iter().copied(), ArtifactFilter::None);
         assert_eq!((s.n, s.n_rejected, s.n_diffs), (3, 1, 1));
     }
 
@@ -181,7 +184,7 @@ mod tests {
             },
         ];
         for f in [ArtifactFilter::None, ArtifactFilter::Malik] {
-            let _ = filter_sorted(&b, f);
+            let _ = filter_sorted(b.iter().copied(), f);
         }
     }
 }

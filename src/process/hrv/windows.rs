@@ -32,7 +32,7 @@
 //! and every one is counted as rejected in the window of its beat time, so no
 //! successive difference bridges it. Non-positive values carry no time.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::super::{FastMap, FastSet};
 
@@ -64,12 +64,44 @@ pub struct AddOutcome {
     pub out_of_range: u32,
 }
 
+/// A buffered beat in 8 bytes (a [`Beat`] takes 16): its time as an offset
+/// from its window's start (a window is at most a day, so it fits) and its
+/// RR (positive: only plausible, time-advancing beats are buffered). Sorted
+/// like [`Beat`]s of one window: by time, then RR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct WindowBeat {
+    dt_ms: u32,
+    rr_ms: u32,
+}
+
+impl WindowBeat {
+    /// `beat` of the window starting at `start_ms`; `None` when it lies
+    /// outside the window's range or its RR is not positive.
+    fn new(start_ms: i64, beat: Beat) -> Option<Self> {
+        Some(Self {
+            dt_ms: u32::try_from(beat.t_ms.checked_sub(start_ms)?).ok()?,
+            rr_ms: u32::try_from(beat.rr_ms).ok()?,
+        })
+    }
+
+    /// The beat of the window starting at `start_ms`.
+    fn beat(self, start_ms: i64) -> Beat {
+        Beat {
+            t_ms: start_ms + i64::from(self.dt_ms),
+            // Made from a positive i32.
+            rr_ms: i32::try_from(self.rr_ms).unwrap_or(i32::MAX),
+        }
+    }
+}
+
 /// Beats and readings collected for one open window, in chunks: one per
 /// reading that reached it. The state changelog writes each chunk under its
 /// own key once, so a window's beats are appended, never rewritten.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OpenWindow {
-    beats: Vec<Beat>,
+    /// Window start, ms since the epoch: the beats' time base.
+    start_ms: i64,
+    beats: Vec<WindowBeat>,
     /// Non-positive and implausible RR values routed to this window.
     n_invalid: u32,
     reading_ids: Vec<String>,
@@ -81,10 +113,22 @@ pub struct OpenWindow {
 /// One reading's share of an open window, as the changelog writes it.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct ChunkRef<'a> {
-    #[serde(serialize_with = "super::beat_codec::serialize_ref")]
-    beats: &'a [Beat],
+    #[serde(serialize_with = "serialize_beats")]
+    beats: ChunkBeats<'a>,
     n_invalid: u32,
     reading_id: &'a str,
+}
+
+/// A chunk's beats and their window's start.
+#[derive(Debug, Clone, Copy)]
+struct ChunkBeats<'a> {
+    start_ms: i64,
+    beats: &'a [WindowBeat],
+}
+
+fn serialize_beats<S: serde::Serializer>(b: &ChunkBeats<'_>, s: S) -> Result<S::Ok, S::Error> {
+    let start = b.start_ms;
+    super::beat_codec::serialize(b.beats.iter().map(|w| w.beat(start)), s)
 }
 
 /// One reading's share of an open window, as a restore reads it.
@@ -97,6 +141,14 @@ pub struct WindowChunk {
 }
 
 impl OpenWindow {
+    /// An empty window starting at `start_ms`.
+    fn starting(start_ms: i64) -> Self {
+        Self {
+            start_ms,
+            ..Self::default()
+        }
+    }
+
     /// Chunks held (readings that reached the window).
     pub fn chunks(&self) -> usize {
         self.chunks.len()
@@ -110,7 +162,10 @@ impl OpenWindow {
             .get(i + 1)
             .map_or(self.beats.len(), |c| c.0 as usize);
         Some(ChunkRef {
-            beats: self.beats.get(from as usize..to)?,
+            beats: ChunkBeats {
+                start_ms: self.start_ms,
+                beats: self.beats.get(from as usize..to)?,
+            },
             n_invalid,
             reading_id: self.reading_ids.get(i)?,
         })
@@ -131,6 +186,65 @@ impl OpenWindow {
     }
 }
 
+/// A patient's open windows, sorted by start. Usually one or two: a
+/// vector sized to them, where a `BTreeMap` node holds room for eleven
+/// (about 1 KB per patient at 100 k patients).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct OpenWindows(Vec<(i64, OpenWindow)>);
+
+impl OpenWindows {
+    fn find(&self, start: i64) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&start, |(s, _)| *s)
+    }
+
+    /// The window starting at `start`, made by `new` if there is none.
+    fn get_or_insert_with(
+        &mut self,
+        start: i64,
+        new: impl FnOnce() -> OpenWindow,
+    ) -> &mut OpenWindow {
+        let i = match self.find(start) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.reserve_exact(1);
+                self.0.insert(i, (start, new()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    fn remove(&mut self, start: &i64) -> Option<OpenWindow> {
+        let i = self.find(*start).ok()?;
+        Some(self.0.remove(i).1)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&i64, &OpenWindow)> {
+        self.0.iter().map(|(s, w)| (s, w))
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &i64> {
+        self.0.iter().map(|(s, _)| s)
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut OpenWindow> {
+        self.0.iter_mut().map(|(_, w)| w)
+    }
+}
+
+impl IntoIterator for OpenWindows {
+    type Item = (i64, OpenWindow);
+    type IntoIter = std::vec::IntoIter<(i64, OpenWindow)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 /// One patient's HRV state: open windows, their own event time and
 /// unreported late beats. The changelog keeps each open window under its own
 /// key (so a new beat rewrites one window, not the patient) and the rest of
@@ -140,7 +254,7 @@ impl OpenWindow {
 pub struct HrvPatientState {
     /// Open windows by start.
     #[serde(skip)]
-    windows: BTreeMap<i64, OpenWindow>,
+    windows: OpenWindows,
     /// Late beats not yet reported on an emitted window.
     late_unreported: u32,
     /// The patient's newest beat time (their event time).
@@ -276,17 +390,23 @@ impl HrvWindows {
         let state = self.patients.entry(patient_id.to_owned()).or_default();
         let by_end = &mut self.by_end;
         let end = start.saturating_add(self.config.window_ms);
-        let window = state.windows.entry(start).or_insert_with(|| {
+        let window = state.windows.get_or_insert_with(start, || {
             by_end.insert((end, patient_id.to_owned()));
-            OpenWindow::default()
+            OpenWindow::starting(start)
         });
         window.open_chunk(&chunk.reading_id);
         if let Some(c) = window.chunks.last_mut() {
             c.1 = chunk.n_invalid;
         }
         window.n_invalid = window.n_invalid.saturating_add(chunk.n_invalid);
-        self.buffered_beats += chunk.beats.len();
-        window.beats.extend(chunk.beats);
+        let before = window.beats.len();
+        window.beats.extend(
+            chunk
+                .beats
+                .into_iter()
+                .filter_map(|b| WindowBeat::new(start, b)),
+        );
+        self.buffered_beats += window.beats.len() - before;
     }
 
     /// Drops one restored window (its changelog key was deleted).
@@ -308,6 +428,18 @@ impl HrvWindows {
     pub fn finish_restore(&mut self) {
         self.patients
             .retain(|_, s| !s.windows.is_empty() || *s != HrvPatientState::default());
+        // A restore appends chunk after chunk: give back the growth slack
+        // (up to half of each window's buffers), as most windows get few
+        // more beats before they close.
+        for window in self
+            .patients
+            .values_mut()
+            .flat_map(|s| s.windows.values_mut())
+        {
+            window.beats.shrink_to_fit();
+            window.reading_ids.shrink_to_fit();
+            window.chunks.shrink_to_fit();
+        }
         self.dirty.clear();
     }
 
@@ -315,7 +447,7 @@ impl HrvWindows {
     pub fn restore_patient(&mut self, patient_id: &str, state: HrvPatientState) {
         self.purge_patient(patient_id);
         self.dirty.remove(patient_id);
-        for (start, window) in &state.windows {
+        for (start, window) in state.windows.iter() {
             self.by_end.insert((
                 start.saturating_add(self.config.window_ms),
                 patient_id.to_owned(),
@@ -402,9 +534,9 @@ impl HrvWindows {
             // the window changes.
             if current.as_ref().is_none_or(|(s, _)| *s != start) {
                 let by_end = &mut self.by_end;
-                let window = state.windows.entry(start).or_insert_with(|| {
+                let window = state.windows.get_or_insert_with(start, || {
                     by_end.insert((end, patient_id.to_owned()));
-                    OpenWindow::default()
+                    OpenWindow::starting(start)
                 });
                 if window.reading_ids.last().is_none_or(|id| id != reading_id) {
                     window.open_chunk(reading_id);
@@ -414,8 +546,9 @@ impl HrvWindows {
             let Some((_, window)) = current.as_mut() else {
                 continue;
             };
-            if advances && (lo..=hi).contains(&rr) {
-                window.beats.push(Beat { t_ms: t, rr_ms: rr });
+            let beat = WindowBeat::new(start, Beat { t_ms: t, rr_ms: rr });
+            if let (true, true, Some(beat)) = (advances, (lo..=hi).contains(&rr), beat) {
+                window.beats.push(beat);
                 out.buffered = out.buffered.saturating_add(1);
             } else {
                 window.add_invalid();
@@ -641,7 +774,7 @@ impl HrvWindows {
         window.reading_ids.sort_unstable();
         window.reading_ids.dedup();
         let filter = self.config.artifact_filter;
-        let sums = filter_sorted(&window.beats, filter);
+        let sums = filter_sorted(window.beats.iter().map(|b| b.beat(start)), filter);
         let m = metrics::compute(&sums, self.config.min_nn_duration_ms);
         Some(HrvWindow {
             patient_id: patient.to_owned(),
