@@ -224,9 +224,12 @@ proptest! {
         // Both accept a canonical encoding alike; apache-avro also accepts
         // some non-canonical input (see `a_varint_cut_by_the_end_of_input_is_malformed`).
         if let Ok(generic) = codec.decode_raw_generic(&bytes) {
+            // A flipped byte can give a decimal more digits than its
+            // schema's precision: apache-avro decodes it, the encoder
+            // refuses it, so it has no canonical encoding to compare.
             let mut canonical = Vec::new();
-            codec.encode_raw(&generic, &mut canonical).expect("re-encode");
-            if canonical == bytes {
+            let encodes = codec.encode_raw(&generic, &mut canonical).is_ok();
+            if encodes && canonical == bytes {
                 prop_assert_eq!(codec.decode_raw(&bytes).expect("direct accepts it"), generic);
             }
         }
