@@ -15,7 +15,8 @@
 //! Only outputs whose raw record was produced in `[from_ms, until_ms)`
 //! (Unix ms) count; the probe exits at `stop_ms` and prints one JSON line:
 //! records timed, raw records produced in the window, outputs it could not
-//! join, and the latency percentiles in milliseconds.
+//! join, the latency percentiles in milliseconds, and those of the raw hop
+//! alone (loadgen -> broker -> probe, the floor under every output).
 //!
 //! The probe's own client settings are part of what it measures (its fetch
 //! wait is added to every record it times): pass them with `-X`, e.g.
@@ -165,6 +166,9 @@ async fn main() -> anyhow::Result<()> {
     let window = (args.from_ms, args.until_ms);
     let mut join = Join::default();
     let (mut raw_in_window, mut outputs) = (0u64, 0u64);
+    // The raw hop alone (loadgen -> broker -> probe): the floor under every
+    // output's latency, and what the probe's own settings cost.
+    let mut raw_hop_us = Vec::new();
     while now_us() < args.stop_ms * 1000 {
         let Some(msg) = consumer.poll(Duration::from_millis(50)) else {
             continue;
@@ -176,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
             let sent_ms = msg.timestamp().to_millis().unwrap_or(0);
             if (window.0..window.1).contains(&sent_ms) {
                 raw_in_window += 1;
+                raw_hop_us.push(readable_us - sent_ms * 1000);
             }
             // Malformed records (no reading id) have no output to time.
             if let Ok(raw) = codec.decode_raw(payload) {
@@ -197,7 +202,8 @@ async fn main() -> anyhow::Result<()> {
     let unjoined: usize = join.early.values().map(VecDeque::len).sum();
     let mut lat = join.latencies_us;
     lat.sort_unstable();
-    let pct = |p: f64| -> f64 {
+    raw_hop_us.sort_unstable();
+    let pct = |lat: &[i64], p: f64| -> f64 {
         if lat.is_empty() {
             return f64::NAN;
         }
@@ -209,11 +215,13 @@ async fn main() -> anyhow::Result<()> {
         "raw_in_window": raw_in_window,
         "outputs": outputs,
         "unjoined": unjoined,
-        "p50_ms": pct(0.50),
-        "p90_ms": pct(0.90),
-        "p99_ms": pct(0.99),
-        "p999_ms": pct(0.999),
-        "max_ms": pct(1.0),
+        "p50_ms": pct(&lat, 0.50),
+        "p90_ms": pct(&lat, 0.90),
+        "p99_ms": pct(&lat, 0.99),
+        "p999_ms": pct(&lat, 0.999),
+        "max_ms": pct(&lat, 1.0),
+        "raw_hop_p50_ms": pct(&raw_hop_us, 0.50),
+        "raw_hop_p99_ms": pct(&raw_hop_us, 0.99),
     });
     println!("{summary}");
     Ok(())

@@ -20,7 +20,10 @@ raw record's producer timestamp (CreateTime, set by librdkafka in loadgen).
 Reported per target: records timed, the achieved input rate (raw records
 produced in the window / window), p50/p90/p99/p99.9/max in ms, the
 target's CPU time (user + system, whole process) per raw reading over the
-window, and the load average; as a markdown table.
+window, tansu's CPU per reading, vitalstream's own mean publish latency
+(consumed -> delivered/committed, from /metrics), the load average, and
+the raw hop alone (loadgen -> broker ->
+probe: the floor under every output's latency); as a markdown table.
 
 Broker workarounds: tansu 0.6 answers every fetch only after its max wait
 (or half of it when that is 250 ms or more), even when records are ready,
@@ -86,7 +89,7 @@ def start_target(target, brokers, raw_topic, args, workdir, librdkafka):
     if target == "passthrough":
         proc = subprocess.Popen([PASSTHROUGH, brokers, raw_topic, str(10**12), *librdkafka],
                                 stdout=log, stderr=log)
-        return proc, f"{raw_topic}.passthrough", "raw", log
+        return proc, f"{raw_topic}.passthrough", "raw", log, None
     http_addr = f"127.0.0.1:{bb.free_port()}"
     cfg = os.path.join(workdir, f"{target}.toml")
     text = bb.config_text(brokers, target, http_addr, librdkafka)
@@ -103,10 +106,21 @@ def start_target(target, brokers, raw_topic, args, workdir, librdkafka):
             stop(proc)
             sys.exit(f"{target}: not ready within 120 s, see {log.name}")
         time.sleep(0.05)
-    return proc, f"bench-{target}.enriched", "enriched", log
+    return proc, f"bench-{target}.enriched", "enriched", log, http_addr
 
 
-def measure(target, index, brokers, args, workdir):
+def in_process(addr):
+    """vitalstream's own view: sums and counts of its publish latency
+    (consumed -> delivered or committed) and batch duration histograms."""
+    if addr is None:
+        return {}
+    m = bb.scrape(addr)
+    return {k: m.get(f"vitalstream_{k}", 0.0) for k in (
+        "publish_latency_seconds_sum", "publish_latency_seconds_count",
+        "batch_duration_seconds_sum", "batch_duration_seconds_count")}
+
+
+def measure(target, index, brokers, broker_pid, args, workdir):
     raw_topic = f"latency-{target}.raw"
     seed = 100 + index
     # The raw and patients topics, and the patients' profiles, before the target starts.
@@ -118,7 +132,7 @@ def measure(target, index, brokers, args, workdir):
     if args.fetch_wait_ms > 0:
         librdkafka.append(f"fetch.wait.max.ms={args.fetch_wait_ms}")
         probe_settings.append(f"fetch.wait.max.ms={args.fetch_wait_ms}")
-    proc, out_topic, kind, log = start_target(target, brokers, raw_topic, args, workdir, librdkafka)
+    proc, out_topic, kind, log, http_addr = start_target(target, brokers, raw_topic, args, workdir, librdkafka)
     try:
         now_ms = int(time.time() * 1000)
         start_ms = now_ms + 1000
@@ -136,9 +150,9 @@ def measure(target, index, brokers, args, workdir):
         gen_log = open(os.path.join(workdir, f"{target}-loadgen.log"), "w")
         gen = loadgen(brokers, raw_topic, args, seed, seconds=args.warmup + args.seconds + 1, log=gen_log)
         time.sleep(max(0.0, from_ms / 1000 - time.time()))
-        cpu_from = bb.cpu_seconds(proc.pid)
+        cpu_from, broker_from, m_from = bb.cpu_seconds(proc.pid), bb.cpu_seconds(broker_pid), in_process(http_addr)
         time.sleep(max(0.0, until_ms / 1000 - time.time()))
-        cpu_until = bb.cpu_seconds(proc.pid)
+        cpu_until, broker_until, m_until = bb.cpu_seconds(proc.pid), bb.cpu_seconds(broker_pid), in_process(http_addr)
         load = os.getloadavg()
         alive = proc.poll() is None
         try:
@@ -160,7 +174,14 @@ def measure(target, index, brokers, args, workdir):
     r["target"] = target
     r["rate"] = r["raw_in_window"] / args.seconds
     r["cpu_us"] = (cpu_until - cpu_from) * 1e6 / max(r["raw_in_window"], 1)
+    r["broker_cpu_us"] = (broker_until - broker_from) * 1e6 / max(r["raw_in_window"], 1)
     r["load"] = load
+    d = {k: m_until[k] - m_from[k] for k in m_until}
+    if d.get("publish_latency_seconds_count"):
+        r["in_process_ms"] = 1000 * d["publish_latency_seconds_sum"] / d["publish_latency_seconds_count"]
+    if d.get("batch_duration_seconds_count"):
+        r["batch_ms"] = 1000 * d["batch_duration_seconds_sum"] / d["batch_duration_seconds_count"]
+        r["batches_per_s"] = d["batch_duration_seconds_count"] / args.seconds
     return r
 
 
@@ -180,6 +201,9 @@ def main():
     ap.add_argument("--probe-librdkafka", action="append", default=[], metavar="PROPERTY=VALUE",
                     help="extra librdkafka property for the probe (repeatable)")
     args = ap.parse_args()
+    # A SIGTERM (timeout, flock -w) unwinds through the finally blocks, so
+    # the broker and the targets are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     targets = [t for t in args.targets.split(",") if t]
     for t in targets:
         if t not in TARGETS:
@@ -200,7 +224,7 @@ def main():
         bb.wait_listening(port)
         brokers = f"127.0.0.1:{port}"
         for i, target in enumerate(targets):
-            r = measure(target, i, brokers, args, workdir)
+            r = measure(target, i, brokers, broker.pid, args, workdir)
             print(f"{target}: {json.dumps(r)}", flush=True)
             results.append(r)
     finally:
@@ -215,13 +239,15 @@ def main():
     print(f"\n{args.rate} readings/s offered, {args.patients} patients, {args.partitions} partitions, "
           f"{args.warmup} s warm-up, {args.seconds} s window; {settings}")
     print("\n| target | timed | input r/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms "
-          "| p99 / passthrough | CPU µs/reading | load (1 min) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| p99 / passthrough | raw hop p50/p99 ms | in-process mean ms | CPU µs/reading | broker CPU µs/reading "
+          "| load (1 min) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         ratio = f"{r['p99_ms'] / base['p99_ms']:.2f}" if base and base["p99_ms"] else "–"
         print(f"| {r['target']} | {r['timed']} | {r['rate']:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} "
               f"| {r['p99_ms']:.1f} | {r['p999_ms']:.1f} | {r['max_ms']:.1f} | {ratio} "
-              f"| {r['cpu_us']:.1f} | {r['load'][0]:.2f} |")
+              f"| {r['raw_hop_p50_ms']:.0f}/{r['raw_hop_p99_ms']:.0f} | {r.get('in_process_ms', float('nan')):.1f} "
+              f"| {r['cpu_us']:.1f} | {r['broker_cpu_us']:.1f} | {r['load'][0]:.2f} |")
     print(f"\nmachine: {os.cpu_count()} cores; logs in {workdir}")
 
 
