@@ -9,7 +9,10 @@
 //! ceiling on the same broker in the same run. (benches/e2e.rs's ceiling
 //! target does the same in the bench's own process.)
 //!
-//! Run: `cargo run --release --example passthrough -- <brokers> <topic> <count>`
+//! Run: `cargo run --release --example passthrough -- <brokers> <topic> <count>
+//! [PROPERTY=VALUE ...]`; the trailing librdkafka properties go to both
+//! clients after vitalstream's defaults, as `[kafka.librdkafka]` does
+//! (scripts/latency_bench.py passes its broker workarounds this way).
 
 use std::time::{Duration, Instant};
 
@@ -23,12 +26,16 @@ use vitalstream::kafka::{consumer_config, producer_config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: passthrough <brokers> <topic> <count>";
+    let usage = "usage: passthrough <brokers> <topic> <count> [PROPERTY=VALUE ...]";
     let brokers = args.next().context(usage)?;
     let topic = args.next().context(usage)?;
     let count: u64 = args.next().context(usage)?.parse().context(usage)?;
     let mut cfg = Config::default();
     cfg.kafka.brokers = brokers;
+    for setting in args {
+        let (k, v) = setting.split_once('=').context(usage)?;
+        cfg.kafka.librdkafka.insert(k, v);
+    }
     let consumer: StreamConsumer = consumer_config(&cfg.kafka, &cfg.processing)
         .set("group.id", "passthrough-ceiling")
         .create()?;

@@ -16,7 +16,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer;
 
 use super::PipelineProducer;
-use tracing::warn;
+use tracing::{debug, warn};
 
 /// How a commit ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,10 +101,20 @@ impl Transactions {
         self.begin()?;
         let (p, timeout) = (self.producer.clone(), self.timeout);
         let result = blocking(move || {
+            let started = std::time::Instant::now();
             if offsets.count() > 0 {
                 retry(|| p.send_offsets_to_transaction(&offsets, &group, timeout))?;
             }
-            retry(|| p.commit_transaction(timeout))
+            let offsets_sent = started.elapsed();
+            retry(|| p.commit_transaction(timeout))?;
+            // Where an exactly_once record's wait goes after its
+            // transaction is due (docs: BENCHMARKS.md, issue 17).
+            debug!(
+                send_offsets_ms = offsets_sent.as_secs_f64() * 1e3,
+                commit_ms = (started.elapsed() - offsets_sent).as_secs_f64() * 1e3,
+                "transaction committed"
+            );
+            Ok(())
         })
         .await;
         match result {
