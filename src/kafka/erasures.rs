@@ -188,8 +188,7 @@ async fn ensure_topic(
     topic: &str,
 ) -> Result<Vec<i32>, ProfileLoadError> {
     let lookup = || -> Result<Vec<i32>, ProfileLoadError> {
-        let md = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
+        let md = super::blocking(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(10)))
             .map_err(ProfileLoadError::Setup)?;
         Ok(md
             .topics()
@@ -236,9 +235,9 @@ async fn read_all(
     let mut assignment = TopicPartitionList::new();
     let mut pending = std::collections::BTreeSet::new();
     for &p in partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(10))
-            .map_err(ProfileLoadError::Setup)?;
+        let (low, high) =
+            super::blocking(|| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)))
+                .map_err(ProfileLoadError::Setup)?;
         if high > low {
             assignment
                 .add_partition_offset(topic, p, Offset::Beginning)

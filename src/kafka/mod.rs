@@ -30,3 +30,14 @@ pub use profiles::{ProfileLoadError, follow_profiles};
 pub use startup::{BrokersUnreachable, wait_for_brokers};
 pub use state::{RestoreError, StateReader};
 pub use txn::{Transactions, TxnOutcome};
+
+/// Runs a blocking librdkafka call (a broker round trip) without holding up
+/// the other tasks of a multi-threaded runtime's worker: with every worker
+/// blocked in such a call, nothing else in the process (the HTTP endpoints,
+/// the other clients' tasks) would run until the calls return.
+pub fn blocking<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(call),
+        _ => call(),
+    }
+}

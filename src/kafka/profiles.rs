@@ -155,15 +155,16 @@ async fn partitions_of(
     topic: &str,
 ) -> Result<Vec<i32>, ProfileLoadError> {
     for attempt in 0..10 {
-        let found = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(5))
-            .map(|md| {
-                md.topics()
-                    .iter()
-                    .filter(|t| t.name() == topic && t.error().is_none())
-                    .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-                    .collect::<Vec<_>>()
-            });
+        let found =
+            super::blocking(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(5))).map(
+                |md| {
+                    md.topics()
+                        .iter()
+                        .filter(|t| t.name() == topic && t.error().is_none())
+                        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                        .collect::<Vec<_>>()
+                },
+            );
         match found {
             Ok(ids) if !ids.is_empty() => return Ok(ids),
             Ok(_) => debug!(attempt, "patients topic not (yet) in metadata"),

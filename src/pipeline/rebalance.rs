@@ -163,8 +163,8 @@ impl Pipeline {
             tpl.add_partition(topic, p);
         }
         let timeout = Duration::from_millis(self.config.processing.transaction_timeout_ms);
-        let committed =
-            blocking(|| consumer.committed_offsets(tpl, timeout)).map_err(PipelineError::Commit)?;
+        let committed = crate::kafka::blocking(|| consumer.committed_offsets(tpl, timeout))
+            .map_err(PipelineError::Commit)?;
         Ok(partitions
             .iter()
             .map(|&p| {
@@ -261,7 +261,8 @@ impl Pipeline {
         which: impl Fn(i32) -> bool,
     ) -> Result<Vec<i32>, PipelineError> {
         let timeout = Duration::from_millis(self.config.processing.transaction_timeout_ms);
-        let committed = blocking(|| consumer.committed(timeout)).map_err(PipelineError::Commit)?;
+        let committed = crate::kafka::blocking(|| consumer.committed(timeout))
+            .map_err(PipelineError::Commit)?;
         let mut partitions = Vec::new();
         for elem in committed.elements().iter().filter(|e| which(e.partition())) {
             let offset = match elem.offset() {
@@ -274,14 +275,5 @@ impl Pipeline {
             partitions.push(elem.partition());
         }
         Ok(partitions)
-    }
-}
-
-/// Runs a blocking librdkafka call (a broker round trip) without holding up
-/// the other tasks of a multi-threaded runtime's worker.
-fn blocking<T>(call: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(call),
-        _ => call(),
     }
 }

@@ -183,12 +183,14 @@ async fn connect(config: &Config, stats: Arc<Stats>) -> Result<Clients, Pipeline
         consumer_config(&config.kafka, &config.processing)
             .create_with_context(context.clone())
             .map_err(PipelineError::Setup)?;
-    let state_partitions = crate::kafka::check_state_topic(
-        &consumer,
-        &config.topics.raw,
-        &state_topic,
-        Duration::from_millis(config.kafka.startup_timeout_ms.clamp(5_000, 30_000)),
-    )?;
+    let state_partitions = crate::kafka::blocking(|| {
+        crate::kafka::check_state_topic(
+            &consumer,
+            &config.topics.raw,
+            &state_topic,
+            Duration::from_millis(config.kafka.startup_timeout_ms.clamp(5_000, 30_000)),
+        )
+    })?;
     consumer
         .subscribe(&[&config.topics.raw])
         .map_err(PipelineError::Setup)?;

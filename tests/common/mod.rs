@@ -627,9 +627,18 @@ pub fn start_pipeline(cfg: Config) -> RunningPipeline {
     });
     let stats = Arc::new(Stats::default());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(pipeline::run(cfg, stats.clone(), async {
+    let run = pipeline::run(cfg, stats.clone(), async {
         let _ = rx.await;
-    }));
+    });
+    let handle = tokio::spawn(async move {
+        let ended = run.await;
+        // A test that sees the run stop early reports only that: the
+        // reason goes to the test's output here.
+        if let Err(e) = &ended {
+            eprintln!("pipeline run ended with an error: {e} ({e:?})");
+        }
+        ended
+    });
     RunningPipeline {
         stop: Some(tx),
         handle,
