@@ -156,7 +156,9 @@ pub struct TlsProxy {
     pub addr: SocketAddr,
     /// TLS handshakes that completed.
     pub handshakes: Arc<AtomicU64>,
-    /// TLS handshakes the client (or a bad byte stream) broke off.
+    /// TLS handshakes that failed: the client refused the certificate (a
+    /// fatal alert) or sent what is not TLS. A connection closed before the
+    /// handshake ended is not counted.
     pub failed_handshakes: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
@@ -195,9 +197,23 @@ impl TlsProxy {
                     let (acceptor, ok, failed) = (acceptor.clone(), ok.clone(), failed.clone());
                     tokio::spawn(async move {
                         let _ = client.set_nodelay(true);
-                        let Ok(mut tls) = acceptor.accept(client).await else {
-                            failed.fetch_add(1, Ordering::Relaxed);
-                            return;
+                        let mut tls = match acceptor.accept(client).await {
+                            Ok(tls) => tls,
+                            // A client that closes its socket before the
+                            // handshake ends (librdkafka dropping a spare
+                            // connection at start-up) refused nothing.
+                            Err(e) if is_hang_up(&e) => {
+                                eprintln!("TLS proxy: a client hung up mid-handshake: {e}");
+                                return;
+                            }
+                            Err(e) => {
+                                if failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                                    eprintln!(
+                                        "TLS proxy: a handshake failed (first of this proxy): {e}"
+                                    );
+                                }
+                                return;
+                            }
                         };
                         ok.fetch_add(1, Ordering::Relaxed);
                         let Ok(mut server) = TcpStream::connect(upstream).await else {
@@ -297,4 +313,25 @@ pub async fn read_with(client: &ClientConfig, topic: &str, expected: usize) -> V
         }
     }
     out
+}
+
+/// Whether a handshake ended because the client closed the connection,
+/// rather than with a TLS alert or bad bytes: an I/O hang-up anywhere in
+/// the error's chain, or OpenSSL's report of an end of input.
+fn is_hang_up(e: &native_tls::Error) -> bool {
+    use std::io::ErrorKind as K;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
+            )
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    let text = e.to_string().to_lowercase();
+    text.contains("unexpected eof") || text.contains("unexpected end of file")
 }
