@@ -19,32 +19,12 @@ The config is scripts/backlog_bench.py's (log_markers reader for tansu).
 Run benchmarks under the shared lock: `flock /tmp/bench.lock ...`.
 TANSU_BIN names the tansu binary.
 """
-import argparse, json, os, signal, socket, subprocess, sys, time, urllib.request
+import argparse, json, os, signal, socket, subprocess, sys, time
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def ready(addr):
-    try:
-        with urllib.request.urlopen(f"http://{addr}/readyz", timeout=5) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
-def scrape(addr):
-    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            values[name] = float(value)
-    return values
+# The helpers the backlog benchmark already has (one copy of each).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from backlog_bench import free_port, ready, scrape  # noqa: E402
 
 
 def status_mib(pid, field):
