@@ -118,10 +118,8 @@ impl ExactlyOnce {
             }
             return Ok(Finished::Pending);
         }
-        let mut open = std::mem::take(&mut self.open);
-        let written = Arc::<Deliveries>::default();
-        self.sink.write(&mut open.changelog, &written).await?;
-        open.deliveries.push_back(written);
+        self.write_changelog().await?;
+        let open = std::mem::take(&mut self.open);
         let offsets = offsets(&self.raw_topic, &open.next_offsets)?;
         let group = consumer.group_metadata().ok_or_else(|| {
             PipelineError::Config("the consumer has no group metadata for the transaction".into())
