@@ -329,25 +329,28 @@ impl ChangelogBuffer {
         self.puts - self.records.len() as u64
     }
 
-    /// The records to send, in (partition, key) order with each
-    /// partition's meta record after its other records; empties the buffer.
+    /// The records to send, every partition's meta record after all other
+    /// records; empties the buffer. Other keys go in no particular order:
+    /// a restore applies each key on its own (compaction reorders them
+    /// anyway), only the meta record, which names the input offset the
+    /// state reflects, must not arrive before the state it describes.
     pub fn drain(&mut self) -> Vec<StateRecord> {
         self.puts = 0;
-        let mut out: Vec<(bool, StateRecord)> = self
-            .records
-            .drain()
-            .map(|((partition, key), value)| {
-                let record = StateRecord {
-                    partition,
-                    key: key.encode(partition),
-                    value,
-                };
-                (key == StateKey::Meta, record)
-            })
-            .collect();
-        out.sort_unstable_by(|(a_meta, a), (b_meta, b)| {
-            (a.partition, a_meta, &a.key).cmp(&(b.partition, b_meta, &b.key))
-        });
-        out.into_iter().map(|(_, r)| r).collect()
+        let mut out = Vec::with_capacity(self.records.len());
+        let mut metas = Vec::new();
+        for ((partition, key), value) in self.records.drain() {
+            let record = StateRecord {
+                partition,
+                key: key.encode(partition),
+                value,
+            };
+            if key == StateKey::Meta {
+                metas.push(record);
+            } else {
+                out.push(record);
+            }
+        }
+        out.append(&mut metas);
+        out
     }
 }
