@@ -329,28 +329,26 @@ impl ChangelogBuffer {
         self.puts - self.records.len() as u64
     }
 
-    /// The records to send, every partition's meta record after all other
-    /// records; empties the buffer. Other keys go in no particular order:
-    /// a restore applies each key on its own (compaction reorders them
-    /// anyway), only the meta record, which names the input offset the
-    /// state reflects, must not arrive before the state it describes.
+    /// The records to send, in (partition, key) order with each
+    /// partition's meta record after its other records; empties the buffer.
+    /// The order is the keys' (`StateKey`'s `Ord`, compared before they
+    /// are encoded): an open HRV window's chunks must reach a restore in
+    /// chunk order.
     pub fn drain(&mut self) -> Vec<StateRecord> {
         self.puts = 0;
-        let mut out = Vec::with_capacity(self.records.len());
-        let mut metas = Vec::new();
-        for ((partition, key), value) in self.records.drain() {
-            let record = StateRecord {
+        let mut entries: Vec<((i32, bool, StateKey), Option<Vec<u8>>)> = self
+            .records
+            .drain()
+            .map(|((partition, key), value)| ((partition, key == StateKey::Meta, key), value))
+            .collect();
+        entries.sort_unstable_by_key(|(order, _)| *order);
+        entries
+            .into_iter()
+            .map(|((partition, _, key), value)| StateRecord {
                 partition,
                 key: key.encode(partition),
                 value,
-            };
-            if key == StateKey::Meta {
-                metas.push(record);
-            } else {
-                out.push(record);
-            }
-        }
-        out.append(&mut metas);
-        out
+            })
+            .collect()
     }
 }

@@ -36,8 +36,9 @@ const TAG_ALERT_SAMPLES: u8 = 6;
 const TAG_ALERT_BASELINE: u8 = 7;
 const TAG_ALERT_PENDING: u8 = 8;
 
-/// Which entry of which store a changelog record holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which entry of which store a changelog record holds. Ordered by store,
+/// then by the entry's fields (an HRV window's chunks by number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum StateKey {
     /// The partition's scalar state and the input offset it reflects.
     Meta,

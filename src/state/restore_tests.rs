@@ -79,22 +79,10 @@ fn run(
             out.2.extend(p.take_alerts(now));
             let mut buffer = ChangelogBuffer::new();
             writer.take(p, &mut buffer).expect("changelog");
-            log.extend(in_key_order(buffer.drain()));
+            log.extend(buffer.drain());
         }
     }
     out
-}
-
-/// A batch's records in (partition, key) order, each partition's meta record
-/// last: `ChangelogBuffer::drain` gives no order among other keys, and the
-/// tests compare two writers' logs.
-fn in_key_order(mut batch: Vec<StateRecord>) -> Vec<StateRecord> {
-    batch.sort_by(|a, b| {
-        let meta =
-            |r: &StateRecord| StateKey::decode(&r.key).is_ok_and(|(_, k)| k == StateKey::Meta);
-        (a.partition, meta(a), &a.key).cmp(&(b.partition, meta(b), &b.key))
-    });
-    batch
 }
 
 /// A processor with `log`'s state for partitions 0 and 1, and its writer.
