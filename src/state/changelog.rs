@@ -336,7 +336,9 @@ impl ChangelogBuffer {
     /// chunk order.
     pub fn drain(&mut self) -> Vec<StateRecord> {
         self.puts = 0;
-        let mut entries: Vec<((i32, bool, StateKey), Option<Vec<u8>>)> = self
+        // (partition, is meta, key): each partition's meta record last.
+        type Order = (i32, bool, StateKey);
+        let mut entries: Vec<(Order, Option<Vec<u8>>)> = self
             .records
             .drain()
             .map(|((partition, key), value)| ((partition, key == StateKey::Meta, key), value))
