@@ -458,3 +458,33 @@ fn alert_records_stay_small_as_history_grows() {
         .unwrap_or(0);
     assert!(largest < 200, "largest alert record {largest} bytes");
 }
+
+#[test]
+fn a_window_s_chunks_leave_the_buffer_in_chunk_order_and_meta_last() {
+    // A restore starts a window over at chunk 0 and appends the others:
+    // they must be sent in chunk order whatever order they were put in.
+    let mut buffer = ChangelogBuffer::new();
+    buffer.put(0, StateKey::Meta, Some(vec![1]));
+    for seq in [2u16, 0, 3, 1] {
+        buffer.put(0, StateKey::HrvChunk(7, 1_000, seq), Some(vec![2]));
+    }
+    buffer.put(1, StateKey::Meta, Some(vec![3]));
+    buffer.put(0, StateKey::HrvPatient(7), Some(vec![4]));
+    let sent: Vec<(i32, StateKey)> = buffer
+        .drain()
+        .iter()
+        .map(|r| StateKey::decode(&r.key).expect("key"))
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            (0, StateKey::HrvPatient(7)),
+            (0, StateKey::HrvChunk(7, 1_000, 0)),
+            (0, StateKey::HrvChunk(7, 1_000, 1)),
+            (0, StateKey::HrvChunk(7, 1_000, 2)),
+            (0, StateKey::HrvChunk(7, 1_000, 3)),
+            (0, StateKey::Meta),
+            (1, StateKey::Meta),
+        ]
+    );
+}
