@@ -136,13 +136,17 @@ def scrape(addr):
     return values
 
 
-def config_text(brokers, mode, http_addr, librdkafka=()):
+def config_text(brokers, mode, http_addr, librdkafka=(), session_timeout_ms=6000):
     prefix = f"bench-{mode}"
     extra = "".join(f'"{k}" = "{v}"\n' for k, v in (p.split("=", 1) for p in librdkafka))
     return f"""[kafka]
 brokers = "{brokers}"
 group_id = "{prefix}"
 transactional_id = "{prefix}-1"
+# tansu holds a JoinGroup for half the session timeout (3 s at 6 s, 5 s at
+# the default 10 s); Apache Kafka holds an empty group's first join for
+# group.initial.rebalance.delay.ms, 3 s by default: 6 s makes the two agree.
+session_timeout_ms = {session_timeout_ms}
 # tansu sends no aborted-transaction list (DESIGN.md §8).
 changelog_reader = "log_markers"
 
@@ -236,11 +240,12 @@ def stop_perf(perf):
         perf.kill()
 
 
-def catch_up(brokers, mode, backlog, partitions, workdir, timeout_s, librdkafka, profile=False):
+def catch_up(brokers, mode, backlog, partitions, workdir, timeout_s, librdkafka, profile=False,
+             session_timeout_ms=6000):
     http_addr = f"127.0.0.1:{free_port()}"
     cfg = os.path.join(workdir, f"{mode}.toml")
     with open(cfg, "w") as f:
-        f.write(config_text(brokers, mode, http_addr, librdkafka))
+        f.write(config_text(brokers, mode, http_addr, librdkafka, session_timeout_ms))
     log = open(os.path.join(workdir, f"{mode}.log"), "w")
     proc = subprocess.Popen(
         [BIN, "run", "--config", cfg, "--create-topics", "--partitions", str(partitions)],
@@ -377,6 +382,9 @@ def main():
                          "e.g. compression.type=lz4")
     ap.add_argument("--mode", choices=MODES, action="append", default=[],
                     help="run vitalstream in this guarantee only (repeatable; default: both)")
+    ap.add_argument("--session-timeout-ms", type=int, default=6000,
+                    help="kafka.session_timeout_ms of the instances (tansu holds a group join for "
+                         "half of it; default 6000: 3 s, Kafka's default initial rebalance delay)")
     ap.add_argument("--profile", action="store_true",
                     help="perf record each catch-up (whole process, call graphs) into the logs "
                          "directory as <guarantee>.perf.data")
@@ -427,7 +435,7 @@ def main():
         results = []
         for mode in args.mode or MODES:
             r = catch_up(brokers, mode, sent, args.partitions, workdir, args.timeout,
-                         args.librdkafka, args.profile)
+                         args.librdkafka, args.profile, args.session_timeout_ms)
             r["restart_s"], r["restore_s"], r["restart_peak_mib"] = restart_to_ready(
                 mode, args.partitions, workdir, args.timeout)
             results.append(r)
