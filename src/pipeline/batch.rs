@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span};
 
 use super::backpressure::Backpressure;
-use super::commit::{Acked, CommitStrategy, Done, Finished};
+use super::commit::{CommitStrategy, Done, Finished, Progress};
 use super::report::Reporter;
 use super::route::Router;
 use super::run::loader_stopped;
@@ -116,7 +116,13 @@ impl Pipeline {
                     biased;
                     () = &mut shutdown => { stopping = true; break; }
                     res = &mut *loader => return Err(loader_stopped(res)),
-                    acked = self.commit.acked() => self.acked(consumer, acked?),
+                    progress = self.commit.progress() => {
+                        if self.progressed(consumer, progress?).await? {
+                            // Aborted: the batch so far went with it.
+                            batch = Batch::default();
+                            deadline = None;
+                        }
+                    }
                     msg = consumer.recv() => {
                         let msg = match msg {
                             Ok(msg) => msg,
@@ -159,7 +165,9 @@ impl Pipeline {
                         deadline.get_or_insert_with(|| Instant::now() + max_wait);
                         self.handle(&msg, &mut batch).await?;
                         drop(msg);
-                        if self.backpressure.over() {
+                        if self.backpressure.over(self.router.outlet.held())
+                            || self.router.outlet.held_full()
+                        {
                             // The batch's deliveries join those awaited.
                             let done = std::mem::take(&mut batch);
                             deadline = None;
@@ -189,22 +197,73 @@ impl Pipeline {
                 continue;
             }
             self.release_revoked();
-            self.close_batch(consumer, batch, stopping).await?;
+            let rewound = self.close_batch(consumer, batch, stopping).await?;
             if stopping {
+                if rewound {
+                    return Err(PipelineError::FinalTransactionAborted);
+                }
                 info!("shutdown requested: in-flight batches delivered and stored");
                 return Ok(());
             }
         }
     }
 
-    /// Stores an acknowledged batch's offsets and reports it.
-    fn acked(&mut self, consumer: &StreamConsumer<PipelineContext>, acked: Acked) {
-        if let Some(done) = self.commit.store(consumer, acked) {
-            self.report_committed(vec![done]);
+    /// Takes work completed in the background: stores an acknowledged
+    /// batch's offsets (at_least_once), or the end of a commit
+    /// (exactly_once, see [`Self::settle`]). Returns whether a transaction
+    /// was aborted, every assigned partition rewound.
+    async fn progressed(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+        progress: Progress,
+    ) -> Result<bool, PipelineError> {
+        match progress {
+            Progress::Acked(acked) => {
+                if let Some(done) = self.commit.store(consumer, acked) {
+                    self.report_committed(vec![done]);
+                }
+                Ok(false)
+            }
+            Progress::Ended(finished) => self.settle(consumer, finished).await,
         }
     }
 
-    fn report_committed(&mut self, batches: Vec<Done>) {
+    /// A commit that ran in the background ended (exactly_once). Committed:
+    /// its batches are reported and the outputs held meanwhile are sent
+    /// in the transaction now open. Aborted: the held work goes with it
+    /// and every assigned partition goes back to its committed offset, its
+    /// state (including the changes of the held batches) restored from the
+    /// changelog. A revocation during the commit waited for it and
+    /// dropped the held work: it is dropped here too. Returns whether the
+    /// held work was dropped.
+    async fn settle(
+        &mut self,
+        consumer: &StreamConsumer<PipelineContext>,
+        finished: Finished,
+    ) -> Result<bool, PipelineError> {
+        let committed = match finished {
+            Finished::Committed(batches) => {
+                self.report_committed(batches);
+                true
+            }
+            Finished::Pending => true,
+            Finished::Aborted => false,
+        };
+        if self.context.events.take_txn_aborted() {
+            self.router.outlet.discard();
+            self.drop_aborted_work(consumer).await?;
+            return Ok(true);
+        }
+        if committed {
+            self.router.outlet.release().await?;
+            return Ok(false);
+        }
+        self.router.outlet.discard();
+        self.rewind(consumer)?;
+        Ok(true)
+    }
+
+    pub(super) fn report_committed(&mut self, batches: Vec<Done>) {
         self.report.committed(
             batches,
             Instant::now(),
@@ -224,16 +283,17 @@ impl Pipeline {
     ) -> Result<bool, PipelineError> {
         let paused = self.backpressure.pause(consumer)?;
         let mut stop = false;
-        // Deliveries resolve or time out (message.timeout.ms), so this ends.
-        while !self.backpressure.drained() {
+        // Deliveries resolve or time out (message.timeout.ms), and commits
+        // end, so this ends. Once nothing of ours is pending, the queue
+        // count drops as librdkafka frees the acknowledged records.
+        while !self.backpressure.drained(self.router.outlet.held()) && self.commit.has_pending() {
             self.stats.health.beat(now_ms());
             tokio::select! {
                 biased;
                 () = &mut *shutdown => { stop = true; break; }
-                done = self.commit.await_oldest(consumer) => {
-                    let done = done?;
-                    if !done.is_empty() {
-                        self.report_committed(done);
+                progress = self.commit.await_oldest() => {
+                    if let Some(progress) = progress? {
+                        self.progressed(consumer, progress).await?;
                     }
                 }
             }
@@ -264,14 +324,27 @@ impl Pipeline {
         if !self.commit.has_work(&batch) {
             return Ok(false);
         }
+        if commit_now && self.commit.is_committing() {
+            // The commit running in the background ends first; this batch
+            // is then in the next transaction, committed at once.
+            let ended = self.commit.ended().await?;
+            if self.settle(consumer, ended).await? {
+                return Ok(true);
+            }
+        }
         let finished = self
             .commit
             .finish(consumer, batch, commit_now)
             .instrument(info_span!("batch"))
             .await?;
+        if self.commit.is_committing() {
+            // The next batches' outputs wait for the commit to end.
+            self.router.outlet.hold();
+        }
         match finished {
             Finished::Pending => Ok(false),
             Finished::Aborted => {
+                self.router.outlet.discard();
                 self.rewind(consumer)?;
                 Ok(true)
             }

@@ -13,6 +13,7 @@
 //! * `rebalance.rs`: restore on assignment, release on revocation, rewind
 //!   after an aborted transaction.
 //! * `backpressure.rs`: bounded producer queue, paused consumption.
+//! * `hold.rs`: outputs held while a transaction commits (exactly_once).
 //! * `report.rs`: telemetry of committed batches.
 //!
 //! A failed batch is never committed: at_least_once stops before storing
@@ -23,6 +24,7 @@ mod backpressure;
 mod batch;
 mod commit;
 mod error;
+mod hold;
 mod rebalance;
 mod report;
 mod route;
