@@ -9,13 +9,12 @@ use std::time::Duration;
 
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::Producer;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span};
 
 use super::backpressure::Backpressure;
-use super::commit::{CommitStrategy, Done, Finished, Progress};
+use super::commit::{CommitStrategy, Finished};
 use super::report::Reporter;
 use super::route::Router;
 use super::run::loader_stopped;
@@ -206,100 +205,6 @@ impl Pipeline {
                 return Ok(());
             }
         }
-    }
-
-    /// Takes work completed in the background: stores an acknowledged
-    /// batch's offsets (at_least_once), or the end of a commit
-    /// (exactly_once, see [`Self::settle`]). Returns whether a transaction
-    /// was aborted, every assigned partition rewound.
-    async fn progressed(
-        &mut self,
-        consumer: &StreamConsumer<PipelineContext>,
-        progress: Progress,
-    ) -> Result<bool, PipelineError> {
-        match progress {
-            Progress::Acked(acked) => {
-                if let Some(done) = self.commit.store(consumer, acked) {
-                    self.report_committed(vec![done]);
-                }
-                Ok(false)
-            }
-            Progress::Ended(finished) => self.settle(consumer, finished).await,
-        }
-    }
-
-    /// A commit that ran in the background ended (exactly_once). Committed:
-    /// its batches are reported and the outputs held meanwhile are sent
-    /// in the transaction now open. Aborted: the held work goes with it
-    /// and every assigned partition goes back to its committed offset, its
-    /// state (including the changes of the held batches) restored from the
-    /// changelog. A revocation during the commit waited for it and
-    /// dropped the held work: it is dropped here too. Returns whether the
-    /// held work was dropped.
-    async fn settle(
-        &mut self,
-        consumer: &StreamConsumer<PipelineContext>,
-        finished: Finished,
-    ) -> Result<bool, PipelineError> {
-        let committed = match finished {
-            Finished::Committed(batches) => {
-                self.report_committed(batches);
-                true
-            }
-            Finished::Pending => true,
-            Finished::Aborted => false,
-        };
-        if self.context.events.take_txn_aborted() {
-            self.router.outlet.discard();
-            self.drop_aborted_work(consumer).await?;
-            return Ok(true);
-        }
-        if committed {
-            self.router.outlet.release().await?;
-            return Ok(false);
-        }
-        self.router.outlet.discard();
-        self.rewind(consumer)?;
-        Ok(true)
-    }
-
-    pub(super) fn report_committed(&mut self, batches: Vec<Done>) {
-        self.report.committed(
-            batches,
-            Instant::now(),
-            &self.processor,
-            &self.stats,
-            self.producer.in_flight_count(),
-        );
-    }
-
-    /// Backpressure: consumption pauses while the oldest deliveries are
-    /// awaited, until at most half of `processing.max_in_flight` remain.
-    /// Returns whether shutdown was requested meanwhile.
-    async fn relieve(
-        &mut self,
-        consumer: &StreamConsumer<PipelineContext>,
-        shutdown: &mut (impl Future<Output = ()> + Unpin),
-    ) -> Result<bool, PipelineError> {
-        let paused = self.backpressure.pause(consumer)?;
-        let mut stop = false;
-        // Deliveries resolve or time out (message.timeout.ms), and commits
-        // end, so this ends. Once nothing of ours is pending, the queue
-        // count drops as librdkafka frees the acknowledged records.
-        while !self.backpressure.drained(self.router.outlet.held()) && self.commit.has_pending() {
-            self.stats.health.beat(now_ms());
-            tokio::select! {
-                biased;
-                () = &mut *shutdown => { stop = true; break; }
-                progress = self.commit.await_oldest() => {
-                    if let Some(progress) = progress? {
-                        self.progressed(consumer, progress).await?;
-                    }
-                }
-            }
-        }
-        self.backpressure.resume(consumer, paused, &self.stats)?;
-        Ok(stop)
     }
 
     /// Closes a batch: publishes what it derived, takes its state changes

@@ -1,6 +1,16 @@
 //! exactly_once: a transaction holds the outputs, state changes and input
 //! offsets of every batch since it began, and commits once it is
 //! `processing.commit_interval_ms` old (`send_offsets_to_transaction`).
+//!
+//! The commit (offsets, EndTxn, the broker's markers: tens to hundreds of
+//! milliseconds) runs on a blocking thread while the batch loop reads and
+//! processes the next batches. librdkafka takes no records meanwhile, so
+//! their outputs are held (`hold.rs`) and their state changes stay in the
+//! next transaction's buffer; when the commit has ended the next
+//! transaction begins and they are sent. At most one commit runs: a batch
+//! due meanwhile waits for it. An aborted commit takes the held work with
+//! it: every assigned partition is rewound and its state (changed by the
+//! held batches too) restored from the changelog, as after any abort.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;

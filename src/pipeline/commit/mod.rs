@@ -7,7 +7,9 @@
 //!   output was lost.
 //! * [`ExactlyOnce`]: outputs, state changes and input offsets of several
 //!   batches commit in one transaction once it is
-//!   `processing.commit_interval_ms` old.
+//!   `processing.commit_interval_ms` old. The commit runs in the
+//!   background while the next batches are processed; their outputs are
+//!   held until it ends (`hold.rs`), then go into the next transaction.
 
 mod at_least_once;
 mod exactly_once;
