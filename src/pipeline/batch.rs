@@ -236,6 +236,9 @@ impl Pipeline {
             if self.settle(consumer, ended).await? {
                 return Ok(true);
             }
+            if !self.commit.has_work(&batch) {
+                return Ok(false);
+            }
         }
         let finished = self
             .commit

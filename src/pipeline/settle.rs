@@ -31,7 +31,12 @@ impl Pipeline {
                 }
                 Ok(false)
             }
-            Progress::Ended(finished) => self.settle(consumer, finished).await,
+            Progress::Ended(ended) => {
+                // Taken here, in the select arm's body, not in the awaited
+                // future a select may drop.
+                let finished = self.commit.take_end(ended).await?;
+                self.settle(consumer, finished).await
+            }
         }
     }
 

@@ -138,6 +138,19 @@ impl ExactlyOnce {
         batch: Batch,
         commit_now: bool,
     ) -> Result<Finished, PipelineError> {
+        // Nothing consumed, produced or held under this batch (a held
+        // record keeps a reference to its count): it adds nothing, and an
+        // idle turn during a commit must not open the next transaction.
+        let empty = batch.counts.consumed == 0
+            && batch.next_offsets.is_empty()
+            && batch.deliveries.sent() == 0
+            && Arc::strong_count(&batch.deliveries) == 1;
+        if empty && self.committing.is_some() {
+            if !self.open.changelog.is_empty() {
+                self.begin()?;
+            }
+            return Ok(Finished::Pending);
+        }
         let open = &mut self.open;
         open.started.get_or_insert_with(|| {
             batch
@@ -185,24 +198,43 @@ impl ExactlyOnce {
         self.ended().await
     }
 
-    /// Waits for the running commit to end (pending while none runs) and
-    /// takes its outcome: the batches it made durable, or
-    /// [`Finished::Aborted`]. Cancel-safe.
+    /// Waits for the running commit to end (pending while none runs);
+    /// [`Self::take_end`] must take the result. Cancel-safe.
+    pub(super) async fn commit_end(&mut self) -> CommitResult {
+        match self.committing.as_mut() {
+            Some(committing) => (&mut committing.ended)
+                .await
+                .unwrap_or((Err(KafkaError::Canceled), Duration::ZERO)),
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Waits for the running commit to end and takes its outcome.
+    ///
+    /// # Errors
+    /// See [`Self::take_end`].
+    pub(super) async fn ended(&mut self) -> Result<Finished, PipelineError> {
+        let ended = self.commit_end().await;
+        self.take_end(ended).await
+    }
+
+    /// Takes the outcome of the commit that ended with `ended`
+    /// ([`Self::commit_end`]): the batches it made durable, or
+    /// [`Finished::Aborted`].
     ///
     /// # Errors
     /// A fatal transaction error, or a committed output whose delivery
     /// failed.
-    pub(super) async fn ended(&mut self) -> Result<Finished, PipelineError> {
-        let Some(committing) = self.committing.as_mut() else {
-            return std::future::pending().await;
-        };
-        let ended = (&mut committing.ended).await;
+    pub(super) async fn take_end(
+        &mut self,
+        ended: CommitResult,
+    ) -> Result<Finished, PipelineError> {
         let Some(Committing { txn, .. }) = self.committing.take() else {
-            unreachable!("taken above");
+            return Err(PipelineError::Config("no commit was running".into()));
         };
         // Whether work was held meanwhile: it begins the next transaction.
         let held = self.txn.commit_ended();
-        let (result, took) = ended.unwrap_or((Err(KafkaError::Canceled), Duration::ZERO));
+        let (result, took) = ended;
         let outcome = result.map_err(PipelineError::Transaction)?;
         self.metrics.transaction_commit.record(took.as_secs_f64());
         match outcome {
@@ -243,14 +275,14 @@ impl ExactlyOnce {
         self.committing.is_some() || self.open.deliveries.iter().any(|d| d.pending() > 0)
     }
 
-    /// Backpressure: waits for the running commit to end (its outcome is
-    /// returned), or else for the deliveries of the open transaction's
-    /// oldest batch not yet awaited. Committing checks the rest (and
-    /// librdkafka fails the commit of a transaction with an undelivered
-    /// record). Cancel-safe.
-    pub(super) async fn await_oldest(&mut self) -> Result<Option<Finished>, PipelineError> {
+    /// Backpressure: waits for the running commit to end (returned, for
+    /// [`Self::take_end`]), or else for the deliveries of the open
+    /// transaction's oldest batch not yet awaited. Committing checks the
+    /// rest (and librdkafka fails the commit of a transaction with an
+    /// undelivered record). Cancel-safe.
+    pub(super) async fn await_oldest(&mut self) -> Result<Option<CommitResult>, PipelineError> {
         if self.committing.is_some() {
-            return self.ended().await.map(Some);
+            return Ok(Some(self.commit_end().await));
         }
         while let Some(oldest) = self.open.deliveries.front().cloned() {
             delivered(&oldest).await?;

@@ -28,7 +28,7 @@ pub(super) use exactly_once::ExactlyOnce;
 use super::PipelineError;
 use super::backpressure::{OutRecord, send};
 use super::batch::Batch;
-use crate::kafka::{Deliveries, PipelineContext, PipelineProducer};
+use crate::kafka::{CommitResult, Deliveries, PipelineContext, PipelineProducer};
 use crate::state::{ChangelogBuffer, StateRecord};
 use crate::telemetry::{BatchCounts, Metrics};
 
@@ -42,8 +42,9 @@ pub(super) enum Progress {
     /// at_least_once: the oldest batch in flight is acknowledged; its
     /// offsets are to be stored.
     Acked(Acked),
-    /// exactly_once: the commit running in the background ended.
-    Ended(Finished),
+    /// exactly_once: the commit running in the background ended; its
+    /// outcome is to be taken ([`CommitStrategy::take_end`]).
+    Ended(CommitResult),
 }
 
 /// What finishing a batch came to.
@@ -127,7 +128,7 @@ impl CommitStrategy {
     pub(super) async fn progress(&mut self) -> Result<Progress, PipelineError> {
         match self {
             Self::AtLeastOnce(s) => s.acked().await.map(Progress::Acked),
-            Self::ExactlyOnce(s) => s.ended().await.map(Progress::Ended),
+            Self::ExactlyOnce(s) => Ok(Progress::Ended(s.commit_end().await)),
         }
     }
 
@@ -158,6 +159,18 @@ impl CommitStrategy {
         match self {
             Self::AtLeastOnce(_) => std::future::pending().await,
             Self::ExactlyOnce(s) => s.ended().await,
+        }
+    }
+
+    /// Takes the outcome of the commit that ended with `ended`
+    /// (exactly_once; see [`Progress::Ended`]).
+    pub(super) async fn take_end(
+        &mut self,
+        ended: CommitResult,
+    ) -> Result<Finished, PipelineError> {
+        match self {
+            Self::AtLeastOnce(_) => Err(PipelineError::Config("no commit was running".into())),
+            Self::ExactlyOnce(s) => s.take_end(ended).await,
         }
     }
 
