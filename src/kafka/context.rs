@@ -81,7 +81,7 @@ impl RebalanceEvents {
         match txn.abort_blocking() {
             Ok(false) => return,
             Ok(true) => {
-                info!("open transaction's work dropped on revocation; the new owners redo it")
+                info!("open transaction aborted on revocation; the new owners redo its work")
             }
             // Still open: the pipeline drops the work and aborts again
             // (or stops the run if that fails too).
