@@ -333,6 +333,79 @@ async fn an_instance_fenced_while_commits_overlap_publishes_nothing_twice_and_lo
     got.assert_exactly(&expected);
 }
 
+/// A second instance joins while the first commits nearly all the time
+/// (5 ms interval): the revocation of the partition that moves comes
+/// while a commit runs with the next batches' outputs held behind it. The
+/// rebalance callback waits for the commit to end and drops the held
+/// work, the new owner starts from the committed offsets: every output
+/// exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_while_a_commit_runs_publishes_nothing_twice_and_loses_nothing() {
+    let broker = start_broker().await;
+    let cfgs: Vec<Config> = ["overlap-a", "overlap-b"]
+        .iter()
+        .map(|id| {
+            let mut cfg = faults_config(&broker, Guarantee::ExactlyOnce, id);
+            cfg.processing.commit_interval_ms = 5;
+            cfg.processing.batch_max_wait_ms = 5;
+            cfg
+        })
+        .collect();
+    let w = setup(&broker, &cfgs[0], READINGS, 15).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log_a, log_b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    let producer = PacedProducer::start(&broker.bootstrap, &cfgs[0].topics.raw, &w.records, 150);
+    let a = Instance::start(&write_config(&cfgs[0], dir.path(), "a.toml"), &log_a);
+    producer.reached(0.3).await;
+    let b = Instance::start(&write_config(&cfgs[1], dir.path(), "b.toml"), &log_b);
+    let lines = |log: &std::path::Path, needle: &str| {
+        strip_ansi(&std::fs::read_to_string(log).unwrap_or_default())
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
+    };
+    wait_for(
+        Duration::from_secs(60),
+        "the second instance restores a partition",
+        async || match lines(&log_b, "partition state restored") {
+            0 => Err("none yet".to_owned()),
+            n => Ok(n),
+        },
+    )
+    .await;
+    assert!(
+        !producer.is_done(),
+        "the partition moved while input was coming"
+    );
+    producer.finish().await;
+    let expected = reference(&broker, &cfgs[0], &w.profiles, PARTITIONS).await;
+    wait_complete(
+        &broker,
+        &cfgs[0],
+        PARTITIONS,
+        &expected,
+        Duration::from_secs(120),
+    )
+    .await;
+    b.stop();
+    a.stop();
+    let got = published(&broker, &cfgs[0], PARTITIONS).await;
+    println!(
+        "revocations in A: {}, of them after waiting for a running commit: {}; {} repeated outputs",
+        lines(&log_a, "partitions revoked"),
+        lines(
+            &log_a,
+            "the running commit ended before the partitions are handed over"
+        ),
+        got.repeated()
+    );
+    assert!(
+        lines(&log_a, "partitions revoked") > 0,
+        "A gave a partition up"
+    );
+    got.assert_exactly(&expected);
+}
+
 /// The (partition, changelog records read) of every "partition state
 /// restored" line in an instance's log.
 fn restored_partitions(log: &std::path::Path) -> Vec<(i32, u64)> {

@@ -17,7 +17,7 @@ use rdkafka::producer::Producer;
 use tokio::task::JoinHandle;
 
 use super::PipelineProducer;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 /// How a commit ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,16 +62,18 @@ struct Shared {
 }
 
 impl Shared {
-    /// Waits until no commit runs; the guard keeps a new one from starting.
-    fn idle(&self) -> MutexGuard<'_, bool> {
+    /// Waits until no commit runs; the guard keeps a new one from
+    /// starting. Also returns whether it waited.
+    fn idle(&self) -> (MutexGuard<'_, bool>, bool) {
         let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let waited = *running;
         while *running {
             running = self
                 .ended
                 .wait(running)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        running
+        (running, waited)
     }
 }
 
@@ -159,7 +161,10 @@ impl Transactions {
     /// The abort failed: the transaction is still open (and
     /// [`Self::is_open`] says so), for the caller to abort again or stop.
     pub fn abort_blocking(&self) -> Result<bool, KafkaError> {
-        let _idle = self.shared.idle();
+        let (_idle, waited) = self.shared.idle();
+        if waited {
+            info!("the running commit ended before the partitions are handed over");
+        }
         let held = self.shared.deferred.swap(false, Ordering::SeqCst);
         if !self.shared.open.load(Ordering::SeqCst) {
             return Ok(held);
@@ -200,7 +205,7 @@ impl Transactions {
         group: ConsumerGroupMetadata,
     ) -> Result<JoinHandle<CommitResult>, KafkaError> {
         self.begin()?;
-        *self.shared.idle() = true;
+        *self.shared.idle().0 = true;
         self.shared.committing.store(true, Ordering::SeqCst);
         let this = self.clone();
         Ok(tokio::task::spawn_blocking(move || {
