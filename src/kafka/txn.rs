@@ -174,26 +174,9 @@ impl Transactions {
         Ok(true)
     }
 
-    /// Adds `offsets` (next offsets to consume) to the open transaction and
-    /// commits it; aborts it when the error requires.
-    ///
-    /// # Errors
-    /// A fatal error: the producer cannot go on.
-    pub async fn commit(
-        &mut self,
-        offsets: TopicPartitionList,
-        group: ConsumerGroupMetadata,
-    ) -> Result<TxnOutcome, KafkaError> {
-        let ended = self.start_commit(offsets, group)?.await;
-        self.commit_ended();
-        match ended {
-            Ok((result, _)) => result,
-            Err(_) => Err(KafkaError::Canceled),
-        }
-    }
-
-    /// Starts committing the open transaction with `offsets` on a blocking
-    /// thread, and returns at once. Until the pipeline takes its end
+    /// Starts committing the open transaction with `offsets` (next offsets
+    /// to consume) on a blocking thread, and returns at once; an error that
+    /// requires it aborts the transaction (the outcome says so). Until the pipeline takes its end
     /// ([`Self::commit_ended`]), [`Self::is_committing`] holds and
     /// [`Self::begin`] only marks work as held.
     ///

@@ -46,7 +46,7 @@ pub(in crate::pipeline) struct ExactlyOnce {
     txn: Transactions,
     open: OpenTxn,
     /// The transaction committing in the background, while the batch loop
-    /// processes the next batches (their outputs held, see `route.rs`).
+    /// processes the next batches (their outputs held, see `hold.rs`).
     committing: Option<Committing>,
     interval: Duration,
     sink: ChangelogSink,
