@@ -253,6 +253,159 @@ async fn a_second_instance_takes_over_a_killed_ones_partitions_with_its_state() 
     );
 }
 
+/// exactly_once commits run in the background while the next batches are
+/// processed and their outputs held (src/pipeline/hold.rs). An instance
+/// fenced mid-stream, with a commit running nearly all the time (5 ms
+/// interval, input faster than one batch per commit), fails that commit
+/// or the next: what it held is never published, what it committed is not
+/// redone by its successor, and the successor publishes the rest: every
+/// output exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_fenced_while_commits_overlap_publishes_nothing_twice_and_loses_nothing() {
+    let broker = start_broker().await;
+    let mut cfg = faults_config(&broker, Guarantee::ExactlyOnce, "faults-fenced");
+    cfg.processing.commit_interval_ms = 5;
+    cfg.processing.batch_max_wait_ms = 5;
+    // tansu 0.6 answers a fenced producer's transaction calls by closing
+    // the connection, not with PRODUCER_FENCED: the calls time out after
+    // the transaction timeout (and are retried), so the fenced instance
+    // stops after a few of these.
+    cfg.processing.transaction_timeout_ms = 2_000;
+    let w = setup(&broker, &cfg, READINGS, 14).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // FAULTS_KEEP_LOGS=1 keeps the instances' log for a look after a failure.
+    let dir = if std::env::var_os("FAULTS_KEEP_LOGS").is_some() {
+        tmp.keep()
+    } else {
+        tmp.path().to_owned()
+    };
+    let file = write_config(&cfg, &dir, "vitalstream.toml");
+    let log = dir.join("instances.log");
+    println!("instance log: {}", log.display());
+    let producer = PacedProducer::start(&broker.bootstrap, &cfg.topics.raw, &w.records, 1_000);
+    let a = Instance::start(&file, &log);
+    let before = wait_for(
+        Duration::from_secs(120),
+        "the first instance publishes",
+        async || match enriched_published(&broker, &cfg).await {
+            n if n >= 300 => Ok(n),
+            n => Err(format!("{n} enriched")),
+        },
+    )
+    .await;
+    // What an instance started with the same transactional id does: the
+    // running one's next transaction call fails fatally.
+    fence(&broker, &cfg.kafka.transactional_id);
+    let status = a.wait_exit(Duration::from_secs(60));
+    assert!(
+        !status.success(),
+        "the fenced instance stops with an error: {status}"
+    );
+    producer.finish().await;
+    let expected = reference(&broker, &cfg, &w.profiles, PARTITIONS).await;
+    let fenced_at = enriched_published(&broker, &cfg).await;
+    assert!(
+        fenced_at < expected.enriched.len(),
+        "fenced mid-stream ({fenced_at} of {} published)",
+        expected.enriched.len()
+    );
+    let b = Instance::start(&file, &log);
+    wait_complete(
+        &broker,
+        &cfg,
+        PARTITIONS,
+        &expected,
+        Duration::from_secs(180),
+    )
+    .await;
+    b.stop();
+    let got = published(&broker, &cfg, PARTITIONS).await;
+    let text = strip_ansi(&std::fs::read_to_string(&log).expect("instances' log"));
+    println!(
+        "fenced after {before}+ of {} enriched ({fenced_at} at its exit); {} repeated outputs; \
+         {} commits failed in the fenced instance's log",
+        expected.enriched.len(),
+        got.repeated(),
+        text.lines()
+            .filter(|l| l.contains("transaction failed"))
+            .count()
+    );
+    got.assert_exactly(&expected);
+}
+
+/// A second instance joins while the first commits nearly all the time
+/// (5 ms interval): the revocation of the partition that moves comes
+/// while a commit runs with the next batches' outputs held behind it. The
+/// rebalance callback waits for the commit to end and drops the held
+/// work, the new owner starts from the committed offsets: every output
+/// exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_while_a_commit_runs_publishes_nothing_twice_and_loses_nothing() {
+    let broker = start_broker().await;
+    let cfgs: Vec<Config> = ["overlap-a", "overlap-b"]
+        .iter()
+        .map(|id| {
+            let mut cfg = faults_config(&broker, Guarantee::ExactlyOnce, id);
+            cfg.processing.commit_interval_ms = 5;
+            cfg.processing.batch_max_wait_ms = 5;
+            cfg
+        })
+        .collect();
+    let w = setup(&broker, &cfgs[0], READINGS, 15).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log_a, log_b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    let producer = PacedProducer::start(&broker.bootstrap, &cfgs[0].topics.raw, &w.records, 150);
+    let a = Instance::start(&write_config(&cfgs[0], dir.path(), "a.toml"), &log_a);
+    producer.reached(0.3).await;
+    let b = Instance::start(&write_config(&cfgs[1], dir.path(), "b.toml"), &log_b);
+    let lines = |log: &std::path::Path, needle: &str| {
+        strip_ansi(&std::fs::read_to_string(log).unwrap_or_default())
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
+    };
+    wait_for(
+        Duration::from_secs(60),
+        "the second instance restores a partition",
+        async || match lines(&log_b, "partition state restored") {
+            0 => Err("none yet".to_owned()),
+            n => Ok(n),
+        },
+    )
+    .await;
+    assert!(
+        !producer.is_done(),
+        "the partition moved while input was coming"
+    );
+    producer.finish().await;
+    let expected = reference(&broker, &cfgs[0], &w.profiles, PARTITIONS).await;
+    wait_complete(
+        &broker,
+        &cfgs[0],
+        PARTITIONS,
+        &expected,
+        Duration::from_secs(120),
+    )
+    .await;
+    b.stop();
+    a.stop();
+    let got = published(&broker, &cfgs[0], PARTITIONS).await;
+    println!(
+        "revocations in A: {}, of them after waiting for a running commit: {}; {} repeated outputs",
+        lines(&log_a, "partitions revoked"),
+        lines(
+            &log_a,
+            "the running commit ended before the partitions are handed over"
+        ),
+        got.repeated()
+    );
+    assert!(
+        lines(&log_a, "partitions revoked") > 0,
+        "A gave a partition up"
+    );
+    got.assert_exactly(&expected);
+}
+
 /// The (partition, changelog records read) of every "partition state
 /// restored" line in an instance's log.
 fn restored_partitions(log: &std::path::Path) -> Vec<(i32, u64)> {

@@ -13,7 +13,10 @@
 //! rebalance callback, before this member rejoins the group. A commit after
 //! that point could land after the partitions' new owner has read their
 //! committed offsets, and both would publish the same outputs; aborted, the
-//! work is simply done again by the new owner.
+//! work is simply done again by the new owner. A commit running in the
+//! background when the revocation comes is waited for (committed or
+//! aborted) before the callback returns, and the work held for the next
+//! transaction meanwhile is dropped the same way.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -29,7 +29,7 @@ pub use link::{BrokerLink, LinkClient, LinkProducerContext, PipelineProducer, is
 pub use profiles::{ProfileLoadError, follow_profiles};
 pub use startup::{BrokersUnreachable, wait_for_brokers};
 pub use state::{RestoreError, StateReader};
-pub use txn::{Transactions, TxnOutcome};
+pub use txn::{CommitResult, Transactions, TxnOutcome};
 
 /// Runs a blocking librdkafka call (a broker round trip) without holding up
 /// the other tasks of a multi-threaded runtime's worker: with every worker

@@ -87,14 +87,20 @@ impl Backpressure {
         }
     }
 
-    /// Whether `processing.max_in_flight` outputs await acknowledgement.
-    pub(super) fn over(&self) -> bool {
-        self.producer.in_flight_count() >= self.high
+    /// Whether `processing.max_in_flight` outputs await acknowledgement,
+    /// counting the `held` ones (exactly_once, held during a commit).
+    pub(super) fn over(&self, held: usize) -> bool {
+        self.in_flight(held) >= self.high
     }
 
     /// Whether at most half of `processing.max_in_flight` remain.
-    pub(super) fn drained(&self) -> bool {
-        self.producer.in_flight_count() <= self.high / 2
+    pub(super) fn drained(&self, held: usize) -> bool {
+        self.in_flight(held) <= self.high / 2
+    }
+
+    fn in_flight(&self, held: usize) -> i32 {
+        let held = i32::try_from(held).unwrap_or(i32::MAX);
+        self.producer.in_flight_count().saturating_add(held)
     }
 
     /// Pauses every assigned partition. librdkafka drops what it had

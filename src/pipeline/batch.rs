@@ -9,13 +9,12 @@ use std::time::Duration;
 
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::Producer;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span};
 
 use super::backpressure::Backpressure;
-use super::commit::{Acked, CommitStrategy, Done, Finished};
+use super::commit::{CommitStrategy, Finished};
 use super::report::Reporter;
 use super::route::Router;
 use super::run::loader_stopped;
@@ -116,7 +115,13 @@ impl Pipeline {
                     biased;
                     () = &mut shutdown => { stopping = true; break; }
                     res = &mut *loader => return Err(loader_stopped(res)),
-                    acked = self.commit.acked() => self.acked(consumer, acked?),
+                    progress = self.commit.progress() => {
+                        if self.progressed(consumer, progress?).await? {
+                            // Aborted: the batch so far went with it.
+                            batch = Batch::default();
+                            deadline = None;
+                        }
+                    }
                     msg = consumer.recv() => {
                         let msg = match msg {
                             Ok(msg) => msg,
@@ -159,7 +164,9 @@ impl Pipeline {
                         deadline.get_or_insert_with(|| Instant::now() + max_wait);
                         self.handle(&msg, &mut batch).await?;
                         drop(msg);
-                        if self.backpressure.over() {
+                        if self.backpressure.over(self.router.outlet.held())
+                            || self.router.outlet.held_full()
+                        {
                             // The batch's deliveries join those awaited.
                             let done = std::mem::take(&mut batch);
                             deadline = None;
@@ -189,57 +196,15 @@ impl Pipeline {
                 continue;
             }
             self.release_revoked();
-            self.close_batch(consumer, batch, stopping).await?;
+            let rewound = self.close_batch(consumer, batch, stopping).await?;
             if stopping {
+                if rewound {
+                    return Err(PipelineError::FinalTransactionAborted);
+                }
                 info!("shutdown requested: in-flight batches delivered and stored");
                 return Ok(());
             }
         }
-    }
-
-    /// Stores an acknowledged batch's offsets and reports it.
-    fn acked(&mut self, consumer: &StreamConsumer<PipelineContext>, acked: Acked) {
-        if let Some(done) = self.commit.store(consumer, acked) {
-            self.report_committed(vec![done]);
-        }
-    }
-
-    fn report_committed(&mut self, batches: Vec<Done>) {
-        self.report.committed(
-            batches,
-            Instant::now(),
-            &self.processor,
-            &self.stats,
-            self.producer.in_flight_count(),
-        );
-    }
-
-    /// Backpressure: consumption pauses while the oldest deliveries are
-    /// awaited, until at most half of `processing.max_in_flight` remain.
-    /// Returns whether shutdown was requested meanwhile.
-    async fn relieve(
-        &mut self,
-        consumer: &StreamConsumer<PipelineContext>,
-        shutdown: &mut (impl Future<Output = ()> + Unpin),
-    ) -> Result<bool, PipelineError> {
-        let paused = self.backpressure.pause(consumer)?;
-        let mut stop = false;
-        // Deliveries resolve or time out (message.timeout.ms), so this ends.
-        while !self.backpressure.drained() {
-            self.stats.health.beat(now_ms());
-            tokio::select! {
-                biased;
-                () = &mut *shutdown => { stop = true; break; }
-                done = self.commit.await_oldest(consumer) => {
-                    let done = done?;
-                    if !done.is_empty() {
-                        self.report_committed(done);
-                    }
-                }
-            }
-        }
-        self.backpressure.resume(consumer, paused, &self.stats)?;
-        Ok(stop)
     }
 
     /// Closes a batch: publishes what it derived, takes its state changes
@@ -264,14 +229,30 @@ impl Pipeline {
         if !self.commit.has_work(&batch) {
             return Ok(false);
         }
+        if commit_now && self.commit.is_committing() {
+            // The commit running in the background ends first; this batch
+            // is then in the next transaction, committed at once.
+            let ended = self.commit.ended().await?;
+            if self.settle(consumer, ended).await? {
+                return Ok(true);
+            }
+            if !self.commit.has_work(&batch) {
+                return Ok(false);
+            }
+        }
         let finished = self
             .commit
             .finish(consumer, batch, commit_now)
             .instrument(info_span!("batch"))
             .await?;
+        if self.commit.is_committing() {
+            // The next batches' outputs wait for the commit to end.
+            self.router.outlet.hold();
+        }
         match finished {
             Finished::Pending => Ok(false),
             Finished::Aborted => {
+                self.router.outlet.discard();
                 self.rewind(consumer)?;
                 Ok(true)
             }

@@ -68,6 +68,11 @@ pub enum PipelineError {
     AlertEncode(#[source] crate::codec::EncodeError),
     /// A transaction call failed fatally (fenced by a newer instance with the
     /// same transactional id, or the producer is unusable).
+    #[error(
+        "the final transaction was aborted (the reason is logged before); nothing of it is published, its records are read again from the committed offsets"
+    )]
+    FinalTransactionAborted,
+
     #[error("transaction failed fatally: {0}; nothing of the open batch was committed")]
     Transaction(#[source] KafkaError),
     /// Reading the state changelog to restore a partition failed.

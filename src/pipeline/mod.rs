@@ -13,6 +13,9 @@
 //! * `rebalance.rs`: restore on assignment, release on revocation, rewind
 //!   after an aborted transaction.
 //! * `backpressure.rs`: bounded producer queue, paused consumption.
+//! * `hold.rs`: outputs held while a transaction commits (exactly_once).
+//! * `settle.rs`: work completing in the background of the batch loop
+//!   (acknowledged batches, ended commits) and backpressure waiting for it.
 //! * `report.rs`: telemetry of committed batches.
 //!
 //! A failed batch is never committed: at_least_once stops before storing
@@ -23,10 +26,12 @@ mod backpressure;
 mod batch;
 mod commit;
 mod error;
+mod hold;
 mod rebalance;
 mod report;
 mod route;
 mod run;
+mod settle;
 
 pub use crate::clock::now_ms;
 pub use error::PipelineError;

@@ -219,7 +219,12 @@ impl Pipeline {
         &mut self,
         consumer: &StreamConsumer<PipelineContext>,
     ) -> Result<Vec<i32>, PipelineError> {
-        self.commit.drop_open().await?;
+        // Outputs held during a commit the callback waited for go too.
+        self.router.outlet.discard();
+        let durable = self.commit.drop_open().await?;
+        if !durable.is_empty() {
+            self.report_committed(durable);
+        }
         let revoked = self.context.events.take_revoked();
         let held = self.processor.held_partitions();
         self.processor.revoke(&held);

@@ -11,8 +11,9 @@ use rdkafka::producer::BaseRecord;
 use tracing::{debug, info, warn};
 
 use super::PipelineError;
-use super::backpressure::{OutRecord, send};
+use super::backpressure::OutRecord;
 use super::batch::Batch;
+use super::hold::Outlet;
 use crate::codec::Codec;
 use crate::config::Topics;
 use crate::kafka::PipelineProducer;
@@ -22,7 +23,8 @@ use crate::telemetry::Metrics;
 
 /// Encodes outputs and sends them to their topics.
 pub(super) struct Router {
-    producer: PipelineProducer,
+    /// Sends, or holds outputs while a transaction commits.
+    pub(super) outlet: Outlet,
     codec: Arc<Codec>,
     topics: Topics,
     metrics: Metrics,
@@ -38,7 +40,7 @@ impl Router {
         metrics: Metrics,
     ) -> Self {
         Self {
-            producer,
+            outlet: Outlet::new(producer),
             codec,
             topics,
             metrics,
@@ -86,7 +88,7 @@ impl Router {
                         )
                         .key(enriched.reading.patient_id.as_bytes())
                         .payload(&self.buf[..]);
-                        send(&self.producer, out).await?;
+                        self.outlet.send(out).await?;
                         batch.counts.enriched[kind as usize] += 1;
                         batch.counts.body_compositions +=
                             u64::from(enriched.body_composition.is_some());
@@ -116,7 +118,7 @@ impl Router {
     /// The original key and bytes, with headers naming the reason and the
     /// record's source.
     async fn dead_letter(
-        &self,
+        &mut self,
         record: &InputRecord<'_>,
         rejection: &Rejection,
         batch: &mut Batch,
@@ -152,7 +154,7 @@ impl Router {
         if let Some(payload) = record.payload {
             out = out.payload(payload);
         }
-        send(&self.producer, out).await?;
+        self.outlet.send(out).await?;
         batch.counts.dlq[rejection.reason as usize] += 1;
         Ok(())
     }
@@ -175,7 +177,7 @@ impl Router {
         let out = BaseRecord::with_opaque_to(&self.topics.alerts, batch.deliveries.clone())
             .key(alert.patient_id.as_bytes())
             .payload(&self.buf[..]);
-        send(&self.producer, out).await?;
+        self.outlet.send(out).await?;
         batch.counts.alerts[alert.rule as usize][alert.severity as usize] += 1;
         info!(
             rule = alert.rule.as_str(),
@@ -200,7 +202,7 @@ impl Router {
         let out = BaseRecord::with_opaque_to(&self.topics.hrv_windows, batch.deliveries.clone())
             .key(window.patient_id.as_bytes())
             .payload(&self.buf[..]);
-        send(&self.producer, out).await?;
+        self.outlet.send(out).await?;
         batch.counts.hrv_windows[window.quality as usize] += 1;
         Ok(())
     }

@@ -60,6 +60,22 @@ impl Instance {
         let _ = self.child.wait();
     }
 
+    /// Waits for the process to exit on its own, up to `limit`.
+    pub fn wait_exit(mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "exited within {limit:?}"
+            );
+            // Polling the exit (blocking callers), with the deadline above.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// SIGTERM and wait for a clean exit.
     pub fn stop(mut self) {
         let pid = self.child.id().to_string();

@@ -7,7 +7,9 @@
 //!   output was lost.
 //! * [`ExactlyOnce`]: outputs, state changes and input offsets of several
 //!   batches commit in one transaction once it is
-//!   `processing.commit_interval_ms` old.
+//!   `processing.commit_interval_ms` old. The commit runs in the
+//!   background while the next batches are processed; their outputs are
+//!   held until it ends (`hold.rs`), then go into the next transaction.
 
 mod at_least_once;
 mod exactly_once;
@@ -26,18 +28,31 @@ pub(super) use exactly_once::ExactlyOnce;
 use super::PipelineError;
 use super::backpressure::{OutRecord, send};
 use super::batch::Batch;
-use crate::kafka::{Deliveries, PipelineContext, PipelineProducer};
+use crate::kafka::{CommitResult, Deliveries, PipelineContext, PipelineProducer};
 use crate::state::{ChangelogBuffer, StateRecord};
 use crate::telemetry::{BatchCounts, Metrics};
 
 /// Counts of a batch and when each of its records was consumed.
 pub(super) type Done = (BatchCounts, Vec<Instant>);
 
+/// Work that completed in the background of the batch loop (one at a
+/// time, moved once per batch, so the variants' sizes do not matter).
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Progress {
+    /// at_least_once: the oldest batch in flight is acknowledged; its
+    /// offsets are to be stored.
+    Acked(Acked),
+    /// exactly_once: the commit running in the background ended; its
+    /// outcome is to be taken ([`CommitStrategy::take_end`]).
+    Ended(CommitResult),
+}
+
 /// What finishing a batch came to.
 pub(super) enum Finished {
     /// These batches are durable (delivered and stored, or committed).
     Committed(Vec<Done>),
-    /// The batch joined the open transaction, which is not due yet.
+    /// The batch joined the open transaction, which is not due yet or
+    /// now commits in the background.
     Pending,
     /// The transaction was aborted: nothing of its batches is visible, and
     /// every assigned partition must go back to its committed offset.
@@ -105,13 +120,15 @@ impl CommitStrategy {
         }
     }
 
-    /// The oldest closed batch once its outputs and state changes are
-    /// acknowledged (at_least_once); pending while none is in flight, and
-    /// always under exactly_once. Cancel-safe.
-    pub(super) async fn acked(&mut self) -> Result<Acked, PipelineError> {
+    /// The next step of work in the background: at_least_once, the oldest
+    /// closed batch once its outputs and state changes are acknowledged
+    /// (pending while none is in flight); exactly_once, the end of the
+    /// commit running in the background (pending while none runs).
+    /// Cancel-safe.
+    pub(super) async fn progress(&mut self) -> Result<Progress, PipelineError> {
         match self {
-            Self::AtLeastOnce(s) => s.acked().await,
-            Self::ExactlyOnce(_) => std::future::pending().await,
+            Self::AtLeastOnce(s) => s.acked().await.map(Progress::Acked),
+            Self::ExactlyOnce(s) => Ok(Progress::Ended(s.commit_end().await)),
         }
     }
 
@@ -127,34 +144,70 @@ impl CommitStrategy {
         }
     }
 
-    /// Backpressure: waits until the oldest outputs in flight are
-    /// acknowledged. Returns the batches that became durable meanwhile.
-    pub(super) async fn await_oldest(
+    /// Whether a commit runs in the background (exactly_once): outputs
+    /// are held until it has ended.
+    pub(super) fn is_committing(&self) -> bool {
+        match self {
+            Self::AtLeastOnce(_) => false,
+            Self::ExactlyOnce(s) => s.is_committing(),
+        }
+    }
+
+    /// Waits for the commit running in the background to end
+    /// (exactly_once; pending otherwise). Cancel-safe.
+    pub(super) async fn ended(&mut self) -> Result<Finished, PipelineError> {
+        match self {
+            Self::AtLeastOnce(_) => std::future::pending().await,
+            Self::ExactlyOnce(s) => s.ended().await,
+        }
+    }
+
+    /// Takes the outcome of the commit that ended with `ended`
+    /// (exactly_once; see [`Progress::Ended`]).
+    pub(super) async fn take_end(
         &mut self,
-        consumer: &StreamConsumer<PipelineContext>,
-    ) -> Result<Vec<Done>, PipelineError> {
+        ended: CommitResult,
+    ) -> Result<Finished, PipelineError> {
+        match self {
+            Self::AtLeastOnce(_) => Err(PipelineError::Config("no commit was running".into())),
+            Self::ExactlyOnce(s) => s.take_end(ended).await,
+        }
+    }
+
+    /// Whether backpressure has anything of ours to wait for: batches or
+    /// outputs awaiting acknowledgement, or a commit running.
+    pub(super) fn has_pending(&self) -> bool {
+        match self {
+            Self::AtLeastOnce(s) => s.has_in_flight(),
+            Self::ExactlyOnce(s) => s.has_pending(),
+        }
+    }
+
+    /// Backpressure: waits until the oldest outputs in flight are
+    /// acknowledged, or the running commit has ended. Returns that
+    /// progress, if any is to be taken. Call only while
+    /// [`Self::has_pending`]. Cancel-safe.
+    pub(super) async fn await_oldest(&mut self) -> Result<Option<Progress>, PipelineError> {
         match self {
             Self::AtLeastOnce(s) => {
                 if !s.has_in_flight() {
-                    // Only others' records are queued (none of ours await).
-                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-                    return Ok(Vec::new());
+                    return Ok(None);
                 }
-                let acked = s.acked().await?;
-                Ok(vec![s.store(consumer, acked)])
+                s.acked().await.map(|a| Some(Progress::Acked(a)))
             }
-            Self::ExactlyOnce(s) => s.await_oldest().await.map(|()| Vec::new()),
+            Self::ExactlyOnce(s) => Ok(s.await_oldest().await?.map(Progress::Ended)),
         }
     }
 
     /// Forgets the open transaction's work after the rebalance callback
-    /// aborted it.
+    /// aborted it (or dropped the work held during a commit, which it
+    /// waited for). Returns the batches of that commit if it committed.
     ///
     /// # Errors
     /// The abort had failed in the callback and fails again.
-    pub(super) async fn drop_open(&mut self) -> Result<(), PipelineError> {
+    pub(super) async fn drop_open(&mut self) -> Result<Vec<Done>, PipelineError> {
         match self {
-            Self::AtLeastOnce(_) => Ok(()),
+            Self::AtLeastOnce(_) => Ok(Vec::new()),
             Self::ExactlyOnce(s) => s.drop_open().await,
         }
     }
