@@ -255,7 +255,9 @@ impl HrvWindows {
     /// Restores a patient's state apart from its windows (`head`'s windows
     /// are ignored; those already restored are kept).
     pub fn restore_head(&mut self, patient_id: &str, head: HrvPatientState) {
-        let state = self.patients.entry(patient_id.to_owned()).or_default();
+        let Some(state) = patient_mut(&mut self.patients, patient_id) else {
+            return;
+        };
         let windows = std::mem::take(&mut state.windows);
         *state = HrvPatientState { windows, ..head };
     }
@@ -266,9 +268,11 @@ impl HrvWindows {
         if seq == 0 {
             self.forget_window(patient_id, start);
         }
-        let state = self.patients.entry(patient_id.to_owned()).or_default();
-        let by_end = &mut self.by_end;
         let end = start.saturating_add(self.config.window_ms);
+        let Some(state) = patient_mut(&mut self.patients, patient_id) else {
+            return;
+        };
+        let by_end = &mut self.by_end;
         let window = state.windows.get_or_insert_with(start, || {
             by_end.insert((end, patient_id.to_owned()));
             OpenWindow::starting(start)
@@ -364,12 +368,8 @@ impl HrvWindows {
         let window_ms = self.config.window_ms;
         let lateness = self.config.allowed_lateness_ms;
         let (lo, hi) = self.plausible_rr_ms;
-        // One lookup per reading; the key is allocated only for a new patient.
-        if !self.patients.contains_key(patient_id) {
-            self.patients
-                .insert(patient_id.to_owned(), PatientState::default());
-        }
-        let Some(state) = self.patients.get_mut(patient_id) else {
+        // The key is allocated only for a new patient.
+        let Some(state) = patient_mut(&mut self.patients, patient_id) else {
             return out;
         };
         let late_through = state.late_through(lateness);
@@ -667,6 +667,18 @@ impl HrvWindows {
             reading_ids,
         })
     }
+}
+
+/// A patient's state, made empty if there is none (the id is copied only
+/// then).
+fn patient_mut<'a>(
+    patients: &'a mut FastMap<String, PatientState>,
+    patient_id: &str,
+) -> Option<&'a mut PatientState> {
+    if !patients.contains_key(patient_id) {
+        patients.insert(patient_id.to_owned(), PatientState::default());
+    }
+    patients.get_mut(patient_id)
 }
 
 /// `[start, end)` of the window holding time `t`, if representable.
