@@ -152,6 +152,11 @@ impl OpenWindow {
         }
     }
 
+    /// Window start, ms since the epoch.
+    pub(super) fn start_ms(&self) -> i64 {
+        self.start_ms
+    }
+
     /// Chunks held (readings that reached the window).
     pub fn chunks(&self) -> usize {
         self.chunks as usize

@@ -69,58 +69,56 @@ pub struct AddOutcome {
 /// vector sized to them, where a `BTreeMap` node holds room for eleven
 /// (about 1 KB per patient at 100 k patients).
 #[derive(Debug, Clone, Default, PartialEq)]
-struct OpenWindows(Vec<(i64, OpenWindow)>);
+struct OpenWindows(Vec<OpenWindow>);
 
 impl OpenWindows {
     fn find(&self, start: i64) -> Result<usize, usize> {
-        self.0.binary_search_by_key(&start, |(s, _)| *s)
+        self.0.binary_search_by_key(&start, OpenWindow::start_ms)
     }
 
-    /// The window starting at `start`, made by `new` if there is none.
-    fn get_or_insert_with(
-        &mut self,
-        start: i64,
-        new: impl FnOnce() -> OpenWindow,
-    ) -> &mut OpenWindow {
+    /// The window starting at `start`, made empty if there is none.
+    fn get_or_insert(&mut self, start: i64, new: impl FnOnce()) -> &mut OpenWindow {
         let i = match self.find(start) {
             Ok(i) => i,
             Err(i) => {
+                new();
                 self.0.reserve_exact(1);
-                self.0.insert(i, (start, new()));
+                self.0.insert(i, OpenWindow::starting(start));
                 i
             }
         };
-        &mut self.0[i].1
+        &mut self.0[i]
     }
 
     fn remove(&mut self, start: &i64) -> Option<OpenWindow> {
         let i = self.find(*start).ok()?;
-        Some(self.0.remove(i).1)
+        Some(self.0.remove(i))
     }
 
     fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&i64, &OpenWindow)> {
-        self.0.iter().map(|(s, w)| (s, w))
+    fn iter(&self) -> impl Iterator<Item = (i64, &OpenWindow)> {
+        self.0.iter().map(|w| (w.start_ms(), w))
     }
 
-    fn keys(&self) -> impl Iterator<Item = &i64> {
-        self.0.iter().map(|(s, _)| s)
+    fn keys(&self) -> impl Iterator<Item = i64> {
+        self.0.iter().map(OpenWindow::start_ms)
     }
 
     fn values_mut(&mut self) -> impl Iterator<Item = &mut OpenWindow> {
-        self.0.iter_mut().map(|(_, w)| w)
+        self.0.iter_mut()
     }
 }
 
 impl IntoIterator for OpenWindows {
     type Item = (i64, OpenWindow);
-    type IntoIter = std::vec::IntoIter<(i64, OpenWindow)>;
+    type IntoIter =
+        std::iter::Map<std::vec::IntoIter<OpenWindow>, fn(OpenWindow) -> (i64, OpenWindow)>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        self.0.into_iter().map(|w| (w.start_ms(), w))
     }
 }
 
@@ -150,6 +148,11 @@ pub struct HrvPatientState {
 
 type PatientState = HrvPatientState;
 
+/// A patient id as the window state holds it: inline up to 24 bytes (no
+/// heap block per patient key and per `by_end` entry, which a `String`
+/// took), so looking one up or removing a window by it allocates nothing.
+type Name = compact_str::CompactString;
+
 impl HrvPatientState {
     /// Beats of windows ending at or before this time are late.
     fn late_through(&self, lateness_ms: i64) -> Option<i64> {
@@ -174,9 +177,9 @@ pub struct HrvWindows {
     config: HrvConfig,
     /// Plausible RR interval range, ms (inclusive).
     plausible_rr_ms: (i32, i32),
-    patients: FastMap<String, PatientState>,
+    patients: FastMap<Name, PatientState>,
     /// Open windows by (end, patient): the idle-closing order.
-    by_end: BTreeSet<(i64, String)>,
+    by_end: BTreeSet<(i64, Name)>,
     max_event_ms: Option<i64>,
     buffered_beats: usize,
     late_total: u64,
@@ -222,7 +225,7 @@ impl HrvWindows {
 
     /// The patients with state held.
     pub fn patient_ids(&self) -> impl Iterator<Item = &str> {
-        self.patients.keys().map(String::as_str)
+        self.patients.keys().map(Name::as_str)
     }
 
     /// A patient's state, `None` when nothing is held for them.
@@ -249,7 +252,7 @@ impl HrvWindows {
         self.patients
             .get(patient_id)
             .into_iter()
-            .flat_map(|s| s.windows.iter().map(|(start, w)| (*start, w)))
+            .flat_map(|s| s.windows.iter())
     }
 
     /// Restores a patient's state apart from its windows (`head`'s windows
@@ -273,9 +276,8 @@ impl HrvWindows {
             return;
         };
         let by_end = &mut self.by_end;
-        let window = state.windows.get_or_insert_with(start, || {
-            by_end.insert((end, patient_id.to_owned()));
-            OpenWindow::starting(start)
+        let window = state.windows.get_or_insert(start, || {
+            by_end.insert((end, patient_id.into()));
         });
         self.buffered_beats += window.restore_chunk(&chunk);
     }
@@ -289,7 +291,7 @@ impl HrvWindows {
             self.buffered_beats -= old.beat_count();
             self.by_end.remove(&(
                 start.saturating_add(self.config.window_ms),
-                patient_id.to_owned(),
+                patient_id.into(),
             ));
         }
     }
@@ -319,11 +321,11 @@ impl HrvWindows {
         for (start, window) in state.windows.iter() {
             self.by_end.insert((
                 start.saturating_add(self.config.window_ms),
-                patient_id.to_owned(),
+                patient_id.into(),
             ));
             self.buffered_beats += window.beat_count();
         }
-        self.patients.insert(patient_id.to_owned(), state);
+        self.patients.insert(patient_id.into(), state);
     }
 
     /// The configuration in force.
@@ -399,9 +401,8 @@ impl HrvWindows {
             // the window changes.
             if current.as_ref().is_none_or(|(s, ..)| *s != start) {
                 let by_end = &mut self.by_end;
-                let window = state.windows.get_or_insert_with(start, || {
-                    by_end.insert((end, patient_id.to_owned()));
-                    OpenWindow::starting(start)
+                let window = state.windows.get_or_insert(start, || {
+                    by_end.insert((end, patient_id.into()));
                 });
                 let writer = match window.last_reading_id() == Some(reading_id) {
                     true => window.resume_chunk(),
@@ -449,7 +450,7 @@ impl HrvWindows {
     pub fn advance(&mut self) -> Vec<HrvWindow> {
         if let Some(now) = self.max_event_ms {
             let idle = self.config.idle_close_ms;
-            let due: Vec<String> = self
+            let due: Vec<Name> = self
                 .by_end
                 .iter()
                 .take_while(|(end, _)| end.saturating_add(idle) <= now)
@@ -492,7 +493,7 @@ impl HrvWindows {
         let mut dropped = 0;
         for (start, window) in state.windows {
             let end = start.saturating_add(self.config.window_ms);
-            self.by_end.remove(&(end, patient_id.to_owned()));
+            self.by_end.remove(&(end, patient_id.into()));
             dropped += window.beat_count();
         }
         self.buffered_beats -= dropped;
@@ -558,7 +559,7 @@ impl HrvWindows {
             .take_while(|&end| end <= wm)
             .collect();
         for end in ends {
-            self.by_end.remove(&(end, patient.to_owned()));
+            self.by_end.remove(&(end, patient.into()));
             if let Some(w) = self.close(patient, end) {
                 self.closed.push(w);
             }
@@ -590,7 +591,7 @@ impl HrvWindows {
             .take_while(|&end| end.saturating_add(idle) <= now)
             .collect();
         for end in ends {
-            self.by_end.remove(&(end, patient.to_owned()));
+            self.by_end.remove(&(end, patient.into()));
             if let Some(w) = self.close(patient, end) {
                 self.closed.push(w);
             }
@@ -609,7 +610,7 @@ impl HrvWindows {
             return;
         }
         self.swept_at_ms = Some(now);
-        let quiet: Vec<String> = self
+        let quiet: Vec<Name> = self
             .patients
             .iter()
             .filter(|(_, s)| {
@@ -622,7 +623,7 @@ impl HrvWindows {
             .collect();
         for patient in quiet {
             self.patients.remove(&patient);
-            self.dirty.insert(patient);
+            self.dirty.insert(patient.into_string());
         }
     }
 
@@ -635,7 +636,7 @@ impl HrvWindows {
         let n_late = std::mem::take(&mut state.late_unreported);
         state.closed_through_ms = Some(state.closed_through_ms.map_or(end, |c| c.max(end)));
         if !self.dirty.contains(patient) {
-            self.dirty.insert(patient.to_owned());
+            self.dirty.insert(patient.into());
         }
         self.buffered_beats -= window.beat_count();
         let mut beats = window.window_beats();
@@ -672,11 +673,11 @@ impl HrvWindows {
 /// A patient's state, made empty if there is none (the id is copied only
 /// then).
 fn patient_mut<'a>(
-    patients: &'a mut FastMap<String, PatientState>,
+    patients: &'a mut FastMap<Name, PatientState>,
     patient_id: &str,
 ) -> Option<&'a mut PatientState> {
     if !patients.contains_key(patient_id) {
-        patients.insert(patient_id.to_owned(), PatientState::default());
+        patients.insert(patient_id.into(), PatientState::default());
     }
     patients.get_mut(patient_id)
 }
