@@ -93,6 +93,28 @@ fn stages(c: &mut Criterion) {
             }
         });
     });
+    // At the cap: a partition's store full (1 M ids of 10 k patients, the
+    // default cap), every new id evicting the oldest, as at steady state.
+    let full: Vec<(String, String)> = (0..1_000_000 + 100 * N)
+        .map(|i| (format!("patient-{:05}", i % 10_000), format!("rd-{i:010}")))
+        .collect();
+    let mut store = DedupStore::new(cfg.dedup_horizon_ms, 1_000_000);
+    let mut next = 0;
+    for (patient, reading) in &full[..1_000_000] {
+        store.check(patient, reading, NOW - 2_000_000 + next as i64);
+        next += 1;
+    }
+    store.take_changes();
+    group.bench_function("at_cap_1m", |b| {
+        b.iter(|| {
+            for _ in 0..N {
+                let (patient, reading) = &full[next % full.len()];
+                black_box(store.check(patient, reading, NOW - 2_000_000 + next as i64));
+                next += 1;
+            }
+            black_box(store.take_changes());
+        });
+    });
     group.finish();
 
     let mut group = c.benchmark_group("encode");

@@ -46,8 +46,12 @@ pub struct StateRecord {
 pub(crate) struct PatientKeys {
     pub(crate) head: Option<u64>,
     /// (window start, chunks written), one per open window.
-    pub(crate) windows: Vec<(i64, u16)>,
+    pub(crate) windows: WindowsWritten,
 }
+
+/// A patient's open windows written, inline up to two (the usual case: no
+/// heap block per patient, none per write of a patient's windows).
+pub(crate) type WindowsWritten = smallvec::SmallVec<[(i64, u16); 2]>;
 
 impl PatientKeys {
     pub(crate) fn is_empty(&self) -> bool {
@@ -131,7 +135,7 @@ fn take_partition(
     for patient in state.hrv.take_dirty() {
         let h = patient_hash(&patient);
         let keys = written.patients.entry(h).or_default();
-        let mut windows = Vec::new();
+        let mut windows = WindowsWritten::new();
         if let Some(head) = state.hrv.patient_state(&patient) {
             let hash = encoded(&(&patient, head), buf, p, "hrv patient")?;
             if keys.head != Some(hash) {
@@ -146,11 +150,10 @@ fn take_partition(
                     .map_or(0, |w| w.1);
                 // A window holds one chunk per reading: far fewer than 2^16.
                 let chunks = u16::try_from(window.chunks()).unwrap_or(u16::MAX);
-                for seq in written..chunks {
-                    if let Some(chunk) = window.chunk(usize::from(seq)) {
-                        encoded(&chunk, buf, p, "hrv window")?;
-                        into.put(p, StateKey::HrvChunk(h, start, seq), Some(buf.clone()));
-                    }
+                for (seq, chunk) in (written..chunks).zip(window.chunks_from(usize::from(written)))
+                {
+                    encoded(&chunk, buf, p, "hrv window")?;
+                    into.put(p, StateKey::HrvChunk(h, start, seq), Some(buf.clone()));
                 }
                 windows.push((start, chunks.max(written)));
             }

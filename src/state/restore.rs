@@ -25,8 +25,7 @@ use super::key::StateKey;
 use super::value::{PartitionMeta, SampleValue, ValueError, decode, decode_dedup_group};
 use crate::model::AlertRule;
 use crate::process::{
-    Cooldowns, DedupKey, FastMap, HrvPatientState, PartitionState, Pending, Processor, Signal,
-    WindowChunk,
+    Cooldowns, FastMap, HrvPatientState, PartitionState, Pending, Processor, Signal, WindowChunk,
 };
 
 /// What a restore read and rebuilt.
@@ -59,9 +58,6 @@ pub struct Restorer {
     /// Records without a patient id (HRV chunks, alert entries) of patients
     /// whose id is not known yet, in log order.
     waiting: FastMap<u64, Vec<OwnedRecord>>,
-    /// The ids of each live dedup generation record, to apply its deletion
-    /// or rewrite.
-    dedup_groups: FastMap<u32, Vec<DedupKey>>,
     written: Written,
     records: u64,
     bytes: u64,
@@ -76,7 +72,6 @@ impl Restorer {
             meta: None,
             ids: FastMap::default(),
             waiting: FastMap::default(),
-            dedup_groups: FastMap::default(),
             written: Written::default(),
             records: 0,
             bytes: 0,
@@ -126,17 +121,12 @@ impl Restorer {
             (StateKey::Meta, Some(v)) => self.meta = Some(decode(v).map_err(err)?),
             (StateKey::Meta, None) => self.meta = None,
             (StateKey::DedupGroup(g), v) => {
-                for key in self.dedup_groups.remove(&g).unwrap_or_default() {
-                    state.dedup.forget_entry(key);
-                }
+                // A generation's record replaces or deletes all its ids.
+                state.dedup.forget_generation(g);
                 if let Some(v) = v {
-                    let entries = decode_dedup_group(v).map_err(err)?;
-                    let mut keys = Vec::with_capacity(entries.len());
-                    for (key, t) in entries {
+                    for (key, t) in decode_dedup_group(v).map_err(err)? {
                         state.dedup.restore_entry(key, t, g);
-                        keys.push(key);
                     }
-                    self.dedup_groups.insert(g, keys);
                 }
             }
             (StateKey::HrvPatient(h), Some(v)) => {
@@ -218,7 +208,6 @@ impl Restorer {
             records,
             bytes,
             waiting,
-            dedup_groups,
             ..
         } = self;
         state.hrv.finish_restore();
@@ -232,6 +221,10 @@ impl Restorer {
                 "alert state records without their patient's head record dropped"
             );
         }
+        // What each generation's record holds, before horizon and cap
+        // evict (those evictions reach the writer as changes).
+        written.dedup_live = state.dedup.generation_counts();
+        state.dedup.finish_restore();
         if let Some(meta) = meta {
             state.hrv.restore_meta(meta.hrv);
             // Applies horizon and capacity; what that evicts is a change.
@@ -239,10 +232,6 @@ impl Restorer {
             state.next_offset = meta.next_offset;
         }
         written.next_offset = state.next_offset;
-        written.dedup_live = dedup_groups
-            .into_iter()
-            .map(|(g, keys)| (g, keys.len() as u32))
-            .collect();
         written.patients.retain(|_, k| !k.is_empty());
         let restored = Restored {
             records,

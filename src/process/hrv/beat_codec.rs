@@ -7,8 +7,8 @@
 //! takes one byte, rarely two, where a `(t_ms, rr_ms)` pair takes 13 in
 //! MessagePack and the RR alone two in the reading's Avro.
 
+use serde::Deserializer;
 use serde::de::{self, SeqAccess, Visitor};
-use serde::{Deserializer, Serializer};
 
 use super::filter::Beat;
 
@@ -41,7 +41,40 @@ fn take(bytes: &mut &[u8]) -> Option<u64> {
     None
 }
 
+/// Appends beats to a byte string one at a time, as [`encode`] writes
+/// them: an open window keeps its beats in this form.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Encoder {
+    prev_t: i64,
+    prev_rr: i64,
+}
+
+impl Encoder {
+    /// The encoder that continues after `last`, the last beat written.
+    pub(super) fn after(last: Option<Beat>) -> Self {
+        last.map_or_else(Self::default, |b| Self {
+            prev_t: b.t_ms,
+            prev_rr: i64::from(b.rr_ms),
+        })
+    }
+
+    /// Writes `b` to `out`.
+    pub(super) fn push(&mut self, out: &mut Vec<u8>, b: Beat) {
+        let rr = i64::from(b.rr_ms);
+        let gap = b.t_ms.wrapping_sub(self.prev_t).wrapping_sub(rr);
+        put(
+            out,
+            (zigzag(rr.wrapping_sub(self.prev_rr)) << 1) | u64::from(gap != 0),
+        );
+        if gap != 0 {
+            put(out, zigzag(gap));
+        }
+        (self.prev_t, self.prev_rr) = (b.t_ms, rr);
+    }
+}
+
 /// The beats as one byte string.
+#[cfg(test)]
 pub(super) fn encode<I>(beats: I) -> Vec<u8>
 where
     I: IntoIterator<Item = Beat>,
@@ -49,71 +82,99 @@ where
 {
     let beats = beats.into_iter();
     let mut out = Vec::with_capacity(beats.len() * 2 + 8);
-    let (mut prev_t, mut prev_rr) = (0_i64, 0_i64);
+    let mut enc = Encoder::default();
     for b in beats {
-        let rr = i64::from(b.rr_ms);
-        let gap = b.t_ms.wrapping_sub(prev_t).wrapping_sub(rr);
-        put(
-            &mut out,
-            (zigzag(rr.wrapping_sub(prev_rr)) << 1) | u64::from(gap != 0),
-        );
-        if gap != 0 {
-            put(&mut out, zigzag(gap));
-        }
-        (prev_t, prev_rr) = (b.t_ms, rr);
+        enc.push(&mut out, b);
     }
     out
 }
 
-/// Beats from [`encode`]'s bytes; `None` when they are cut short.
-pub(super) fn decode(mut bytes: &[u8]) -> Option<Vec<Beat>> {
-    let mut beats = Vec::with_capacity(bytes.len());
-    let (mut prev_t, mut prev_rr) = (0_i64, 0_i64);
-    while !bytes.is_empty() {
-        let head = take(&mut bytes)?;
-        let rr = prev_rr.wrapping_add(unzigzag(head >> 1));
+/// The beats of [`encode`]'s bytes, one by one; an `Err` item (then the
+/// end) when they are cut short or an RR does not fit.
+pub(super) fn beats(bytes: &[u8]) -> Beats<'_> {
+    Beats {
+        bytes,
+        prev: Encoder::default(),
+    }
+}
+
+/// Iterator of [`beats`].
+#[derive(Debug, Clone)]
+pub(super) struct Beats<'a> {
+    bytes: &'a [u8],
+    prev: Encoder,
+}
+
+/// The bytes do not hold whole beats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct CutShort;
+
+impl Iterator for Beats<'_> {
+    type Item = Result<Beat, CutShort>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.bytes.is_empty() {
+            return None;
+        }
+        let beat = self.step();
+        if beat.is_none() {
+            self.bytes = &[];
+        }
+        Some(beat.ok_or(CutShort))
+    }
+}
+
+impl Beats<'_> {
+    fn step(&mut self) -> Option<Beat> {
+        let head = take(&mut self.bytes)?;
+        let rr = self.prev.prev_rr.wrapping_add(unzigzag(head >> 1));
         let gap = if head & 1 == 1 {
-            unzigzag(take(&mut bytes)?)
+            unzigzag(take(&mut self.bytes)?)
         } else {
             0
         };
-        let t_ms = prev_t.wrapping_add(rr).wrapping_add(gap);
-        beats.push(Beat {
+        let t_ms = self.prev.prev_t.wrapping_add(rr).wrapping_add(gap);
+        self.prev = Encoder {
+            prev_t: t_ms,
+            prev_rr: rr,
+        };
+        Some(Beat {
             t_ms,
             rr_ms: i32::try_from(rr).ok()?,
-        });
-        (prev_t, prev_rr) = (t_ms, rr);
+        })
     }
-    Some(beats)
 }
 
-/// Serialises the beats as [`encode`]'s byte string.
-pub(super) fn serialize<I, S>(beats: I, s: S) -> Result<S::Ok, S::Error>
-where
-    I: IntoIterator<Item = Beat>,
-    I::IntoIter: ExactSizeIterator,
-    S: Serializer,
-{
-    s.serialize_bytes(&encode(beats))
+/// Beats from [`encode`]'s bytes; `None` when they are cut short.
+#[cfg(test)]
+pub(super) fn decode(bytes: &[u8]) -> Option<Vec<Beat>> {
+    beats(bytes).collect::<Result<_, _>>().ok()
 }
 
-/// `#[serde(with)]` deserialiser.
-pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Beat>, D::Error> {
+/// `#[serde(deserialize_with)]` of the byte string itself, checked to
+/// hold whole beats.
+pub(super) fn deserialize_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
     struct BytesVisitor;
     impl<'de> Visitor<'de> for BytesVisitor {
-        type Value = Vec<Beat>;
+        type Value = Vec<u8>;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("beats as a byte string of varints")
         }
         fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
-            decode(v).ok_or_else(|| E::custom("beats cut short"))
+            self.visit_byte_buf(v.to_vec())
+        }
+        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+            match beats(&v).all(|b| b.is_ok()) {
+                true => Ok(v),
+                false => Err(E::custom("beats cut short")),
+            }
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let mut bytes = Vec::new();
             while let Some(b) = seq.next_element::<u8>()? {
                 bytes.push(b);
             }
-            self.visit_bytes(&bytes)
+            self.visit_byte_buf(bytes)
         }
     }
     d.deserialize_bytes(BytesVisitor)

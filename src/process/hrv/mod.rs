@@ -9,12 +9,14 @@
 //! * [`config`]: window length, lateness, filter, minimum NN duration.
 //! * [`filter`]: artifact filter and running sums over one window's beats.
 //! * [`metrics`]: time-domain metrics from those sums.
+//! * [`open_window`]: an open window's beats and readings, compact.
 //! * [`windows`]: beat routing, watermark, closing, late accounting.
 
 mod beat_codec;
 mod config;
 mod filter;
 mod metrics;
+mod open_window;
 mod windows;
 
 #[cfg(test)]
@@ -23,6 +25,5 @@ mod reference_tests;
 mod windows_tests;
 
 pub use config::{HrvConfig, HrvConfigError};
-pub use windows::{
-    AddOutcome, ChunkRef, HrvMeta, HrvPatientState, HrvWindows, OpenWindow, WindowChunk,
-};
+pub use open_window::{ChunkRef, OpenWindow, WindowChunk};
+pub use windows::{AddOutcome, HrvMeta, HrvPatientState, HrvWindows};

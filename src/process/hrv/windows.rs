@@ -43,6 +43,7 @@ use crate::model::{HrvQuality, HrvWindow};
 use super::config::{HrvConfig, HrvConfigError};
 use super::filter::{Beat, filter_sorted};
 use super::metrics;
+use super::open_window::{ChunkWriter, OpenWindow, WindowBeat, WindowChunk};
 
 /// How long, in partition event time after a patient's newest beat, their
 /// event-time record (watermark, last closed window) is kept once they have
@@ -64,184 +65,60 @@ pub struct AddOutcome {
     pub out_of_range: u32,
 }
 
-/// A buffered beat in 8 bytes (a [`Beat`] takes 16): its time as an offset
-/// from its window's start (a window is at most a day, so it fits) and its
-/// RR (positive: only plausible, time-advancing beats are buffered). Sorted
-/// like [`Beat`]s of one window: by time, then RR.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct WindowBeat {
-    dt_ms: u32,
-    rr_ms: u32,
-}
-
-impl WindowBeat {
-    /// `beat` of the window starting at `start_ms`; `None` when it lies
-    /// outside the window's range or its RR is not positive.
-    fn new(start_ms: i64, beat: Beat) -> Option<Self> {
-        Some(Self {
-            dt_ms: u32::try_from(beat.t_ms.checked_sub(start_ms)?).ok()?,
-            rr_ms: u32::try_from(beat.rr_ms).ok()?,
-        })
-    }
-
-    /// The beat of the window starting at `start_ms`.
-    fn beat(self, start_ms: i64) -> Beat {
-        Beat {
-            t_ms: start_ms + i64::from(self.dt_ms),
-            // Made from a positive i32.
-            rr_ms: i32::try_from(self.rr_ms).unwrap_or(i32::MAX),
-        }
-    }
-}
-
-/// Beats and readings collected for one open window, in chunks: one per
-/// reading that reached it. The state changelog writes each chunk under its
-/// own key once, so a window's beats are appended, never rewritten.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct OpenWindow {
-    /// Window start, ms since the epoch: the beats' time base.
-    start_ms: i64,
-    beats: Vec<WindowBeat>,
-    /// Non-positive and implausible RR values routed to this window.
-    n_invalid: u32,
-    reading_ids: Vec<String>,
-    /// Per chunk (same index as `reading_ids`): where its beats start in
-    /// `beats`, and its invalid RR values.
-    chunks: Vec<(u32, u32)>,
-}
-
-/// One reading's share of an open window, as the changelog writes it.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct ChunkRef<'a> {
-    #[serde(serialize_with = "serialize_beats")]
-    beats: ChunkBeats<'a>,
-    n_invalid: u32,
-    reading_id: &'a str,
-}
-
-/// A chunk's beats and their window's start.
-#[derive(Debug, Clone, Copy)]
-struct ChunkBeats<'a> {
-    start_ms: i64,
-    beats: &'a [WindowBeat],
-}
-
-fn serialize_beats<S: serde::Serializer>(b: &ChunkBeats<'_>, s: S) -> Result<S::Ok, S::Error> {
-    let start = b.start_ms;
-    super::beat_codec::serialize(b.beats.iter().map(|w| w.beat(start)), s)
-}
-
-/// One reading's share of an open window, as a restore reads it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct WindowChunk {
-    #[serde(deserialize_with = "super::beat_codec::deserialize")]
-    beats: Vec<Beat>,
-    n_invalid: u32,
-    reading_id: String,
-}
-
-impl OpenWindow {
-    /// An empty window starting at `start_ms`.
-    fn starting(start_ms: i64) -> Self {
-        Self {
-            start_ms,
-            ..Self::default()
-        }
-    }
-
-    /// Chunks held (readings that reached the window).
-    pub fn chunks(&self) -> usize {
-        self.chunks.len()
-    }
-
-    /// Chunk `i`, `None` past the last.
-    pub fn chunk(&self, i: usize) -> Option<ChunkRef<'_>> {
-        let &(from, n_invalid) = self.chunks.get(i)?;
-        let to = self
-            .chunks
-            .get(i + 1)
-            .map_or(self.beats.len(), |c| c.0 as usize);
-        Some(ChunkRef {
-            beats: ChunkBeats {
-                start_ms: self.start_ms,
-                beats: self.beats.get(from as usize..to)?,
-            },
-            n_invalid,
-            reading_id: self.reading_ids.get(i)?,
-        })
-    }
-
-    /// Starts the chunk of a reading.
-    fn open_chunk(&mut self, reading_id: &str) {
-        self.reading_ids.push(reading_id.to_owned());
-        self.chunks.push((self.beats.len() as u32, 0));
-    }
-
-    /// Counts an invalid RR value in the window and its newest chunk.
-    fn add_invalid(&mut self) {
-        self.n_invalid = self.n_invalid.saturating_add(1);
-        if let Some(c) = self.chunks.last_mut() {
-            c.1 = c.1.saturating_add(1);
-        }
-    }
-}
-
 /// A patient's open windows, sorted by start. Usually one or two: a
 /// vector sized to them, where a `BTreeMap` node holds room for eleven
 /// (about 1 KB per patient at 100 k patients).
 #[derive(Debug, Clone, Default, PartialEq)]
-struct OpenWindows(Vec<(i64, OpenWindow)>);
+struct OpenWindows(Vec<OpenWindow>);
 
 impl OpenWindows {
     fn find(&self, start: i64) -> Result<usize, usize> {
-        self.0.binary_search_by_key(&start, |(s, _)| *s)
+        self.0.binary_search_by_key(&start, OpenWindow::start_ms)
     }
 
-    /// The window starting at `start`, made by `new` if there is none.
-    fn get_or_insert_with(
-        &mut self,
-        start: i64,
-        new: impl FnOnce() -> OpenWindow,
-    ) -> &mut OpenWindow {
+    /// The window starting at `start`, made empty if there is none.
+    fn get_or_insert(&mut self, start: i64, new: impl FnOnce()) -> &mut OpenWindow {
         let i = match self.find(start) {
             Ok(i) => i,
             Err(i) => {
+                new();
                 self.0.reserve_exact(1);
-                self.0.insert(i, (start, new()));
+                self.0.insert(i, OpenWindow::starting(start));
                 i
             }
         };
-        &mut self.0[i].1
+        &mut self.0[i]
     }
 
     fn remove(&mut self, start: &i64) -> Option<OpenWindow> {
         let i = self.find(*start).ok()?;
-        Some(self.0.remove(i).1)
+        Some(self.0.remove(i))
     }
 
     fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&i64, &OpenWindow)> {
-        self.0.iter().map(|(s, w)| (s, w))
+    fn iter(&self) -> impl Iterator<Item = (i64, &OpenWindow)> {
+        self.0.iter().map(|w| (w.start_ms(), w))
     }
 
-    fn keys(&self) -> impl Iterator<Item = &i64> {
-        self.0.iter().map(|(s, _)| s)
+    fn keys(&self) -> impl Iterator<Item = i64> {
+        self.0.iter().map(OpenWindow::start_ms)
     }
 
     fn values_mut(&mut self) -> impl Iterator<Item = &mut OpenWindow> {
-        self.0.iter_mut().map(|(_, w)| w)
+        self.0.iter_mut()
     }
 }
 
 impl IntoIterator for OpenWindows {
     type Item = (i64, OpenWindow);
-    type IntoIter = std::vec::IntoIter<(i64, OpenWindow)>;
+    type IntoIter =
+        std::iter::Map<std::vec::IntoIter<OpenWindow>, fn(OpenWindow) -> (i64, OpenWindow)>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        self.0.into_iter().map(|w| (w.start_ms(), w))
     }
 }
 
@@ -271,6 +148,11 @@ pub struct HrvPatientState {
 
 type PatientState = HrvPatientState;
 
+/// A patient id as the window state holds it: inline up to 24 bytes (no
+/// heap block per patient key and per `by_end` entry, which a `String`
+/// took), so looking one up or removing a window by it allocates nothing.
+type Name = compact_str::CompactString;
+
 impl HrvPatientState {
     /// Beats of windows ending at or before this time are late.
     fn late_through(&self, lateness_ms: i64) -> Option<i64> {
@@ -295,9 +177,9 @@ pub struct HrvWindows {
     config: HrvConfig,
     /// Plausible RR interval range, ms (inclusive).
     plausible_rr_ms: (i32, i32),
-    patients: FastMap<String, PatientState>,
+    patients: FastMap<Name, PatientState>,
     /// Open windows by (end, patient): the idle-closing order.
-    by_end: BTreeSet<(i64, String)>,
+    by_end: BTreeSet<(i64, Name)>,
     max_event_ms: Option<i64>,
     buffered_beats: usize,
     late_total: u64,
@@ -343,7 +225,7 @@ impl HrvWindows {
 
     /// The patients with state held.
     pub fn patient_ids(&self) -> impl Iterator<Item = &str> {
-        self.patients.keys().map(String::as_str)
+        self.patients.keys().map(Name::as_str)
     }
 
     /// A patient's state, `None` when nothing is held for them.
@@ -370,13 +252,15 @@ impl HrvWindows {
         self.patients
             .get(patient_id)
             .into_iter()
-            .flat_map(|s| s.windows.iter().map(|(start, w)| (*start, w)))
+            .flat_map(|s| s.windows.iter())
     }
 
     /// Restores a patient's state apart from its windows (`head`'s windows
     /// are ignored; those already restored are kept).
     pub fn restore_head(&mut self, patient_id: &str, head: HrvPatientState) {
-        let state = self.patients.entry(patient_id.to_owned()).or_default();
+        let Some(state) = patient_mut(&mut self.patients, patient_id) else {
+            return;
+        };
         let windows = std::mem::take(&mut state.windows);
         *state = HrvPatientState { windows, ..head };
     }
@@ -387,26 +271,15 @@ impl HrvWindows {
         if seq == 0 {
             self.forget_window(patient_id, start);
         }
-        let state = self.patients.entry(patient_id.to_owned()).or_default();
-        let by_end = &mut self.by_end;
         let end = start.saturating_add(self.config.window_ms);
-        let window = state.windows.get_or_insert_with(start, || {
-            by_end.insert((end, patient_id.to_owned()));
-            OpenWindow::starting(start)
+        let Some(state) = patient_mut(&mut self.patients, patient_id) else {
+            return;
+        };
+        let by_end = &mut self.by_end;
+        let window = state.windows.get_or_insert(start, || {
+            by_end.insert((end, patient_id.into()));
         });
-        window.open_chunk(&chunk.reading_id);
-        if let Some(c) = window.chunks.last_mut() {
-            c.1 = chunk.n_invalid;
-        }
-        window.n_invalid = window.n_invalid.saturating_add(chunk.n_invalid);
-        let before = window.beats.len();
-        window.beats.extend(
-            chunk
-                .beats
-                .into_iter()
-                .filter_map(|b| WindowBeat::new(start, b)),
-        );
-        self.buffered_beats += window.beats.len() - before;
+        self.buffered_beats += window.restore_chunk(&chunk);
     }
 
     /// Drops one restored window (its changelog key was deleted).
@@ -415,10 +288,10 @@ impl HrvWindows {
             return;
         };
         if let Some(old) = state.windows.remove(&start) {
-            self.buffered_beats -= old.beats.len();
+            self.buffered_beats -= old.beat_count();
             self.by_end.remove(&(
                 start.saturating_add(self.config.window_ms),
-                patient_id.to_owned(),
+                patient_id.into(),
             ));
         }
     }
@@ -436,9 +309,7 @@ impl HrvWindows {
             .values_mut()
             .flat_map(|s| s.windows.values_mut())
         {
-            window.beats.shrink_to_fit();
-            window.reading_ids.shrink_to_fit();
-            window.chunks.shrink_to_fit();
+            window.shrink_to_fit();
         }
         self.dirty.clear();
     }
@@ -450,11 +321,11 @@ impl HrvWindows {
         for (start, window) in state.windows.iter() {
             self.by_end.insert((
                 start.saturating_add(self.config.window_ms),
-                patient_id.to_owned(),
+                patient_id.into(),
             ));
-            self.buffered_beats += window.beats.len();
+            self.buffered_beats += window.beat_count();
         }
-        self.patients.insert(patient_id.to_owned(), state);
+        self.patients.insert(patient_id.into(), state);
     }
 
     /// The configuration in force.
@@ -499,18 +370,14 @@ impl HrvWindows {
         let window_ms = self.config.window_ms;
         let lateness = self.config.allowed_lateness_ms;
         let (lo, hi) = self.plausible_rr_ms;
-        // One lookup per reading; the key is allocated only for a new patient.
-        if !self.patients.contains_key(patient_id) {
-            self.patients
-                .insert(patient_id.to_owned(), PatientState::default());
-        }
-        let Some(state) = self.patients.get_mut(patient_id) else {
+        // The key is allocated only for a new patient.
+        let Some(state) = patient_mut(&mut self.patients, patient_id) else {
             return out;
         };
         let late_through = state.late_through(lateness);
         let mut t = measured_at_ms;
         let mut newest: Option<i64> = None;
-        let mut current: Option<(i64, &mut OpenWindow)> = None;
+        let mut current: Option<(i64, &mut OpenWindow, ChunkWriter)> = None;
         for &rr in rr_ms {
             let advances = rr > 0;
             if advances {
@@ -532,26 +399,28 @@ impl HrvWindows {
             }
             // Consecutive beats mostly share a window: look it up only when
             // the window changes.
-            if current.as_ref().is_none_or(|(s, _)| *s != start) {
+            if current.as_ref().is_none_or(|(s, ..)| *s != start) {
                 let by_end = &mut self.by_end;
-                let window = state.windows.get_or_insert_with(start, || {
-                    by_end.insert((end, patient_id.to_owned()));
-                    OpenWindow::starting(start)
+                let window = state.windows.get_or_insert(start, || {
+                    by_end.insert((end, patient_id.into()));
                 });
-                if window.reading_ids.last().is_none_or(|id| id != reading_id) {
-                    window.open_chunk(reading_id);
-                }
-                current = Some((start, window));
+                let writer = match window.last_reading_id() == Some(reading_id) {
+                    true => window.resume_chunk(),
+                    false => None,
+                };
+                let writer = writer.unwrap_or_else(|| window.open_chunk(reading_id));
+                current = Some((start, window, writer));
             }
-            let Some((_, window)) = current.as_mut() else {
+            let Some((_, window, writer)) = current.as_mut() else {
                 continue;
             };
-            let beat = WindowBeat::new(start, Beat { t_ms: t, rr_ms: rr });
-            if let (true, true, Some(beat)) = (advances, (lo..=hi).contains(&rr), beat) {
-                window.beats.push(beat);
+            let beat = Beat { t_ms: t, rr_ms: rr };
+            let valid = WindowBeat::new(start, beat).is_some();
+            if advances && (lo..=hi).contains(&rr) && valid {
+                window.push_beat(writer, beat);
                 out.buffered = out.buffered.saturating_add(1);
             } else {
-                window.add_invalid();
+                window.add_invalid(writer);
                 out.invalid = out.invalid.saturating_add(1);
             }
             if advances {
@@ -581,7 +450,7 @@ impl HrvWindows {
     pub fn advance(&mut self) -> Vec<HrvWindow> {
         if let Some(now) = self.max_event_ms {
             let idle = self.config.idle_close_ms;
-            let due: Vec<String> = self
+            let due: Vec<Name> = self
                 .by_end
                 .iter()
                 .take_while(|(end, _)| end.saturating_add(idle) <= now)
@@ -624,8 +493,8 @@ impl HrvWindows {
         let mut dropped = 0;
         for (start, window) in state.windows {
             let end = start.saturating_add(self.config.window_ms);
-            self.by_end.remove(&(end, patient_id.to_owned()));
-            dropped += window.beats.len();
+            self.by_end.remove(&(end, patient_id.into()));
+            dropped += window.beat_count();
         }
         self.buffered_beats -= dropped;
         dropped
@@ -690,7 +559,7 @@ impl HrvWindows {
             .take_while(|&end| end <= wm)
             .collect();
         for end in ends {
-            self.by_end.remove(&(end, patient.to_owned()));
+            self.by_end.remove(&(end, patient.into()));
             if let Some(w) = self.close(patient, end) {
                 self.closed.push(w);
             }
@@ -722,7 +591,7 @@ impl HrvWindows {
             .take_while(|&end| end.saturating_add(idle) <= now)
             .collect();
         for end in ends {
-            self.by_end.remove(&(end, patient.to_owned()));
+            self.by_end.remove(&(end, patient.into()));
             if let Some(w) = self.close(patient, end) {
                 self.closed.push(w);
             }
@@ -741,7 +610,7 @@ impl HrvWindows {
             return;
         }
         self.swept_at_ms = Some(now);
-        let quiet: Vec<String> = self
+        let quiet: Vec<Name> = self
             .patients
             .iter()
             .filter(|(_, s)| {
@@ -754,7 +623,7 @@ impl HrvWindows {
             .collect();
         for patient in quiet {
             self.patients.remove(&patient);
-            self.dirty.insert(patient);
+            self.dirty.insert(patient.into_string());
         }
     }
 
@@ -763,18 +632,20 @@ impl HrvWindows {
     fn close(&mut self, patient: &str, end: i64) -> Option<HrvWindow> {
         let start = end.checked_sub(self.config.window_ms)?;
         let state = self.patients.get_mut(patient)?;
-        let mut window = state.windows.remove(&start)?;
+        let window = state.windows.remove(&start)?;
         let n_late = std::mem::take(&mut state.late_unreported);
         state.closed_through_ms = Some(state.closed_through_ms.map_or(end, |c| c.max(end)));
         if !self.dirty.contains(patient) {
-            self.dirty.insert(patient.to_owned());
+            self.dirty.insert(patient.into());
         }
-        self.buffered_beats -= window.beats.len();
-        window.beats.sort_unstable();
-        window.reading_ids.sort_unstable();
-        window.reading_ids.dedup();
+        self.buffered_beats -= window.beat_count();
+        let mut beats = window.window_beats();
+        beats.sort_unstable();
+        let mut reading_ids = window.reading_ids();
+        reading_ids.sort_unstable();
+        reading_ids.dedup();
         let filter = self.config.artifact_filter;
-        let sums = filter_sorted(window.beats.iter().map(|b| b.beat(start)), filter);
+        let sums = filter_sorted(beats.iter().map(|b| b.beat(start)), filter);
         let m = metrics::compute(&sums, self.config.min_nn_duration_ms);
         Some(HrvWindow {
             patient_id: patient.to_owned(),
@@ -787,16 +658,28 @@ impl HrvWindows {
                 HrvQuality::Insufficient
             },
             n_beats: sums.n,
-            n_rejected: sums.n_rejected.saturating_add(window.n_invalid),
+            n_rejected: sums.n_rejected.saturating_add(window.n_invalid()),
             n_late,
             mean_nn_ms: m.map(|m| m.mean_nn_ms),
             sdnn_ms: m.map(|m| m.sdnn_ms),
             rmssd_ms: m.map(|m| m.rmssd_ms),
             pnn50_pct: m.map(|m| m.pnn50_pct),
             mean_hr_bpm: m.map(|m| m.mean_hr_bpm),
-            reading_ids: window.reading_ids,
+            reading_ids,
         })
     }
+}
+
+/// A patient's state, made empty if there is none (the id is copied only
+/// then).
+fn patient_mut<'a>(
+    patients: &'a mut FastMap<Name, PatientState>,
+    patient_id: &str,
+) -> Option<&'a mut PatientState> {
+    if !patients.contains_key(patient_id) {
+        patients.insert(patient_id.into(), PatientState::default());
+    }
+    patients.get_mut(patient_id)
 }
 
 /// `[start, end)` of the window holding time `t`, if representable.
