@@ -221,7 +221,22 @@ def restart_to_ready(mode, partitions, workdir, timeout_s):
     return seconds, restore, peak / 1024
 
 
-def catch_up(brokers, mode, backlog, partitions, workdir, timeout_s, librdkafka):
+def start_perf(pid, path):
+    """`perf record` of the whole process (every thread) with call graphs,
+    from now until stop_perf."""
+    return subprocess.Popen(["perf", "record", "-F", "199", "--call-graph", "dwarf,16384", "-p", str(pid), "-o", path],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_perf(perf):
+    perf.send_signal(signal.SIGINT)
+    try:
+        perf.wait(60)
+    except subprocess.TimeoutExpired:
+        perf.kill()
+
+
+def catch_up(brokers, mode, backlog, partitions, workdir, timeout_s, librdkafka, profile=False):
     http_addr = f"127.0.0.1:{free_port()}"
     cfg = os.path.join(workdir, f"{mode}.toml")
     with open(cfg, "w") as f:
@@ -232,6 +247,7 @@ def catch_up(brokers, mode, backlog, partitions, workdir, timeout_s, librdkafka)
         stdout=log,
         stderr=log,
     )
+    perf = None
     try:
         deadline = time.monotonic() + timeout_s
         ready_at = None
@@ -246,6 +262,8 @@ def catch_up(brokers, mode, backlog, partitions, workdir, timeout_s, librdkafka)
                 if ready(http_addr):
                     ready_at = time.monotonic()
                     ready_rss = status_kib(proc.pid, "VmRSS")
+                    if profile:
+                        perf = start_perf(proc.pid, os.path.join(workdir, f"{mode}.perf.data"))
                 else:
                     time.sleep(0.05)
                 continue
@@ -255,12 +273,17 @@ def catch_up(brokers, mode, backlog, partitions, workdir, timeout_s, librdkafka)
                 done = time.monotonic()
                 break
             time.sleep(0.1)
+        if perf is not None:
+            stop_perf(perf)
+            perf = None
         peak = status_kib(proc.pid, "VmHWM")
         cpu = cpu_seconds(proc.pid)
         changelog_bytes = m.get("vitalstream_state_changelog_bytes_total", 0.0)
         aborted = m.get('vitalstream_transactions_total{outcome="aborted"}', 0.0)
         pauses = m.get("vitalstream_backpressure_pause_seconds_count", 0.0)
     finally:
+        if perf is not None:
+            stop_perf(perf)
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(60)
@@ -352,6 +375,11 @@ def main():
     ap.add_argument("--librdkafka", action="append", default=[], metavar="PROPERTY=VALUE",
                     help="extra [kafka.librdkafka] property for vitalstream (repeatable), "
                          "e.g. compression.type=lz4")
+    ap.add_argument("--mode", choices=MODES, action="append", default=[],
+                    help="run vitalstream in this guarantee only (repeatable; default: both)")
+    ap.add_argument("--profile", action="store_true",
+                    help="perf record each catch-up (whole process, call graphs) into the logs "
+                         "directory as <guarantee>.perf.data")
     ap.add_argument("--peer", choices=("quix",),
                     help="also run this peer over the backlog (scripts/peer/), once per guarantee")
     ap.add_argument("--peer-readings", type=int, default=0, metavar="N",
@@ -397,9 +425,9 @@ def main():
         ceiling_cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         print(f"passthrough: {ceiling} records/s, {ceiling_cpu * 1e6 / sent:.1f} us CPU per record")
         results = []
-        for mode in MODES:
+        for mode in args.mode or MODES:
             r = catch_up(brokers, mode, sent, args.partitions, workdir, args.timeout,
-                         args.librdkafka)
+                         args.librdkafka, args.profile)
             r["restart_s"], r["restore_s"], r["restart_peak_mib"] = restart_to_ready(
                 mode, args.partitions, workdir, args.timeout)
             results.append(r)
@@ -432,17 +460,19 @@ def main():
               f"{r['changelog_bytes'] / input_bytes:>15.2f} {r['peak_rss_mib']:>13.1f} "
               f"{r['restart_s']:>16.2f} {r['restore_s']:>15.2f} {r['restart_peak_mib']:>15.1f} "
               f"{r['aborted']:>12.0f} {r['pauses']:>7.0f}")
-    eos, alo = results
-    print(f"\nexactly_once / at_least_once throughput: {eos['rate'] / alo['rate']:.2f}")
+    by_mode = {r["mode"]: r for r in results}
+    if len(by_mode) == 2:
+        eos, alo = by_mode["exactly_once"], by_mode["at_least_once"]
+        print(f"\nexactly_once / at_least_once throughput: {eos['rate'] / alo['rate']:.2f}")
     if peers:
         print(f"\n{'peer ' + args.peer:<14} {'readings':>9} {'catch-up s':>10} {'readings/s':>11} "
               f"{'CPU us/rdg':>10} {'peak RSS MiB':>13} {'final commit s':>14} {'vitalstream / peer':>18}")
-        by_mode = {v["mode"]: v for v in results}
         for r in peers:
-            v = by_mode[r["mode"]]
+            v = by_mode.get(r["mode"])
+            ratio = f"{v['rate'] / r['rate']:.2f}" if v else "-"
             print(f"{r['mode']:<14} {r['readings']:>9} {r['seconds']:>10.1f} {r['rate']:>11.0f} "
                   f"{r['cpu_us']:>10.1f} {r['peak_rss_mib']:>13.1f} {r['commit_s']:>14.2f} "
-                  f"{v['rate'] / r['rate']:>18.2f}")
+                  f"{ratio:>18}")
     print(f"machine: {os.cpu_count()} cores; logs in {workdir}")
 
 

@@ -102,7 +102,10 @@ impl ProfileSink for ProfileTable {
 /// Patient profiles by id, plus the set of erased patients.
 #[derive(Debug, Default)]
 pub struct ProfileTable {
-    profiles: DashMap<String, Arc<PatientProfile>>,
+    /// foldhash, not the default SipHash: looked up once per reading, and
+    /// the keys are patient ids from our own topics, not untrusted map
+    /// input that could be chosen to collide (the seed is random anyway).
+    profiles: DashMap<String, Arc<PatientProfile>, foldhash::fast::RandomState>,
     hasher: PatientHasher,
     erased: ErasedSet,
     caught_up: AtomicBool,
