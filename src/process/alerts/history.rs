@@ -186,7 +186,7 @@ impl Retention {
 }
 
 /// Alert history of one patient.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PatientHistory {
     /// Ordered by (signal, event time); equal times in arrival order.
     samples: Vec<Sample>,
@@ -197,6 +197,19 @@ pub struct PatientHistory {
     cooldowns: Option<Box<Cooldowns>>,
     /// Slots the changelog may hold a record in: `0..slots`.
     slots: u16,
+    /// Whether a slot below `slots` may be unused (a sample left since
+    /// the last scan): without, the next free slot is `slots`, no scan.
+    gaps: bool,
+}
+
+/// The state held, not the `gaps` hint.
+impl PartialEq for PatientHistory {
+    fn eq(&self, other: &Self) -> bool {
+        self.samples == other.samples
+            && self.baselines == other.baselines
+            && self.cooldowns == other.cooldowns
+            && self.slots == other.slots
+    }
 }
 
 impl PatientHistory {
@@ -239,11 +252,16 @@ impl PatientHistory {
         let range = range.start..range.end + 1;
         let gone = keep.excess(&self.samples[range.clone()]);
         self.samples.drain(range.start..range.start + gone);
+        self.gaps |= gone > 0;
         at >= range.start + gone
     }
 
     /// The lowest slot no sample uses: where a new reading's samples go.
-    pub fn free_slot(&self) -> u16 {
+    /// Scans the samples only when one left since the last scan.
+    pub fn free_slot(&mut self) -> u16 {
+        if !self.gaps {
+            return self.slots;
+        }
         let mut used = [0_u64; 4];
         for s in &self.samples {
             if let Some(word) = used.get_mut(usize::from(s.slot / 64)) {
@@ -251,7 +269,14 @@ impl PatientHistory {
             }
         }
         if let Some(i) = used.iter().position(|w| *w != u64::MAX) {
-            return i as u16 * 64 + used[i].trailing_ones() as u16;
+            let free = i as u16 * 64 + used[i].trailing_ones() as u16;
+            // No other gap below `slots` once this one is filled (if the
+            // new sample leaves at once, `record` marks the gap again).
+            let below: u32 = used.iter().map(|w| w.count_ones()).sum();
+            if self.slots <= 256 && (free >= self.slots || below + 1 == u32::from(self.slots)) {
+                self.gaps = false;
+            }
+            return free;
         }
         // More than 256 slots in use: a week of several signals measured
         // many times a day. Rare; a scan is enough.
@@ -292,6 +317,7 @@ impl PatientHistory {
     /// Drops the samples of `slot` (its record was deleted).
     pub fn forget_slot(&mut self, slot: u16) {
         self.samples.retain(|s| s.slot != slot);
+        self.gaps = true;
     }
 
     /// After a restore: drops what each signal's retention drops, relative
@@ -306,6 +332,7 @@ impl PatientHistory {
             let gone = keep[signal as usize].excess(&self.samples[range.clone()]);
             self.samples.drain(range.start..range.start + gone);
         }
+        self.gaps = true;
     }
 
     /// Where the buckets of `signal` are.
@@ -599,6 +626,38 @@ mod tests {
         assert_eq!(h.free_slot(), 300);
         h.forget_slot(70);
         assert_eq!(h.free_slot(), 70);
+    }
+
+    #[test]
+    fn the_free_slot_skips_the_scan_only_when_no_gap_can_exist() {
+        let keep = |keep_last| Retention {
+            span_ms: 50,
+            keep_last,
+        };
+        let mut h = PatientHistory::default();
+        // A fixed pseudo-random walk: late and early samples of three
+        // signals, some leaving at once, some pushing others out.
+        let mut x = 7_u64;
+        for i in 0..3_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let signal = Signal::ALL[(x >> 60) as usize % 3];
+            let t = i + (x >> 20) as i64 % 80 - 40;
+            let brute = (0..=u16::MAX)
+                .find(|slot| !h.samples.iter().any(|s| s.slot == *slot))
+                .expect("a free slot");
+            let slot = h.free_slot();
+            assert_eq!(slot, brute);
+            if h.record(
+                Sample {
+                    slot,
+                    ..of(signal, t)
+                },
+                keep((x >> 8) as usize % 4),
+            ) {
+                h.use_slot(slot);
+            }
+        }
+        assert!(h.slots() < 150, "{}", h.slots());
     }
 
     #[test]
