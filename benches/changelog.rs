@@ -96,19 +96,19 @@ fn main() {
             .iter()
             .map(|r| r.key.len() + r.value.as_ref().map_or(0, Vec::len))
             .sum();
-        let mut by_store = [(0_usize, 0_usize); 10];
+        let mut by_store = [(0_usize, 0_usize); 12];
         for r in &log {
-            let s = &mut by_store[usize::from(r.key[0]).min(9)];
+            let s = &mut by_store[usize::from(r.key[0]).min(11)];
             s.0 += 1;
             s.1 += r.key.len() + r.value.as_ref().map_or(0, Vec::len);
         }
         for (tag, name) in [
             (1, "meta"),
-            (2, "dedup"),
+            (10, "dedup"),
             (3, "hrv patient"),
             (9, "hrv window chunks"),
             (5, "alerts head"),
-            (6, "alert samples"),
+            (11, "alert samples (slots)"),
             (7, "alert baseline"),
             (8, "alert pending"),
         ] {
@@ -155,7 +155,7 @@ fn main() {
         for (name, tags) in [
             ("dedup", &[1_u8, 10][..]),
             ("hrv (patients + open windows)", &[1, 3, 9][..]),
-            ("alerts", &[1, 5, 6, 7, 8][..]),
+            ("alerts", &[1, 5, 7, 8, 11][..]),
         ] {
             let before = dhat::HeapStats::get().curr_bytes;
             let mut alone = processor();

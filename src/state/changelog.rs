@@ -10,9 +10,11 @@
 //! whose state emptied get tombstones for every key they had. What was
 //! written is remembered per patient ([`ChangelogWriter`]: the head's
 //! 64-bit hash, each window's chunk count), rebuilt on restore. The alert engine names each changed entry itself (a
-//! new sample, an hour's baseline sum, the cool-downs, a waiting reading),
-//! so only those are written, or deleted when they are gone: a patient's
-//! alert history is never rewritten whole.
+//! new reading's samples in their slot, an hour's baseline sum, the
+//! cool-downs, a waiting reading), so only those are written, or deleted
+//! when they are gone: a patient's alert history is never rewritten whole,
+//! and a sample leaving the look-back costs no record (its slot is
+//! overwritten by a later reading; a restore drops it by event time).
 //!
 //! [`ChangelogBuffer`] is the record cache: writes to the same key before
 //! the buffer is sent (one batch at least-once, one transaction
@@ -25,7 +27,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::StateError;
 use super::key::{StateKey, patient_hash};
-use super::value::{PartitionMeta, SampleValue, encode_dedup_group, encode_into};
+use super::value::{PartitionMeta, encode_dedup_group, encode_into, encode_slot};
 use crate::process::{
     AlertEngine, AlertEntry, DedupChange, DedupKey, FastMap, FastSet, PartitionState, Processor,
 };
@@ -264,16 +266,13 @@ fn take_alert_entry(
             }
             (StateKey::Alerts(h), cooldowns.is_some())
         }
-        AlertEntry::Samples(signal, t) => {
-            let samples: Vec<SampleValue<'_>> = alerts
-                .samples_at(patient, signal, t)
-                .map(SampleValue::of)
-                .collect();
-            if !samples.is_empty() {
-                encoded(&samples, buf, p, "alert samples")?;
+        AlertEntry::Slot(slot) => {
+            let mut samples = alerts.slot_samples(patient, slot).peekable();
+            let present = samples.peek().is_some();
+            if present {
+                encode_slot(samples, buf);
             }
-            let key = StateKey::AlertSamples(h, signal as u8, t);
-            (key, !samples.is_empty())
+            (StateKey::AlertSlot(h, slot), present)
         }
         AlertEntry::Baseline(signal, hour) => {
             let bucket = alerts.bucket(patient, signal, hour);

@@ -10,7 +10,7 @@
 //! | 3   | HRV patient   | patient hash (8)                                   |
 //! | 9   | HRV chunk     | patient hash (8) + window start, ms (8) + chunk (2) |
 //! | 5   | alerts head   | patient hash (8)                                   |
-//! | 6   | alert samples | patient hash (8) + signal (1) + event time, ms (8) |
+//! | 11  | alert slot    | patient hash (8) + slot (2): one reading's samples |
 //! | 7   | alert hourly  | patient hash (8) + signal (1) + hour start, ms (8) |
 //! | 8   | alert pending | patient hash (8) + rule (1)                        |
 //!
@@ -32,7 +32,10 @@ const TAG_HRV_PATIENT: u8 = 3;
 // 4 was a whole HRV window per key (format version 1).
 const TAG_HRV_CHUNK: u8 = 9;
 const TAG_ALERTS: u8 = 5;
-const TAG_ALERT_SAMPLES: u8 = 6;
+/// Alert samples per event time, each deleted when it left the look-back
+/// (format version 2).
+const TAG_RETIRED_ALERT_SAMPLES: u8 = 6;
+const TAG_ALERT_SLOT: u8 = 11;
 const TAG_ALERT_BASELINE: u8 = 7;
 const TAG_ALERT_PENDING: u8 = 8;
 
@@ -51,8 +54,9 @@ pub enum StateKey {
     HrvChunk(u64, i64, u16),
     /// That a patient has alert state (their id) and their cool-downs.
     Alerts(u64),
-    /// A patient's alert samples of one signal (index) at one event time.
-    AlertSamples(u64, u8, i64),
+    /// A patient's alert samples of one reading, in one of the patient's
+    /// slots (reused by later readings once its samples left the look-back).
+    AlertSlot(u64, u16),
     /// A patient's baseline sum of one signal (index) for one hour.
     AlertBaseline(u64, u8, i64),
     /// A patient's reading waiting for a repeat under one rule (index).
@@ -74,7 +78,7 @@ impl StateKey {
             Self::HrvPatient(_) => "hrv patient",
             Self::HrvChunk(..) => "hrv window",
             Self::Alerts(_) => "alerts",
-            Self::AlertSamples(..) => "alert samples",
+            Self::AlertSlot(..) => "alert samples",
             Self::AlertBaseline(..) => "alert baseline",
             Self::AlertPending(..) => "alert pending",
         }
@@ -88,7 +92,7 @@ impl StateKey {
             Self::HrvPatient(h)
             | Self::HrvChunk(h, ..)
             | Self::Alerts(h)
-            | Self::AlertSamples(h, ..)
+            | Self::AlertSlot(h, _)
             | Self::AlertBaseline(h, ..)
             | Self::AlertPending(h, _) => Some(h),
         }
@@ -103,7 +107,7 @@ impl StateKey {
             Self::HrvPatient(_) => TAG_HRV_PATIENT,
             Self::HrvChunk(..) => TAG_HRV_CHUNK,
             Self::Alerts(_) => TAG_ALERTS,
-            Self::AlertSamples(..) => TAG_ALERT_SAMPLES,
+            Self::AlertSlot(..) => TAG_ALERT_SLOT,
             Self::AlertBaseline(..) => TAG_ALERT_BASELINE,
             Self::AlertPending(..) => TAG_ALERT_PENDING,
         };
@@ -125,7 +129,8 @@ impl StateKey {
                 out.extend_from_slice(&start.to_be_bytes());
                 out.extend_from_slice(&seq.to_be_bytes());
             }
-            Self::AlertSamples(_, signal, t) | Self::AlertBaseline(_, signal, t) => {
+            Self::AlertSlot(_, slot) => out.extend_from_slice(&slot.to_be_bytes()),
+            Self::AlertBaseline(_, signal, t) => {
                 out.push(signal);
                 out.extend_from_slice(&t.to_be_bytes());
             }
@@ -143,6 +148,9 @@ impl StateKey {
         let (&tag, rest) = bytes.split_first().ok_or(KeyError::Unknown)?;
         if tag.is_ascii_digit() && bytes.contains(&b'/') {
             return Err(KeyError::Legacy);
+        }
+        if tag == TAG_RETIRED_ALERT_SAMPLES {
+            return Err(KeyError::Retired);
         }
         let mut partition = 0_u32;
         let mut len = 0;
@@ -178,9 +186,9 @@ impl StateKey {
                 .zip(entry.get(16..18).and_then(|b| b.try_into().ok()))
                 .map(|((h, start), seq)| Self::HrvChunk(h, start as i64, u16::from_be_bytes(seq))),
             (TAG_ALERTS, 8) => hash().map(Self::Alerts),
-            (TAG_ALERT_SAMPLES, 17) => hash()
-                .zip(entry.get(8).zip(u64_at(9)))
-                .map(|(h, (&s, t))| Self::AlertSamples(h, s, t as i64)),
+            (TAG_ALERT_SLOT, 10) => hash()
+                .zip(entry.get(8..10).and_then(|b| b.try_into().ok()))
+                .map(|(h, slot)| Self::AlertSlot(h, u16::from_be_bytes(slot))),
             (TAG_ALERT_BASELINE, 17) => hash()
                 .zip(entry.get(8).zip(u64_at(9)))
                 .map(|(h, (&s, t))| Self::AlertBaseline(h, s, t as i64)),
@@ -199,6 +207,12 @@ pub enum KeyError {
     /// The text keys of vitalstream before the binary format (`3/meta`).
     #[error("written by an older vitalstream (text keys, JSON values)")]
     Legacy,
+    /// A key layout older versions wrote and this one does not read.
+    #[error(
+        "written by an older vitalstream (alert samples per event time, changelog format 2); \
+         reset the state (`vitalstream reset`) to rebuild it from the input"
+    )]
+    Retired,
     /// Not a key this version writes (a newer version's, or not ours).
     #[error("unknown key layout (written by a newer vitalstream, or not by vitalstream)")]
     Unknown,
@@ -219,8 +233,8 @@ mod tests {
             StateKey::HrvChunk(h, -300_000, 0),
             StateKey::HrvChunk(h, 1_790_000_100_000, 513),
             StateKey::Alerts(h),
-            StateKey::AlertSamples(h, 3, -5),
-            StateKey::AlertSamples(h, 0, 1_790_000_100_000),
+            StateKey::AlertSlot(h, 0),
+            StateKey::AlertSlot(h, 513),
             StateKey::AlertBaseline(h, 6, 1_790_000_000_000),
             StateKey::AlertPending(h, 2),
         ] {
@@ -232,7 +246,7 @@ mod tests {
         assert_eq!(StateKey::Meta.encode(3), [1, 3]);
         assert_eq!(StateKey::Meta.encode(128), [1, 0x80, 1]);
         assert_eq!(StateKey::DedupGroup(2).encode(0).len(), 6);
-        assert_eq!(StateKey::AlertSamples(1, 0, 2).encode(0).len(), 19);
+        assert_eq!(StateKey::AlertSlot(1, 2).encode(0).len(), 12);
         let key = StateKey::Alerts(patient_hash("p-secret")).encode(1);
         assert!(!key.windows(8).any(|w| w == b"p-secret"));
     }
@@ -240,6 +254,9 @@ mod tests {
     #[test]
     fn foreign_and_legacy_keys_are_refused() {
         assert_eq!(StateKey::decode(b"3/meta"), Err(KeyError::Legacy));
+        let mut retired = vec![6, 0];
+        retired.extend_from_slice(&[0; 17]);
+        assert_eq!(StateKey::decode(&retired), Err(KeyError::Retired));
         assert_eq!(
             StateKey::decode(b"12/dedup/00000000000000000000000000000001"),
             Err(KeyError::Legacy)

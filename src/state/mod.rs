@@ -22,5 +22,6 @@ pub use error::StateError;
 pub use key::{KeyError, StateKey, patient_hash};
 pub use restore::{Restored, Restorer};
 pub use value::{
-    FORMAT_VERSION, PartitionMeta, SampleValue, ValueError, decode, decode_dedup_group, encode,
+    FORMAT_VERSION, PartitionMeta, ValueError, decode, decode_dedup_group, decode_slot, encode,
+    encode_slot,
 };

@@ -22,7 +22,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::StateError;
 use super::changelog::{ChangelogWriter, Written};
 use super::key::StateKey;
-use super::value::{PartitionMeta, SampleValue, ValueError, decode, decode_dedup_group};
+use super::value::{PartitionMeta, ValueError, decode, decode_dedup_group, decode_slot};
 use crate::model::AlertRule;
 use crate::process::{
     Cooldowns, FastMap, HrvPatientState, PartitionState, Pending, Processor, Signal, WindowChunk,
@@ -173,7 +173,7 @@ impl Restorer {
                 }
             },
             (
-                StateKey::AlertSamples(h, ..)
+                StateKey::AlertSlot(h, _)
                 | StateKey::AlertBaseline(h, ..)
                 | StateKey::AlertPending(h, _),
                 _,
@@ -270,15 +270,10 @@ fn apply_id_less(
             state.hrv.restore_chunk(id, start, usize::from(seq), chunk);
         }
         (StateKey::HrvChunk(_, start, _), None) => state.hrv.forget_window(id, start),
-        (StateKey::AlertSamples(_, s, t), Some(v)) => {
-            let signal = signal(s)?;
-            let samples: Vec<SampleValue<'static>> = decode(v).map_err(err)?;
-            alerts.forget_samples(id, signal, t);
-            for sample in samples {
-                alerts.restore_sample(id, signal, sample.into_sample(t));
-            }
+        (StateKey::AlertSlot(_, slot), Some(v)) => {
+            alerts.restore_slot(id, slot, decode_slot(v, slot).map_err(err)?);
         }
-        (StateKey::AlertSamples(_, s, t), None) => alerts.forget_samples(id, signal(s)?, t),
+        (StateKey::AlertSlot(_, slot), None) => alerts.forget_slot(id, slot),
         (StateKey::AlertBaseline(_, s, hour), Some(v)) => {
             alerts.restore_bucket(id, signal(s)?, hour, decode(v).map_err(err)?);
         }

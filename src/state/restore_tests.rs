@@ -446,7 +446,7 @@ fn alert_records_stay_small_as_history_grows() {
         .filter(|r| {
             matches!(
                 StateKey::decode(&r.key),
-                Ok((_, StateKey::Alerts(_) | StateKey::AlertSamples(..)))
+                Ok((_, StateKey::Alerts(_) | StateKey::AlertSlot(..)))
             )
         })
         .collect();

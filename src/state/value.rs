@@ -12,19 +12,117 @@
 //! struct bumps [`FORMAT_VERSION`]; a restore that meets a version it does
 //! not know stops with [`ValueError::UnknownVersion`] instead of guessing.
 
-use std::borrow::Cow;
-
-use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::process::{DedupKey, DedupMeta, HrvMeta, Sample};
+use crate::process::{DedupKey, DedupMeta, HrvMeta, Sample, Signal};
 
 /// Version of the value layout written by this build.
 /// 2: dedup ids in one record per generation; alert state as one record per entry (samples per event time, hourly
 /// baseline sums, waiting readings, cool-downs), not one per patient.
-pub const FORMAT_VERSION: u8 = 2;
+/// 3: alert samples per reading in reusable slots ([`encode_slot`]), in
+/// fixed point; waiting readings hold such a sample.
+pub const FORMAT_VERSION: u8 = 3;
+
+fn put_varint(out: &mut Vec<u8>, mut z: u64) {
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(z: u64) -> i64 {
+    ((z >> 1) as i64) ^ -((z & 1) as i64)
+}
+
+/// Reads a varint off the front of `rest`.
+fn take_varint(rest: &mut &[u8]) -> Option<u64> {
+    let mut z = 0_u64;
+    let mut shift = 0;
+    loop {
+        let (&b, tail) = rest.split_first()?;
+        *rest = tail;
+        if shift > 63 {
+            return None;
+        }
+        z |= u64::from(b & 0x7f) << shift;
+        shift += 7;
+        if b < 0x80 {
+            return Some(z);
+        }
+    }
+}
+
+/// An alert slot's record: the version byte, then per sample its signal
+/// (1), event time (zigzag varint, ms), value scale (1) and mantissa
+/// (zigzag varint), secondary scale (1, 255: none) and mantissa (zigzag
+/// varint, when present), reading id length (varint) and bytes. About 32
+/// bytes for a sample with a 16-byte reading id. Hand-written rather than
+/// serde: the record is written for most readings, and MessagePack would
+/// write each decimal as a string.
+pub fn encode_slot<'a>(samples: impl IntoIterator<Item = &'a Sample>, out: &mut Vec<u8>) {
+    out.clear();
+    out.push(FORMAT_VERSION);
+    for s in samples {
+        let (value, scale, secondary, secondary_scale) = s.raw();
+        out.push(s.signal as u8);
+        put_varint(out, zigzag(s.t_ms));
+        out.push(scale);
+        put_varint(out, zigzag(i64::from(value)));
+        out.push(secondary_scale);
+        if secondary_scale != u8::MAX {
+            put_varint(out, zigzag(i64::from(secondary)));
+        }
+        put_varint(out, s.reading_id.len() as u64);
+        out.extend_from_slice(s.reading_id.as_bytes());
+    }
+}
+
+/// Reads a record written by [`encode_slot`]: the samples of `slot`.
+///
+/// # Errors
+/// [`ValueError`].
+pub fn decode_slot(bytes: &[u8], slot: u16) -> Result<Vec<Sample>, ValueError> {
+    let (&version, mut rest) = bytes.split_first().ok_or(ValueError::Empty)?;
+    if version != FORMAT_VERSION {
+        return Err(ValueError::UnknownVersion { found: version });
+    }
+    let bad = |what: &str| ValueError::Corrupt(format!("alert slot: {what}"));
+    let mut out = Vec::with_capacity(2);
+    while !rest.is_empty() {
+        let mut byte = || {
+            let (&b, tail) = rest.split_first().ok_or_else(|| bad("cut short"))?;
+            rest = tail;
+            Ok::<u8, ValueError>(b)
+        };
+        let signal = Signal::from_index(usize::from(byte()?)).ok_or_else(|| bad("signal"))?;
+        let number = |rest: &mut &[u8]| take_varint(rest).ok_or_else(|| bad("cut short"));
+        let t_ms = unzigzag(number(&mut rest)?);
+        let (&scale, tail) = rest.split_first().ok_or_else(|| bad("cut short"))?;
+        rest = tail;
+        let value = i32::try_from(unzigzag(number(&mut rest)?)).map_err(|_| bad("value"))?;
+        let (&secondary_scale, tail) = rest.split_first().ok_or_else(|| bad("cut short"))?;
+        rest = tail;
+        let secondary = if secondary_scale == u8::MAX {
+            0
+        } else {
+            i32::try_from(unzigzag(number(&mut rest)?)).map_err(|_| bad("value"))?
+        };
+        let len = usize::try_from(number(&mut rest)?).map_err(|_| bad("id"))?;
+        let id = rest.get(..len).ok_or_else(|| bad("cut short"))?;
+        let id = std::str::from_utf8(id).map_err(|_| bad("reading id not UTF-8"))?;
+        rest = &rest[len..];
+        let raw = (value, scale, secondary, secondary_scale);
+        out.push(Sample::from_raw(signal, t_ms, raw, id, slot).ok_or_else(|| bad("scale"))?);
+    }
+    Ok(out)
+}
 
 /// A dedup generation's record: the version byte, then per reading id its
 /// two 64-bit hashes (big endian) and its event time as a zigzag varint
@@ -84,39 +182,6 @@ pub fn decode_dedup_group(bytes: &[u8]) -> Result<Vec<(DedupKey, i64)>, ValueErr
         prev = t;
     }
     Ok(out)
-}
-
-/// One alert sample as its record holds it: its key holds the patient,
-/// the signal and the event time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SampleValue<'a> {
-    /// Primary value.
-    pub value: Decimal,
-    /// Diastolic, for blood pressure.
-    pub secondary: Option<Decimal>,
-    /// The reading it came from (alert evidence).
-    pub reading_id: Cow<'a, str>,
-}
-
-impl<'a> SampleValue<'a> {
-    /// The record form of `sample`.
-    pub fn of(sample: &'a Sample) -> Self {
-        Self {
-            value: sample.value,
-            secondary: sample.secondary,
-            reading_id: Cow::Borrowed(&sample.reading_id),
-        }
-    }
-
-    /// The sample at event time `t_ms`.
-    pub fn into_sample(self, t_ms: i64) -> Sample {
-        Sample {
-            t_ms,
-            value: self.value,
-            secondary: self.secondary,
-            reading_id: self.reading_id.as_ref().into(),
-        }
-    }
 }
 
 /// The partition's scalar state: written with every change of the
@@ -237,6 +302,49 @@ mod tests {
         assert_eq!(decode_dedup_group(&out), Ok(entries));
         assert!(decode_dedup_group(&out[..out.len() - 1]).is_err());
         assert_eq!(decode_dedup_group(&[FORMAT_VERSION]), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn alert_slots_round_trip_in_about_32_bytes_a_sample() {
+        let dec = |s: &str| s.parse::<rust_decimal::Decimal>().expect("decimal");
+        let samples = [
+            Sample::new(
+                Signal::BloodPressure,
+                1_790_000_000_123,
+                dec("181"),
+                Some(dec("95")),
+                "rd-42-0000012345",
+            ),
+            Sample::new(Signal::RestingHeartRate, -5, dec("-0.125"), None, "é"),
+            Sample::new(Signal::Weight, 0, dec("80.100"), None, ""),
+        ];
+        let mut out = Vec::new();
+        encode_slot(&samples[..1], &mut out);
+        assert!(out.len() <= 32, "{}", out.len());
+        encode_slot(&samples, &mut out);
+        let back = decode_slot(&out, 7).expect("decodes");
+        let with_slot: Vec<Sample> = samples
+            .iter()
+            .map(|s| {
+                let mut s = s.clone();
+                s.slot = 7;
+                s
+            })
+            .collect();
+        assert_eq!(back, with_slot);
+        assert_eq!(back[2].value().to_string(), "80.100");
+        for cut in 1..out.len() {
+            let _ = decode_slot(&out[..cut], 7);
+        }
+        assert!(decode_slot(&out[..out.len() - 1], 7).is_err());
+        let mut bad_signal = out.clone();
+        bad_signal[1] = 99;
+        assert!(decode_slot(&bad_signal, 7).is_err());
+        out[0] = 2;
+        assert_eq!(
+            decode_slot(&out, 7),
+            Err(ValueError::UnknownVersion { found: 2 })
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use super::ToolError;
 use crate::config::Config;
 use crate::kafka::{StateReader, client_config};
 use crate::process::{DedupStore, HrvMeta};
-use crate::state::{PartitionMeta, StateKey, encode as encode_value};
+use crate::state::{KeyError, PartitionMeta, StateKey, encode as encode_value};
 
 /// Options of `vitalstream reset`.
 #[derive(Debug, Clone, clap::Args)]
@@ -251,10 +251,12 @@ fn clears(key: &[u8]) -> bool {
             | StateKey::HrvPatient(_)
             | StateKey::HrvChunk(..)
             | StateKey::Alerts(_)
-            | StateKey::AlertSamples(..)
+            | StateKey::AlertSlot(..)
             | StateKey::AlertBaseline(..)
             | StateKey::AlertPending(..),
         )) => true,
+        // State of an older format this version does not read: cleared too.
+        Err(KeyError::Retired) => true,
         // Not a key vitalstream writes: left alone.
         Err(_) => false,
     }

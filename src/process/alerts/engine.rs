@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use compact_str::CompactString;
+
 use super::super::FastMap;
 
 use rust_decimal::Decimal;
@@ -32,8 +34,8 @@ use crate::process::Checked;
 pub enum AlertEntry {
     /// That the patient has alert state, and their rules' cool-downs.
     Head,
-    /// The samples of a signal at one event time (ms).
-    Samples(Signal, i64),
+    /// The samples of one reading, in a slot that later readings reuse.
+    Slot(u16),
     /// The baseline sum of a signal for the hour starting at (ms).
     Baseline(Signal, i64),
     /// The reading of a rule waiting for its repeat.
@@ -65,11 +67,13 @@ struct Candidate {
 #[derive(Debug, Clone)]
 pub struct AlertEngine {
     cfg: AlertsConfig,
-    patients: FastMap<String, PatientHistory>,
+    patients: FastMap<CompactString, PatientHistory>,
     // Ordered: readings settled together are published in a fixed order.
     /// Readings waiting for a confirming repeat, by patient, then rule.
     pending: BTreeMap<String, BTreeMap<AlertRule, Pending>>,
     retention: [Retention; Signal::COUNT],
+    /// Signals kept as hourly baseline sums, not samples.
+    baseline: [bool; Signal::COUNT],
     out: Vec<ClinicianAlert>,
     suppressed: [u64; AlertRule::ALL.len()],
     /// Entries changed since the last [`AlertEngine::take_dirty`], by patient.
@@ -80,17 +84,20 @@ impl AlertEngine {
     /// An engine with no history.
     pub fn new(cfg: AlertsConfig) -> Self {
         let mut retention = [Retention::default(); Signal::COUNT];
+        let mut baseline = [false; Signal::COUNT];
         for def in &RULES {
             retention[def.signal as usize] = Retention {
                 span_ms: history_ms(def.signal),
                 keep_last: recent_needed(def.signal),
             };
+            baseline[def.signal as usize] |= matches!(def.trigger, Trigger::BelowBaseline { .. });
         }
         Self {
             cfg,
             patients: FastMap::default(),
             pending: BTreeMap::new(),
             retention,
+            baseline,
             out: Vec::new(),
             suppressed: [0; AlertRule::ALL.len()],
             dirty: FastMap::default(),
@@ -99,7 +106,7 @@ impl AlertEngine {
 
     /// The entries changed since the last call, by patient (for the
     /// changelog): each is now as [`AlertEngine::cooldowns`],
-    /// [`AlertEngine::samples_at`], [`AlertEngine::bucket`] and
+    /// [`AlertEngine::slot_samples`], [`AlertEngine::bucket`] and
     /// [`AlertEngine::pending_of`] say, absent when they find nothing.
     pub fn take_dirty(&mut self) -> FastMap<String, Vec<AlertEntry>> {
         std::mem::take(&mut self.dirty)
@@ -110,27 +117,28 @@ impl AlertEngine {
     pub fn patient_ids(&self) -> impl Iterator<Item = &str> {
         self.patients
             .keys()
-            .chain(self.pending.keys())
-            .map(String::as_str)
+            .map(CompactString::as_str)
+            .chain(self.pending.keys().map(String::as_str))
             .chain(self.out.iter().map(|a| a.patient_id.as_str()))
     }
 
     /// The cool-downs of a patient with alert state (`None`: nothing held).
-    pub fn cooldowns(&self, patient_id: &str) -> Option<&Cooldowns> {
+    pub fn cooldowns(&self, patient_id: &str) -> Option<Cooldowns> {
         self.patients.get(patient_id).map(PatientHistory::cooldowns)
     }
 
-    /// A patient's samples of `signal` at event time `t_ms`.
-    pub fn samples_at(
-        &self,
-        patient_id: &str,
-        signal: Signal,
-        t_ms: i64,
-    ) -> impl Iterator<Item = &Sample> {
+    /// A patient's history, for tests comparing engines.
+    #[cfg(test)]
+    pub(crate) fn history(&self, patient_id: &str) -> Option<&PatientHistory> {
+        self.patients.get(patient_id)
+    }
+
+    /// A patient's samples in changelog slot `slot` (those of one reading).
+    pub fn slot_samples(&self, patient_id: &str, slot: u16) -> impl Iterator<Item = &Sample> {
         self.patients
             .get(patient_id)
             .into_iter()
-            .flat_map(move |h| h.samples_at(signal, t_ms))
+            .flat_map(move |h| h.slot_samples(slot))
     }
 
     /// A patient's baseline sum and count of `signal` for one hour.
@@ -149,9 +157,15 @@ impl AlertEngine {
         self.history_mut(patient_id).restore_cooldowns(cooldowns);
     }
 
-    /// Restores one sample of a patient.
-    pub fn restore_sample(&mut self, patient_id: &str, signal: Signal, sample: Sample) {
-        self.history_mut(patient_id).restore_sample(signal, sample);
+    /// Restores the record of one slot of a patient (the samples of one
+    /// reading), replacing what the slot held.
+    pub fn restore_slot(
+        &mut self,
+        patient_id: &str,
+        slot: u16,
+        samples: impl IntoIterator<Item = Sample>,
+    ) {
+        self.history_mut(patient_id).restore_slot(slot, samples);
     }
 
     /// Restores one hour's baseline sum of a patient.
@@ -175,10 +189,11 @@ impl AlertEngine {
             .insert(rule, pending);
     }
 
-    /// Drops restored samples of a patient (their record was deleted).
-    pub fn forget_samples(&mut self, patient_id: &str, signal: Signal, t_ms: i64) {
+    /// Drops the restored samples of a patient's slot (its record was
+    /// deleted).
+    pub fn forget_slot(&mut self, patient_id: &str, slot: u16) {
         if let Some(h) = self.patients.get_mut(patient_id) {
-            h.forget_samples_at(signal, t_ms);
+            h.forget_slot(slot);
         }
     }
 
@@ -194,10 +209,13 @@ impl AlertEngine {
         self.take_pending(patient_id, rule);
     }
 
-    /// Ends a restore: forgets what restoring marked as changed.
+    /// Ends a restore: drops the samples that had left their look-back
+    /// when their slot's record was written (their records stay until the
+    /// slot is reused) and forgets what restoring marked as changed.
     pub fn finish_restore(&mut self) {
-        // A restore appends sample after sample: give back the growth slack.
         for history in self.patients.values_mut() {
+            history.prune_restored(&self.retention);
+            // A restore appends sample after sample: give back the growth slack.
             history.shrink_to_fit();
         }
         self.dirty.clear();
@@ -206,7 +224,7 @@ impl AlertEngine {
     fn history_mut(&mut self, patient_id: &str) -> &mut PatientHistory {
         if !self.patients.contains_key(patient_id) {
             self.patients
-                .insert(patient_id.to_owned(), PatientHistory::default());
+                .insert(patient_id.into(), PatientHistory::default());
         }
         self.patients
             .get_mut(patient_id)
@@ -237,8 +255,10 @@ impl AlertEngine {
         if !self.admit(profile) {
             return;
         }
+        // The reading's samples share one changelog slot.
+        let mut slot = None;
         for obs in observations(reading, checked).into_iter().flatten() {
-            self.observe(&obs, profile, now_ms);
+            self.observe(&obs, profile, now_ms, &mut slot);
         }
     }
 
@@ -255,7 +275,7 @@ impl AlertEngine {
                 secondary: None,
                 evidence: Evidence::Many(&window.reading_ids),
             };
-            self.observe(&obs, profile, now_ms);
+            self.observe(&obs, profile, now_ms, &mut None);
         }
     }
 
@@ -320,12 +340,13 @@ impl AlertEngine {
     /// Returns the entries dropped.
     pub fn purge_patient(&mut self, patient_id: &str) -> usize {
         // Every entry the changelog holds for the patient is deleted.
+        // Every slot ever written, including those whose samples left the
+        // look-back (their records stay until the slot is reused).
         let mut gone = Vec::new();
         if let Some(h) = self.patients.get(patient_id) {
-            let (samples, buckets) = h.entries_held();
             gone.push(AlertEntry::Head);
-            gone.extend(samples.into_iter().map(|(s, t)| AlertEntry::Samples(s, t)));
-            gone.extend(buckets.into_iter().map(|(s, t)| AlertEntry::Baseline(s, t)));
+            gone.extend((0..h.slots()).map(AlertEntry::Slot));
+            gone.extend(h.buckets_held().map(|(s, t)| AlertEntry::Baseline(s, t)));
         }
         if let Some(rules) = self.pending.get(patient_id) {
             gone.extend(rules.keys().map(|r| AlertEntry::Pending(*r)));
@@ -372,7 +393,7 @@ impl AlertEngine {
     fn admit(&mut self, profile: &PatientProfile) -> bool {
         let consented = profile.rpm_enrolled && profile.consent_clinician_sharing;
         if !self.cfg.enabled || !consented {
-            if self.patients.contains_key(&profile.patient_id) {
+            if self.patients.contains_key(profile.patient_id.as_str()) {
                 self.purge_patient(&profile.patient_id);
             }
             return false;
@@ -380,12 +401,20 @@ impl AlertEngine {
         true
     }
 
-    fn observe(&mut self, obs: &Observation<'_>, profile: &PatientProfile, now_ms: i64) {
+    /// Runs the rules of `obs`'s signal and remembers it, in `slot` (the
+    /// reading's, chosen by its first sample kept).
+    fn observe(
+        &mut self,
+        obs: &Observation<'_>,
+        profile: &PatientProfile,
+        now_ms: i64,
+        slot: &mut Option<u16>,
+    ) {
         let patient = profile.patient_id.as_str();
         self.settle_passed(patient, obs.t_ms);
         if !self.patients.contains_key(patient) {
             self.patients
-                .insert(patient.to_owned(), PatientHistory::default());
+                .insert(patient.into(), PatientHistory::default());
             self.touch(patient, AlertEntry::Head);
         }
         let mut candidates = Vec::new();
@@ -405,10 +434,20 @@ impl AlertEngine {
         }
         let keep = self.retention[obs.signal as usize];
         let mut changed = Vec::new();
-        let baseline = is_baseline(obs.signal);
+        let baseline = self.baseline[obs.signal as usize];
+        let mut written = None;
         if let Some(history) = self.patients.get_mut(patient) {
             if !baseline && (keep.keep_last > 0 || keep.span_ms > 0) {
-                history.record(obs.signal, obs.sample(), keep, &mut changed);
+                let s = *slot.get_or_insert_with(|| history.free_slot());
+                let mut sample = obs.sample();
+                sample.slot = s;
+                // A sample that leaves at once (a late one) needs no record;
+                // those leaving the look-back keep theirs until the slot is
+                // reused.
+                if history.record(sample, keep) {
+                    history.use_slot(s);
+                    written = Some(s);
+                }
             }
             if baseline {
                 history.add_to_baseline(
@@ -420,13 +459,11 @@ impl AlertEngine {
                 );
             }
         }
+        if let Some(s) = written {
+            self.touch(patient, AlertEntry::Slot(s));
+        }
         for t in changed {
-            let entry = if baseline {
-                AlertEntry::Baseline(obs.signal, t)
-            } else {
-                AlertEntry::Samples(obs.signal, t)
-            };
-            self.touch(patient, entry);
+            self.touch(patient, AlertEntry::Baseline(obs.signal, t));
         }
         for c in candidates {
             self.emit(patient, &profile.care_team, c);
@@ -473,7 +510,7 @@ impl AlertEngine {
         let earlier = self.patients.get(patient).and_then(|h| {
             h.samples(def.signal).iter().rev().find(|s| {
                 s.t_ms.abs_diff(obs.t_ms) <= within_ms.unsigned_abs()
-                    && tripped(def, threshold, s.value, s.secondary).is_some()
+                    && tripped(def, threshold, s.value(), s.secondary()).is_some()
             })
         });
         if let Some(first) = earlier {
@@ -532,9 +569,9 @@ impl AlertEngine {
 
     fn emit(&mut self, patient: &str, care_team: &[String], c: Candidate) {
         let rule = c.def.rule;
-        // Alerts are rare: the key allocation does not matter here.
-        let history = self.patients.entry(patient.to_owned()).or_default();
-        if history.cooling_down(rule, c.t_ms, c.severity, self.cfg.cooldown_ms) {
+        let cooldown_ms = self.cfg.cooldown_ms;
+        let history = self.history_mut(patient);
+        if history.cooling_down(rule, c.t_ms, c.severity, cooldown_ms) {
             self.suppressed[rule as usize] += 1;
             return;
         }
@@ -554,14 +591,6 @@ impl AlertEngine {
             note: SCREENING_NOTE.to_owned(),
         });
     }
-}
-
-/// Whether `signal` feeds a [`Trigger::BelowBaseline`] rule (kept as hourly
-/// sums, not samples).
-fn is_baseline(signal: Signal) -> bool {
-    RULES
-        .iter()
-        .any(|r| r.signal == signal && matches!(r.trigger, Trigger::BelowBaseline { .. }))
 }
 
 /// A confirmed alert on `first` and the repeat `obs`: evidence in event-time
@@ -633,26 +662,26 @@ fn evaluate(
             let (observed, limit) = tripped(def, threshold, obs.value, obs.secondary)?;
             let samples = history.samples(def.signal);
             // A late observation does not re-decide what newer ones decided.
-            if samples.back().is_some_and(|s| s.t_ms > obs.t_ms) {
+            if samples.last().is_some_and(|s| s.t_ms > obs.t_ms) {
                 return None;
             }
-            let earlier: Vec<&Sample> = samples
-                .iter()
-                .rev()
-                .filter(|s| obs.t_ms - s.t_ms >= min_apart_ms)
-                .take(readings - 1)
-                .collect();
-            let all_beyond = earlier.len() == readings - 1
-                && earlier.iter().all(|s| {
-                    tripped(def, threshold, s.value, s.secondary).is_some()
-                        && obs.t_ms - s.t_ms <= within_ms
-                });
-            all_beyond.then(|| {
-                let mut evidence: Vec<String> = earlier
+            let earlier = || {
+                samples
                     .iter()
                     .rev()
-                    .map(|s| s.reading_id.to_string())
-                    .collect();
+                    .filter(|s| obs.t_ms - s.t_ms >= min_apart_ms)
+                    .take(readings - 1)
+            };
+            let mut counted = 0;
+            let all_beyond = earlier().all(|s| {
+                counted += 1;
+                tripped(def, threshold, s.value(), s.secondary()).is_some()
+                    && obs.t_ms - s.t_ms <= within_ms
+            }) && counted == readings - 1;
+            all_beyond.then(|| {
+                let mut evidence: Vec<String> =
+                    earlier().map(|s| s.reading_id.to_string()).collect();
+                evidence.reverse();
                 evidence.push(obs.last_id().to_owned());
                 candidate(observed, limit, evidence)
             })
@@ -663,7 +692,7 @@ fn evaluate(
                 obs.t_ms.saturating_sub(to_ms),
                 obs.t_ms.saturating_sub(from_ms),
             )?;
-            let rise = obs.value - previous.value;
+            let rise = obs.value - previous.value();
             def.direction.beyond(rise, threshold).then(|| {
                 candidate(
                     rise,
@@ -674,7 +703,7 @@ fn evaluate(
         }
         Trigger::RiseOver { window_ms } => {
             let low = history.lowest_before(def.signal, obs.t_ms, window_ms)?;
-            let rise = obs.value - low.value;
+            let rise = obs.value - low.value();
             def.direction.beyond(rise, threshold).then(|| {
                 candidate(
                     rise,

@@ -15,6 +15,8 @@ mod overrides;
 mod rules;
 
 #[cfg(test)]
+mod slot_tests;
+#[cfg(test)]
 mod tests;
 
 pub use config::AlertsConfig;

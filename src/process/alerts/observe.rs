@@ -52,12 +52,13 @@ impl Observation<'_> {
 
     /// The observation as a history sample.
     pub fn sample(&self) -> Sample {
-        Sample {
-            t_ms: self.t_ms,
-            value: self.value,
-            secondary: self.secondary,
-            reading_id: self.last_id().into(),
-        }
+        Sample::new(
+            self.signal,
+            self.t_ms,
+            self.value,
+            self.secondary,
+            self.last_id(),
+        )
     }
 }
 

@@ -22,7 +22,9 @@ const fn dec(unscaled: u32, scale: u32) -> Decimal {
 
 /// What a rule watches. Observations of one signal come from one or more
 /// measurement kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Signal {
     /// Body weight, kg (scale).
     Weight,
