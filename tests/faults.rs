@@ -123,16 +123,7 @@ async fn kill_cycles(guarantee: Guarantee, seed: u64, cycles: usize) -> (Outputs
         "input kept coming after every kill (readings written at each kill: {at_kills:?} of {written})"
     );
     let last = Instance::start(&file, &log);
-    wait_complete(
-        &broker,
-        &cfg,
-        PARTITIONS,
-        &expected,
-        Duration::from_secs(180),
-    )
-    .await;
-    last.stop();
-    let got = published(&broker, &cfg, PARTITIONS).await;
+    let got = finish(last, &broker, &cfg, PARTITIONS, &expected).await;
     println!(
         "{written} readings, {cycles} kill cycles in {:.0} s: {} enriched, {} DLQ, {} HRV windows, {} alerts expected; {} repeated outputs published",
         started.elapsed().as_secs_f64(),
@@ -225,16 +216,7 @@ async fn a_second_instance_takes_over_a_killed_ones_partitions_with_its_state() 
         "A was killed mid-stream ({before} of {})",
         expected.enriched.len()
     );
-    wait_complete(
-        &broker,
-        &cfg_a,
-        PARTITIONS,
-        &expected,
-        Duration::from_secs(180),
-    )
-    .await;
-    b.stop();
-    let got = published(&broker, &cfg_a, PARTITIONS).await;
+    let got = finish(b, &broker, &cfg_a, PARTITIONS, &expected).await;
     println!(
         "handover: {READINGS} readings, {before} enriched before A was killed; A held {a_held:?}; {} repeated outputs",
         got.repeated()
@@ -310,16 +292,7 @@ async fn an_instance_fenced_while_commits_overlap_publishes_nothing_twice_and_lo
         expected.enriched.len()
     );
     let b = Instance::start(&file, &log);
-    wait_complete(
-        &broker,
-        &cfg,
-        PARTITIONS,
-        &expected,
-        Duration::from_secs(180),
-    )
-    .await;
-    b.stop();
-    let got = published(&broker, &cfg, PARTITIONS).await;
+    let got = finish(b, &broker, &cfg, PARTITIONS, &expected).await;
     let text = strip_ansi(&std::fs::read_to_string(&log).expect("instances' log"));
     println!(
         "fenced after {before}+ of {} enriched ({fenced_at} at its exit); {} repeated outputs; \

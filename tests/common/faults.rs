@@ -466,6 +466,20 @@ pub async fn wait_complete(
     .await;
 }
 
+/// Lets `instance` publish everything `expected` holds (up to 180 s), stops
+/// it (a clean exit) and returns what the output topics then hold.
+pub async fn finish(
+    instance: Instance,
+    broker: &Broker,
+    cfg: &Config,
+    partitions: i32,
+    expected: &Outputs,
+) -> Outputs {
+    wait_complete(broker, cfg, partitions, expected, Duration::from_secs(180)).await;
+    instance.stop();
+    published(broker, cfg, partitions).await
+}
+
 /// One clean in-process run of the processing core over the raw topic as
 /// the broker holds it, partition by partition in log order.
 pub async fn reference(
