@@ -4,11 +4,11 @@
 //! compacted entries holds exactly what the engine held, and an erasure
 //! names every key the patient ever had.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
+use super::tests::reading;
 use super::*;
 use crate::model::*;
 use crate::process::Checked;
@@ -29,20 +29,6 @@ fn profile(id: &str) -> PatientProfile {
         care_team: vec!["team".into()],
         threshold_overrides: vec![],
         dry_weight_kg: None,
-    }
-}
-
-fn reading(id: String, patient: &str, t_ms: i64, measurement: Measurement) -> RawReading<'static> {
-    RawReading {
-        reading_id: Cow::Owned(id),
-        device_id: Cow::Borrowed("dev"),
-        device_model: Cow::Borrowed("model"),
-        device_kind: DeviceKind::Other,
-        patient_id: Cow::Owned(patient.into()),
-        measured_at_ms: t_ms,
-        received_at_ms: t_ms,
-        attribution: Attribution::Device,
-        measurement,
     }
 }
 
@@ -119,7 +105,7 @@ fn feed(
 ) -> (usize, usize) {
     let (mut puts, mut tombstones) = (0, 0);
     for (id, dt, m) in readings {
-        let r = reading(id.clone(), &p.patient_id, T0 + dt, m.clone());
+        let r = reading(id, &p.patient_id, T0 + dt, m.clone());
         e.observe_reading(&r, Checked::default(), p, T0 + dt);
         for (patient, entries) in e.take_dirty() {
             for entry in entries {

@@ -40,7 +40,13 @@ fn with_override(mut p: PatientProfile, rule: AlertRule, threshold: &str) -> Pat
     p
 }
 
-fn reading(id: &str, patient: &str, t_ms: i64, measurement: Measurement) -> RawReading<'static> {
+/// A device reading of `patient` at `t_ms` (also used by `slot_tests`).
+pub(super) fn reading(
+    id: &str,
+    patient: &str,
+    t_ms: i64,
+    measurement: Measurement,
+) -> RawReading<'static> {
     RawReading {
         reading_id: Cow::Owned(id.into()),
         device_id: Cow::Borrowed("dev"),
