@@ -10,9 +10,18 @@
 //! target does the same in the bench's own process.)
 //!
 //! Run: `cargo run --release --example passthrough -- <brokers> <topic> <count>
-//! [PROPERTY=VALUE ...]`; the trailing librdkafka properties go to both
-//! clients after vitalstream's defaults, as `[kafka.librdkafka]` does
-//! (scripts/latency_bench.py passes its broker workarounds this way).
+//! [--records-per-input R] [PROPERTY=VALUE ...]`; the trailing librdkafka
+//! properties go to both clients after vitalstream's defaults, as
+//! `[kafka.librdkafka]` does (scripts/latency_bench.py passes its broker
+//! workarounds this way).
+//!
+//! `--records-per-input R` (default 1) produces R records per input record
+//! on average, as vitalstream produces an enriched reading plus its state
+//! changelog records: the copy, then R − 1 extra records (the fraction by
+//! input offset) to `<topic>.passthrough.extra`, each with the input's key
+//! and its payload's first 64 bytes (about a changelog record's size). The
+//! input offset is stored once all of them are acknowledged. It measures
+//! what the transport alone costs for vitalstream's record count.
 
 use std::time::{Duration, Instant};
 
@@ -32,40 +41,58 @@ async fn main() -> anyhow::Result<()> {
     let count: u64 = args.next().context(usage)?.parse().context(usage)?;
     let mut cfg = Config::default();
     cfg.kafka.brokers = brokers;
-    for setting in args {
+    let mut per_input = 1.0_f64;
+    let mut rest = args.peekable();
+    if rest.peek().is_some_and(|a| a == "--records-per-input") {
+        rest.next();
+        per_input = rest.next().context(usage)?.parse().context(usage)?;
+        anyhow::ensure!(per_input >= 1.0, "--records-per-input must be at least 1");
+    }
+    // Extra records per input, in hundredths: input offset o gets
+    // `extra / 100` of them plus one more when `o % 100 < extra % 100`.
+    let extra = ((per_input - 1.0) * 100.0).round() as i64;
+    for setting in rest {
         let (k, v) = setting.split_once('=').context(usage)?;
         cfg.kafka.librdkafka.insert(k, v);
     }
     let consumer: StreamConsumer = consumer_config(&cfg.kafka, &cfg.processing)
-        .set("group.id", "passthrough-ceiling")
+        .set("group.id", format!("passthrough-ceiling-{extra}"))
         .create()?;
     let producer: FutureProducer = producer_config(&cfg.kafka, None, &cfg.processing).create()?;
     consumer.subscribe(&[&topic])?;
     let out_topic = format!("{topic}.passthrough");
+    let extra_topic = format!("{topic}.passthrough.extra");
     let (acks, mut pending) = tokio::sync::mpsc::channel(cfg.processing.max_in_flight);
     let copy = async {
         let mut first = None;
         loop {
             let msg = consumer.recv().await?;
             first.get_or_insert_with(Instant::now);
-            let mut out = FutureRecord::<[u8], [u8]>::to(&out_topic);
-            if let Some(k) = msg.key() {
-                out = out.key(k);
-            }
-            if let Some(p) = msg.payload() {
-                out = out.payload(p);
-            }
-            let delivery = loop {
-                match producer.send_result(out) {
-                    Ok(delivery) => break delivery,
-                    Err((_, back)) => {
-                        out = back;
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
+            let payload = msg.payload().unwrap_or_default();
+            let extras = extra / 100 + i64::from(msg.offset().rem_euclid(100) < extra % 100);
+            let mut deliveries = Vec::with_capacity(1 + extras as usize);
+            for n in 0..=extras {
+                let (to, body) = if n == 0 {
+                    (&out_topic, payload)
+                } else {
+                    (&extra_topic, &payload[..payload.len().min(64)])
+                };
+                let mut out = FutureRecord::<[u8], [u8]>::to(to).payload(body);
+                if let Some(k) = msg.key() {
+                    out = out.key(k);
                 }
-            };
+                deliveries.push(loop {
+                    match producer.send_result(out) {
+                        Ok(delivery) => break delivery,
+                        Err((_, back)) => {
+                            out = back;
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                    }
+                });
+            }
             if acks
-                .send((delivery, msg.partition(), msg.offset(), first))
+                .send((deliveries, msg.partition(), msg.offset(), first))
                 .await
                 .is_err()
             {
@@ -75,8 +102,12 @@ async fn main() -> anyhow::Result<()> {
     };
     let acknowledge = async {
         let mut done = 0;
-        while let Some((delivery, partition, offset, first)) = pending.recv().await {
-            if matches!(delivery.await, Ok(Ok(_))) {
+        while let Some((deliveries, partition, offset, first)) = pending.recv().await {
+            let mut delivered = true;
+            for delivery in deliveries {
+                delivered &= matches!(delivery.await, Ok(Ok(_)));
+            }
+            if delivered {
                 consumer.store_offset(&topic, partition, offset)?;
                 done += 1;
                 if done >= count {

@@ -169,10 +169,12 @@ log_level = "warn"
 """
 
 
-def passthrough(brokers, sent, workdir, timeout_s):
-    """Copies the backlog with the no-op passthrough: (records/s, CPU us per record)."""
-    log = open(os.path.join(workdir, "passthrough.log"), "w")
-    proc = subprocess.Popen([PASSTHROUGH, brokers, "vitals.readings.raw", str(sent)], stdout=subprocess.PIPE,
+def passthrough(brokers, sent, workdir, timeout_s, per_input=1.0):
+    """Copies the backlog with the no-op passthrough, producing `per_input`
+    records per input record: (records/s, rusage of the children)."""
+    log = open(os.path.join(workdir, f"passthrough-{per_input}.log"), "w")
+    proc = subprocess.Popen([PASSTHROUGH, brokers, "vitals.readings.raw", str(sent),
+                             "--records-per-input", str(per_input)], stdout=subprocess.PIPE,
                             stderr=log, text=True)
     try:
         out, _ = proc.communicate(timeout=timeout_s)
@@ -385,6 +387,11 @@ def main():
     ap.add_argument("--session-timeout-ms", type=int, default=6000,
                     help="kafka.session_timeout_ms of the instances (tansu holds a group join for "
                          "half of it; default 6000: 3 s, Kafka's default initial rebalance delay)")
+    ap.add_argument("--passthrough-records", type=float, action="append", default=[],
+                    metavar="R",
+                    help="also run the passthrough producing R records per input record "
+                         "(the copy plus R - 1 extra 64-byte records; repeatable): what the "
+                         "transport alone costs for vitalstream's output and changelog records")
     ap.add_argument("--profile", action="store_true",
                     help="perf record each catch-up (whole process, call graphs) into the logs "
                          "directory as <guarantee>.perf.data")
@@ -432,6 +439,12 @@ def main():
         ceiling, after = passthrough(brokers, sent, workdir, args.timeout)
         ceiling_cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         print(f"passthrough: {ceiling} records/s, {ceiling_cpu * 1e6 / sent:.1f} us CPU per record")
+        for per_input in args.passthrough_records:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            rate, after = passthrough(brokers, sent, workdir, args.timeout, per_input)
+            cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+            print(f"passthrough producing {per_input} records per input: {rate} inputs/s "
+                  f"({rate / ceiling:.2f} of the plain copy), {cpu * 1e6 / sent:.1f} us CPU per input")
         results = []
         for mode in args.mode or MODES:
             r = catch_up(brokers, mode, sent, args.partitions, workdir, args.timeout,
