@@ -37,8 +37,8 @@ pub use crate::model::DlqReason;
 pub use guard::{InvalidRatioExceeded, InvalidRatioGuard};
 pub use hashing::{FastMap, FastSet};
 pub use hrv::{
-    AddOutcome, ChunkRef, HrvConfig, HrvConfigError, HrvMeta, HrvPatientState, HrvWindows,
-    OpenWindow, WindowChunk,
+    AddOutcome, ChunkRef, EventMarks, HrvConfig, HrvConfigError, HrvMeta, HrvPatientState,
+    HrvWindows, OpenWindow, WindowChunk,
 };
 pub use partition::PartitionState;
 pub use processor::{InputRecord, Processor, ProcessorCounts};

@@ -47,6 +47,9 @@ pub struct StateRecord {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PatientKeys {
     pub(crate) head: Option<u64>,
+    /// The late-beat count of the head record written: while it holds,
+    /// a change of the event-time marks alone may ride on a chunk.
+    pub(crate) late: u32,
     /// (window start, chunks written), one per open window.
     pub(crate) windows: WindowsWritten,
 }
@@ -140,10 +143,8 @@ fn take_partition(
         let mut windows = WindowsWritten::new();
         if let Some(head) = state.hrv.patient_state(&patient) {
             let hash = encoded(&(&patient, head), buf, p, "hrv patient")?;
-            if keys.head != Some(hash) {
-                into.put(p, StateKey::HrvPatient(h), Some(buf.clone()));
-                keys.head = Some(hash);
-            }
+            // The chunks not written yet, as (window start, first, end).
+            let mut fresh = smallvec::SmallVec::<[(i64, u16, u16); 2]>::new();
             for (start, window) in state.hrv.patient_windows(&patient) {
                 let written = keys
                     .windows
@@ -152,12 +153,36 @@ fn take_partition(
                     .map_or(0, |w| w.1);
                 // A window holds one chunk per reading: far fewer than 2^16.
                 let chunks = u16::try_from(window.chunks()).unwrap_or(u16::MAX);
-                for (seq, chunk) in (written..chunks).zip(window.chunks_from(usize::from(written)))
-                {
+                if chunks > written {
+                    fresh.push((start, written, chunks));
+                }
+                windows.push((start, chunks.max(written)));
+            }
+            // When only the event-time marks changed since the head record
+            // was written (a reading's beats moved them), the newest new
+            // chunk carries them: one record for the reading, not two.
+            let marks_on_chunk = keys.head.is_some_and(|written| written != hash)
+                && keys.late == head.late_unreported()
+                && !fresh.is_empty();
+            if keys.head != Some(hash) && !marks_on_chunk {
+                into.put(p, StateKey::HrvPatient(h), Some(buf.clone()));
+                keys.head = Some(hash);
+                keys.late = head.late_unreported();
+            }
+            let last = fresh.len().wrapping_sub(1);
+            for (i, &(start, from, to)) in fresh.iter().enumerate() {
+                let Some((_, window)) = state.hrv.patient_windows(&patient).find(|w| w.0 == start)
+                else {
+                    continue;
+                };
+                for (seq, chunk) in (from..to).zip(window.chunks_from(usize::from(from))) {
+                    let chunk = match marks_on_chunk && i == last && seq + 1 == to {
+                        true => chunk.with_marks(head.marks()),
+                        false => chunk,
+                    };
                     encoded(&chunk, buf, p, "hrv window")?;
                     into.put(p, StateKey::HrvChunk(h, start, seq), Some(buf.clone()));
                 }
-                windows.push((start, chunks.max(written)));
             }
         } else if keys.head.take().is_some() {
             into.put(p, StateKey::HrvPatient(h), None);

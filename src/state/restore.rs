@@ -131,13 +131,15 @@ impl Restorer {
             }
             (StateKey::HrvPatient(h), Some(v)) => {
                 let (id, head): (String, HrvPatientState) = decode(v).map_err(err)?;
+                let keys = self.written.patients.entry(h).or_default();
+                keys.head = Some(xxh3_64(v));
+                keys.late = head.late_unreported();
                 state.hrv.restore_head(&id, head);
-                self.written.patients.entry(h).or_default().head = Some(xxh3_64(v));
                 learnt = Some((h, id));
             }
             (StateKey::HrvPatient(h), None) => {
                 if let Some(id) = self.ids.get(&h) {
-                    state.hrv.restore_head(id, HrvPatientState::default());
+                    state.hrv.reset_head(id);
                 }
                 if let Some(keys) = self.written.patients.get_mut(&h) {
                     keys.head = None;
@@ -267,6 +269,9 @@ fn apply_id_less(
     match (key, value) {
         (StateKey::HrvChunk(_, start, seq), Some(v)) => {
             let chunk: WindowChunk = decode(v).map_err(err)?;
+            if let Some(marks) = chunk.marks() {
+                state.hrv.restore_marks(id, marks);
+            }
             state.hrv.restore_chunk(id, start, usize::from(seq), chunk);
         }
         (StateKey::HrvChunk(_, start, _), None) => state.hrv.forget_window(id, start),

@@ -10,7 +10,10 @@ use crate::codec::{Codec, SchemaIds};
 use crate::config::ValidationConfig;
 use crate::gateway::{Gateway, GatewayConfig, SimRecord};
 use crate::model::{ClinicianAlert, HrvWindow};
-use crate::process::{AlertsConfig, Disposition, HrvConfig, InputRecord, Processor, ProfileTable};
+use crate::process::{
+    AlertsConfig, Disposition, HrvConfig, InputRecord, Processor, ProfileTable, WindowChunk,
+};
+use crate::state::value::decode;
 
 const NOW: i64 = 1_790_000_000_000;
 const BATCH: usize = 25;
@@ -421,7 +424,46 @@ fn a_compacted_changelog_restores_the_same_alert_state() {
             a.2, b.2,
             "alerts after a compacted restore (heads last: {heads_last})"
         );
+        // HRV: a head record superseded by marks on a later chunk is
+        // compacted away, yet lateness and idle closes continue the same.
+        assert_eq!(a.1, b.1, "HRV windows after a compacted restore");
+        assert_eq!(a.0, b.0, "dispositions after a compacted restore");
     }
+}
+
+#[test]
+fn a_reading_with_beats_writes_its_chunk_alone_the_chunk_carries_the_marks() {
+    let (codec, table, records) = setup();
+    let mut p = processor(&codec, &table);
+    let mut writer = ChangelogWriter::new();
+    let mut log = Vec::new();
+    run(&mut p, &records[..BATCH * 20], 0, &mut writer, &mut log);
+    let (mut heads, mut chunks, mut marked) = (0, 0, 0);
+    for r in log.iter().filter(|r| r.value.is_some()) {
+        match StateKey::decode(&r.key).expect("key").1 {
+            StateKey::HrvPatient(_) => heads += 1,
+            StateKey::HrvChunk(..) => {
+                chunks += 1;
+                let chunk: WindowChunk = decode(r.value.as_deref().expect("value")).expect("chunk");
+                marked += usize::from(chunk.marks().is_some());
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        chunks > 100,
+        "the stream has watch readings with beats: {chunks}"
+    );
+    // Most readings only move the patient's event-time marks: their chunk
+    // carries them and no head record is rewritten.
+    assert!(
+        marked * 2 > chunks,
+        "{marked} of {chunks} chunks carry marks"
+    );
+    assert!(
+        heads * 2 < chunks,
+        "{heads} head records for {chunks} chunks"
+    );
 }
 
 fn processor_alert_patients(log: &[StateRecord]) -> usize {

@@ -23,7 +23,22 @@ use crate::process::{DedupKey, DedupMeta, HrvMeta, Sample, Signal};
 /// baseline sums, waiting readings, cool-downs), not one per patient.
 /// 3: alert samples per reading in reusable slots ([`encode_slot`]), in
 /// fixed point; waiting readings hold such a sample.
-pub const FORMAT_VERSION: u8 = 3;
+/// 4: an HRV window chunk may carry its patient's event-time marks (a
+/// trailing field), in place of a rewritten patient head record.
+pub const FORMAT_VERSION: u8 = 4;
+
+/// The oldest version this build reads: 3's layouts are 4's without the
+/// chunk's optional trailing field, so a state written by the previous
+/// release restores as it is (no `vitalstream reset` on upgrade).
+pub const OLDEST_READABLE: u8 = 3;
+
+/// Whether this build reads values of `version`.
+fn readable(version: u8) -> Result<(), ValueError> {
+    match (OLDEST_READABLE..=FORMAT_VERSION).contains(&version) {
+        true => Ok(()),
+        false => Err(ValueError::UnknownVersion { found: version }),
+    }
+}
 
 fn put_varint(out: &mut Vec<u8>, mut z: u64) {
     while z >= 0x80 {
@@ -90,9 +105,7 @@ pub fn encode_slot<'a>(samples: impl IntoIterator<Item = &'a Sample>, out: &mut 
 /// [`ValueError`].
 pub fn decode_slot(bytes: &[u8], slot: u16) -> Result<Vec<Sample>, ValueError> {
     let (&version, mut rest) = bytes.split_first().ok_or(ValueError::Empty)?;
-    if version != FORMAT_VERSION {
-        return Err(ValueError::UnknownVersion { found: version });
-    }
+    readable(version)?;
     let bad = |what: &str| ValueError::Corrupt(format!("alert slot: {what}"));
     let mut out = Vec::with_capacity(2);
     while !rest.is_empty() {
@@ -152,9 +165,7 @@ pub fn encode_dedup_group(entries: &[(DedupKey, i64)], out: &mut Vec<u8>) {
 /// [`ValueError`].
 pub fn decode_dedup_group(bytes: &[u8]) -> Result<Vec<(DedupKey, i64)>, ValueError> {
     let (&version, mut rest) = bytes.split_first().ok_or(ValueError::Empty)?;
-    if version != FORMAT_VERSION {
-        return Err(ValueError::UnknownVersion { found: version });
-    }
+    readable(version)?;
     let cut = || ValueError::Corrupt("dedup group cut short".into());
     let mut out = Vec::with_capacity(rest.len() / 18);
     let mut prev = 0_i64;
@@ -205,7 +216,7 @@ pub enum ValueError {
     Empty,
     /// A format version this build does not know.
     #[error(
-        "format version {found} (this build reads version {FORMAT_VERSION}): written by another vitalstream version"
+        "format version {found} (this build reads versions {OLDEST_READABLE} to {FORMAT_VERSION}): written by another vitalstream version"
     )]
     UnknownVersion {
         /// The version byte found.
@@ -242,9 +253,7 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
 /// [`ValueError`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ValueError> {
     let (&version, body) = bytes.split_first().ok_or(ValueError::Empty)?;
-    if version != FORMAT_VERSION {
-        return Err(ValueError::UnknownVersion { found: version });
-    }
+    readable(version)?;
     let mut rest = body;
     let value = T::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))
         .map_err(|e| ValueError::Corrupt(e.to_string()))?;
@@ -343,6 +352,19 @@ mod tests {
         out[0] = 2;
         assert_eq!(
             decode_slot(&out, 7),
+            Err(ValueError::UnknownVersion { found: 2 })
+        );
+    }
+
+    #[test]
+    fn the_previous_releases_values_still_read() {
+        // Version 3 wrote the same layouts (an HRV chunk without marks).
+        let mut bytes = encode(&meta()).expect("encodes");
+        bytes[0] = 3;
+        assert_eq!(decode::<PartitionMeta>(&bytes), Ok(meta()));
+        bytes[0] = 2;
+        assert_eq!(
+            decode::<PartitionMeta>(&bytes),
             Err(ValueError::UnknownVersion { found: 2 })
         );
     }

@@ -26,4 +26,4 @@ mod windows_tests;
 
 pub use config::{HrvConfig, HrvConfigError};
 pub use open_window::{ChunkRef, OpenWindow, WindowChunk};
-pub use windows::{AddOutcome, HrvMeta, HrvPatientState, HrvWindows};
+pub use windows::{AddOutcome, EventMarks, HrvMeta, HrvPatientState, HrvWindows};

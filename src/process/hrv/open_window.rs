@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::beat_codec::{self, Encoder};
 use super::filter::Beat;
+use super::windows::EventMarks;
 
 /// A buffered beat in 8 bytes: its time as an offset from its window's
 /// start (a window is at most a day, so it fits) and its RR (positive: only
@@ -77,6 +78,20 @@ pub struct ChunkRef<'a> {
     beats: &'a [u8],
     n_invalid: u32,
     reading_id: &'a str,
+    /// The patient's event-time marks when this chunk carries them in
+    /// place of a rewritten patient head (not written when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    marks: Option<EventMarks>,
+}
+
+impl ChunkRef<'_> {
+    /// The chunk carrying the patient's event-time marks.
+    pub fn with_marks(self, marks: EventMarks) -> Self {
+        Self {
+            marks: Some(marks),
+            ..self
+        }
+    }
 }
 
 fn serialize_bytes<S: serde::Serializer>(b: &&[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -91,6 +106,17 @@ pub struct WindowChunk {
     n_invalid: u32,
     /// Inline up to 24 bytes: no heap block per restored chunk.
     reading_id: compact_str::CompactString,
+    /// Absent from chunks that carry none (and from those written before
+    /// chunks could carry them).
+    #[serde(default)]
+    marks: Option<EventMarks>,
+}
+
+impl WindowChunk {
+    /// The patient's event-time marks this chunk carries, if any.
+    pub fn marks(&self) -> Option<EventMarks> {
+        self.marks
+    }
 }
 
 /// A chunk read out of a window's buffer.
@@ -212,6 +238,7 @@ impl OpenWindow {
             beats: c.beats,
             n_invalid: c.n_invalid,
             reading_id: c.reading_id,
+            marks: None,
         })
     }
 
@@ -375,6 +402,7 @@ mod tests {
             beats: c.beats.to_vec(),
             n_invalid: 2,
             reading_id: c.reading_id.into(),
+            marks: None,
         };
         let mut r = OpenWindow::starting(start);
         assert_eq!(r.restore_chunk(&chunk), 2);
@@ -385,6 +413,7 @@ mod tests {
             beats: beat_codec::encode([beat(start - 5, 700), beat(start + 3_000, 1_000)]),
             n_invalid: 0,
             reading_id: "r2".into(),
+            marks: None,
         };
         assert_eq!(r.restore_chunk(&odd), 1);
         assert_eq!(r.beat_count(), 3);
@@ -397,8 +426,40 @@ mod tests {
             beats: &[0x80],
             n_invalid: 0,
             reading_id: "r3",
+            marks: None,
         })
         .expect("encodes");
         assert!(rmp_serde::from_slice::<WindowChunk>(&cut).is_err());
+    }
+
+    #[test]
+    fn a_chunk_carries_the_patients_marks_only_when_given_them() {
+        let mut w = OpenWindow::starting(0);
+        let mut a = w.open_chunk("r1");
+        w.push_beat(&mut a, beat(1_000, 1_000));
+        let plain = w.chunks_from(0).next().expect("chunk");
+        let marks = EventMarks {
+            newest_ms: Some(1_000),
+            closed_through_ms: None,
+            seen_at_ms: Some(2_000),
+        };
+        let without = rmp_serde::to_vec(&plain).expect("encodes");
+        let with = rmp_serde::to_vec(&plain.with_marks(marks)).expect("encodes");
+        // A chunk without marks is written as before marks existed.
+        assert_eq!(
+            rmp_serde::from_slice::<WindowChunk>(&without)
+                .expect("decodes")
+                .marks(),
+            None
+        );
+        let back: WindowChunk = rmp_serde::from_slice(&with).expect("decodes");
+        assert_eq!(back.marks(), Some(marks));
+        assert_eq!(back.reading_id, "r1");
+        assert!(
+            with.len() <= without.len() + 12,
+            "{} vs {}",
+            with.len(),
+            without.len()
+        );
     }
 }

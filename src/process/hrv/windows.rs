@@ -153,7 +153,43 @@ type PatientState = HrvPatientState;
 /// took), so looking one up or removing a window by it allocates nothing.
 type Name = compact_str::CompactString;
 
+/// A patient's event-time marks: the part of [`HrvPatientState`] that a
+/// reading with beats changes. They only ever grow, so a restore takes the
+/// newest of each wherever it reads them: from the patient's head record
+/// or from a window chunk that carried them in its place (a reading that
+/// adds a chunk then writes one record, not two).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMarks {
+    /// The patient's newest beat time.
+    pub newest_ms: Option<i64>,
+    /// End of the newest window closed for the patient.
+    pub closed_through_ms: Option<i64>,
+    /// Partition event time when the patient's last reading arrived.
+    pub seen_at_ms: Option<i64>,
+}
+
 impl HrvPatientState {
+    /// The event-time marks.
+    pub fn marks(&self) -> EventMarks {
+        EventMarks {
+            newest_ms: self.newest_ms,
+            closed_through_ms: self.closed_through_ms,
+            seen_at_ms: self.seen_at_ms,
+        }
+    }
+
+    /// Late beats not yet reported on an emitted window.
+    pub fn late_unreported(&self) -> u32 {
+        self.late_unreported
+    }
+
+    /// Takes the newer of each mark.
+    fn merge_marks(&mut self, marks: EventMarks) {
+        self.newest_ms = self.newest_ms.max(marks.newest_ms);
+        self.closed_through_ms = self.closed_through_ms.max(marks.closed_through_ms);
+        self.seen_at_ms = self.seen_at_ms.max(marks.seen_at_ms);
+    }
+
     /// Beats of windows ending at or before this time are late.
     fn late_through(&self, lateness_ms: i64) -> Option<i64> {
         let wm = self.newest_ms.map(|n| n.saturating_sub(lateness_ms));
@@ -256,13 +292,36 @@ impl HrvWindows {
     }
 
     /// Restores a patient's state apart from its windows (`head`'s windows
-    /// are ignored; those already restored are kept).
+    /// are ignored; those already restored are kept). Event-time marks
+    /// already read from a chunk stay when they are newer than the head's.
     pub fn restore_head(&mut self, patient_id: &str, head: HrvPatientState) {
         let Some(state) = patient_mut(&mut self.patients, patient_id) else {
             return;
         };
         let windows = std::mem::take(&mut state.windows);
+        let marks = state.marks();
         *state = HrvPatientState { windows, ..head };
+        state.merge_marks(marks);
+    }
+
+    /// A patient's head record was deleted: their state apart from open
+    /// windows is back to nothing, marks included.
+    pub fn reset_head(&mut self, patient_id: &str) {
+        if let Some(state) = self.patients.get_mut(patient_id) {
+            let windows = std::mem::take(&mut state.windows);
+            *state = HrvPatientState {
+                windows,
+                ..HrvPatientState::default()
+            };
+        }
+    }
+
+    /// Restores event-time marks a window chunk carried (the newer of
+    /// each is kept).
+    pub fn restore_marks(&mut self, patient_id: &str, marks: EventMarks) {
+        if let Some(state) = patient_mut(&mut self.patients, patient_id) {
+            state.merge_marks(marks);
+        }
     }
 
     /// Restores chunk `seq` of a patient's open window: appended to it
@@ -438,7 +497,8 @@ impl HrvWindows {
         }
         let seen_at = self.max_event_ms.or(Some(measured_at_ms));
         if let Some(state) = self.patients.get_mut(patient_id) {
-            state.seen_at_ms = seen_at;
+            // Never moves back (a mark: see `EventMarks`).
+            state.seen_at_ms = state.seen_at_ms.max(seen_at);
         }
         self.close_passed_of(patient_id);
         out
