@@ -262,27 +262,30 @@ impl PatientHistory {
         if !self.gaps {
             return self.slots;
         }
-        let mut used = [0_u64; 4];
+        // One bit per slot up to the highest in use; inline up to 256
+        // slots, on the heap beyond (a week of a watch's frequent readings
+        // fills several signals' MAX_SAMPLES): one pass over the samples
+        // either way, never a scan per candidate slot.
+        let words = usize::from(self.slots).div_ceil(64).max(1);
+        let mut used = smallvec::SmallVec::<[u64; 4]>::from_elem(0, words);
         for s in &self.samples {
             if let Some(word) = used.get_mut(usize::from(s.slot / 64)) {
                 *word |= 1 << (s.slot % 64);
             }
         }
-        if let Some(i) = used.iter().position(|w| *w != u64::MAX) {
-            let free = i as u16 * 64 + used[i].trailing_ones() as u16;
-            // No other gap below `slots` once this one is filled (if the
-            // new sample leaves at once, `record` marks the gap again).
-            let below: u32 = used.iter().map(|w| w.count_ones()).sum();
-            if self.slots <= 256 && (free >= self.slots || below + 1 == u32::from(self.slots)) {
-                self.gaps = false;
-            }
-            return free;
+        let Some(i) = used.iter().position(|w| *w != u64::MAX) else {
+            // Every slot below `slots` is in use.
+            self.gaps = false;
+            return self.slots;
+        };
+        let free = (i * 64) as u16 + used[i].trailing_ones() as u16;
+        // No other gap below `slots` once this one is filled (if the new
+        // sample leaves at once, `record` marks the gap again).
+        let below: u32 = used.iter().map(|w| w.count_ones()).sum();
+        if free >= self.slots || below + 1 == u32::from(self.slots) {
+            self.gaps = false;
         }
-        // More than 256 slots in use: a week of several signals measured
-        // many times a day. Rare; a scan is enough.
-        (256..=u16::MAX)
-            .find(|slot| !self.samples.iter().any(|s| s.slot == *slot))
-            .unwrap_or(u16::MAX)
+        free.min(self.slots)
     }
 
     /// Marks `slot` as holding a record (from now until the patient is
@@ -658,6 +661,38 @@ mod tests {
             }
         }
         assert!(h.slots() < 150, "{}", h.slots());
+    }
+
+    #[test]
+    fn beyond_256_slots_the_free_slot_is_still_the_lowest_unused() {
+        // A watch wearer's week: three signals at their MAX_SAMPLES, so
+        // more than 256 slots are in use and samples keep leaving.
+        let keep = Retention {
+            span_ms: 1,
+            keep_last: MAX_SAMPLES,
+        };
+        let mut h = PatientHistory::default();
+        let mut x = 11_u64;
+        for i in 0..2_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let signal = Signal::ALL[(x >> 60) as usize % 3];
+            let brute = (0..=u16::MAX)
+                .find(|slot| !h.samples.iter().any(|s| s.slot == *slot))
+                .expect("a free slot");
+            let slot = h.free_slot();
+            assert_eq!(slot, brute, "reading {i}");
+            if h.record(
+                Sample {
+                    slot,
+                    ..of(signal, i)
+                },
+                keep,
+            ) {
+                h.use_slot(slot);
+            }
+        }
+        assert!(h.slots() > 256, "{}", h.slots());
+        assert!(h.samples.len() <= 3 * MAX_SAMPLES);
     }
 
     #[test]
