@@ -3,10 +3,11 @@
 //!
 //! What changed comes from the core's own change tracking (dedup changes,
 //! patients whose HRV state changed, alert entries that changed). For a
-//! patient whose HRV state changed, the HRV head is written only when its
-//! bytes differ from what was last written for it, and an open window's
-//! new chunks (one per reading that reached it) are appended under their
-//! own keys: a window is never rewritten. Windows that closed and patients
+//! patient whose HRV state changed, an open window's new chunks (one per
+//! reading that reached it) are appended under their own keys: a window is
+//! never rewritten. The HRV head is written when its bytes differ from what
+//! was last written for it, unless only its event-time marks moved and a
+//! new chunk is written: that chunk carries the marks instead. Windows that closed and patients
 //! whose state emptied get tombstones for every key they had. What was
 //! written is remembered per patient ([`ChangelogWriter`]: the head's
 //! 64-bit hash, each window's chunk count), rebuilt on restore. The alert engine names each changed entry itself (a
@@ -142,7 +143,6 @@ fn take_partition(
         let keys = written.patients.entry(h).or_default();
         let mut windows = WindowsWritten::new();
         if let Some(head) = state.hrv.patient_state(&patient) {
-            let hash = encoded(&(&patient, head), buf, p, "hrv patient")?;
             // The chunks not written yet, as (window start, first, end).
             let mut fresh = smallvec::SmallVec::<[(i64, u16, u16); 2]>::new();
             for (start, window) in state.hrv.patient_windows(&patient) {
@@ -158,16 +158,19 @@ fn take_partition(
                 }
                 windows.push((start, chunks.max(written)));
             }
-            // When only the event-time marks changed since the head record
-            // was written (a reading's beats moved them), the newest new
-            // chunk carries them: one record for the reading, not two.
-            let marks_on_chunk = keys.head.is_some_and(|written| written != hash)
-                && keys.late == head.late_unreported()
-                && !fresh.is_empty();
-            if keys.head != Some(hash) && !marks_on_chunk {
-                into.put(p, StateKey::HrvPatient(h), Some(buf.clone()));
-                keys.head = Some(hash);
-                keys.late = head.late_unreported();
+            // Once the head record is written, and while its late-beat count
+            // holds, the head can differ from it only in the event-time
+            // marks: the newest new chunk carries them (one record for the
+            // reading, not two; no need to encode the head to compare).
+            let marks_on_chunk =
+                keys.head.is_some() && keys.late == head.late_unreported() && !fresh.is_empty();
+            if !marks_on_chunk {
+                let hash = encoded(&(&patient, head), buf, p, "hrv patient")?;
+                if keys.head != Some(hash) {
+                    into.put(p, StateKey::HrvPatient(h), Some(buf.clone()));
+                    keys.head = Some(hash);
+                    keys.late = head.late_unreported();
+                }
             }
             let last = fresh.len().wrapping_sub(1);
             for (i, &(start, from, to)) in fresh.iter().enumerate() {
