@@ -42,6 +42,9 @@ pub enum AlertEntry {
     Pending(AlertRule),
 }
 
+/// A patient's changed entries: usually a reading's slot, perhaps the head.
+pub type DirtyEntries = smallvec::SmallVec<[AlertEntry; 2]>;
+
 /// A reading beyond a [`Trigger::Confirmed`] rule, waiting for its repeat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
@@ -77,7 +80,7 @@ pub struct AlertEngine {
     out: Vec<ClinicianAlert>,
     suppressed: [u64; AlertRule::ALL.len()],
     /// Entries changed since the last [`AlertEngine::take_dirty`], by patient.
-    dirty: FastMap<String, Vec<AlertEntry>>,
+    dirty: FastMap<CompactString, DirtyEntries>,
 }
 
 impl AlertEngine {
@@ -108,8 +111,14 @@ impl AlertEngine {
     /// changelog): each is now as [`AlertEngine::cooldowns`],
     /// [`AlertEngine::slot_samples`], [`AlertEngine::bucket`] and
     /// [`AlertEngine::pending_of`] say, absent when they find nothing.
-    pub fn take_dirty(&mut self) -> FastMap<String, Vec<AlertEntry>> {
-        std::mem::take(&mut self.dirty)
+    pub fn take_dirty(&mut self) -> FastMap<CompactString, DirtyEntries> {
+        // The next batch's set starts at this one's size: no growth on the
+        // way (patient ids up to 24 bytes and two entries are inline).
+        let n = self.dirty.len();
+        std::mem::replace(
+            &mut self.dirty,
+            FastMap::with_capacity_and_hasher(n, Default::default()),
+        )
     }
 
     /// The patients with state held (history, readings awaiting
@@ -235,7 +244,7 @@ impl AlertEngine {
     fn touch(&mut self, patient_id: &str, entry: AlertEntry) {
         let entries = match self.dirty.get_mut(patient_id) {
             Some(entries) => entries,
-            None => self.dirty.entry(patient_id.to_owned()).or_default(),
+            None => self.dirty.entry(patient_id.into()).or_default(),
         };
         if !entries.contains(&entry) {
             entries.push(entry);

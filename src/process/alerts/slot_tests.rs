@@ -108,6 +108,7 @@ fn feed(
         let r = reading(id, &p.patient_id, T0 + dt, m.clone());
         e.observe_reading(&r, Checked::default(), p, T0 + dt);
         for (patient, entries) in e.take_dirty() {
+            let patient = patient.to_string();
             for entry in entries {
                 if let AlertEntry::Pending(rule) = entry {
                     let key = (patient.clone(), rule);

@@ -224,7 +224,7 @@ pub struct HrvWindows {
     /// Partition event time of the last sweep for forgettable patients.
     swept_at_ms: Option<i64>,
     /// Patients whose state changed since the last [`HrvWindows::take_dirty`].
-    dirty: FastSet<String>,
+    dirty: FastSet<Name>,
 }
 
 impl HrvWindows {
@@ -255,8 +255,13 @@ impl HrvWindows {
     }
 
     /// Patients whose state changed since the last call (for the changelog).
-    pub fn take_dirty(&mut self) -> FastSet<String> {
-        std::mem::take(&mut self.dirty)
+    pub fn take_dirty(&mut self) -> FastSet<Name> {
+        // The next batch's set starts at this one's size: no growth on the way.
+        let n = self.dirty.len();
+        std::mem::replace(
+            &mut self.dirty,
+            FastSet::with_capacity_and_hasher(n, Default::default()),
+        )
     }
 
     /// The patients with state held.
@@ -400,7 +405,7 @@ impl HrvWindows {
 
     fn touch(&mut self, patient_id: &str) {
         if !self.dirty.contains(patient_id) {
-            self.dirty.insert(patient_id.to_owned());
+            self.dirty.insert(patient_id.into());
         }
     }
 
@@ -549,7 +554,7 @@ impl HrvWindows {
         let Some(state) = self.patients.remove(patient_id) else {
             return 0;
         };
-        self.dirty.insert(patient_id.to_owned());
+        self.dirty.insert(patient_id.into());
         let mut dropped = 0;
         for (start, window) in state.windows {
             let end = start.saturating_add(self.config.window_ms);
@@ -683,7 +688,7 @@ impl HrvWindows {
             .collect();
         for patient in quiet {
             self.patients.remove(&patient);
-            self.dirty.insert(patient.into_string());
+            self.dirty.insert(patient);
         }
     }
 
