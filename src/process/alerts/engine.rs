@@ -112,6 +112,12 @@ impl AlertEngine {
     /// [`AlertEngine::slot_samples`], [`AlertEngine::bucket`] and
     /// [`AlertEngine::pending_of`] say, absent when they find nothing.
     pub fn take_dirty(&mut self) -> FastMap<CompactString, DirtyEntries> {
+        // The batch's shared slots are taken now: later readings start new ones.
+        for patient in self.dirty.keys() {
+            if let Some(h) = self.patients.get_mut(patient.as_str()) {
+                h.close_slot();
+            }
+        }
         // The next batch's set starts at this one's size: no growth on the
         // way (patient ids up to 24 bytes and two entries are inline).
         let n = self.dirty.len();
@@ -447,14 +453,14 @@ impl AlertEngine {
         let mut written = None;
         if let Some(history) = self.patients.get_mut(patient) {
             if !baseline && (keep.keep_last > 0 || keep.span_ms > 0) {
-                let s = *slot.get_or_insert_with(|| history.free_slot());
+                let s = *slot.get_or_insert_with(|| history.slot_for_reading());
                 let mut sample = obs.sample();
                 sample.slot = s;
                 // A sample that leaves at once (a late one) needs no record;
                 // those leaving the look-back keep theirs until the slot is
                 // reused.
                 if history.record(sample, keep) {
-                    history.use_slot(s);
+                    history.open_slot(s);
                     written = Some(s);
                 }
             }

@@ -14,9 +14,10 @@
 //! besides the samples.
 //!
 //! Slots: every sample carries the number of the changelog record that
-//! holds it. The observations of one reading share a slot, and a new
-//! reading takes the lowest slot no live sample uses, so a patient's slots
-//! stay as few as the samples they hold at most. A sample that leaves the
+//! holds it. The observations of a patient's readings in one batch share
+//! a slot (one record for a week a hub uploads at once), and the patient's
+//! first reading of a batch takes the lowest slot no live sample uses, so
+//! a patient's slots stay as few as the samples they hold at most. A sample that leaves the
 //! look-back is only dropped from memory: its record is overwritten when
 //! the slot is taken again, and a restore drops it again by the same rule
 //! ([`PatientHistory::prune_restored`]).
@@ -200,9 +201,12 @@ pub struct PatientHistory {
     /// Whether a slot below `slots` may be unused (a sample left since
     /// the last scan): without, the next free slot is `slots`, no scan.
     gaps: bool,
+    /// The slot this batch's readings of the patient share until the
+    /// changelog takes it (a device syncing a week at once: one record).
+    open: Option<u16>,
 }
 
-/// The state held, not the `gaps` hint.
+/// The state held, not the `gaps` hint or the open slot.
 impl PartialEq for PatientHistory {
     fn eq(&self, other: &Self) -> bool {
         self.samples == other.samples
@@ -286,6 +290,27 @@ impl PatientHistory {
             self.gaps = false;
         }
         free.min(self.slots)
+    }
+
+    /// The slot a reading's samples go to: the one this batch's earlier
+    /// readings of the patient took, else the lowest free one.
+    pub fn slot_for_reading(&mut self) -> u16 {
+        match self.open {
+            Some(slot) => slot,
+            None => self.free_slot(),
+        }
+    }
+
+    /// Marks `slot` as holding this batch's readings until
+    /// [`PatientHistory::close_slot`].
+    pub fn open_slot(&mut self, slot: u16) {
+        self.use_slot(slot);
+        self.open = Some(slot);
+    }
+
+    /// The changelog took the batch's slot: the next reading takes a free one.
+    pub fn close_slot(&mut self) {
+        self.open = None;
     }
 
     /// Marks `slot` as holding a record (from now until the patient is

@@ -103,10 +103,25 @@ fn feed(
     readings: &[(String, i64, Measurement)],
     log: &mut Log,
 ) -> (usize, usize) {
+    feed_in_batches(e, p, readings, 1, log)
+}
+
+/// As [`feed`], the changelog taking the changed entries after every
+/// `batch` readings (the pipeline takes them once per batch).
+fn feed_in_batches(
+    e: &mut AlertEngine,
+    p: &PatientProfile,
+    readings: &[(String, i64, Measurement)],
+    batch: usize,
+    log: &mut Log,
+) -> (usize, usize) {
     let (mut puts, mut tombstones) = (0, 0);
-    for (id, dt, m) in readings {
+    for (n, (id, dt, m)) in readings.iter().enumerate() {
         let r = reading(id, &p.patient_id, T0 + dt, m.clone());
         e.observe_reading(&r, Checked::default(), p, T0 + dt);
+        if (n + 1) % batch != 0 && n + 1 != readings.len() {
+            continue;
+        }
         for (patient, entries) in e.take_dirty() {
             let patient = patient.to_string();
             for entry in entries {
@@ -219,4 +234,42 @@ fn an_erasure_deletes_every_slot_ever_written() {
         assert!(engine.history(&p.patient_id).is_none(), "nothing held");
         assert_eq!(engine.slot_samples(&p.patient_id, 0).count(), 0);
     }
+}
+
+#[test]
+fn a_week_synced_at_once_is_one_record_and_restores_alike() {
+    // A hub that was offline uploads a week of home readings at once: the
+    // pipeline sees them in one batch. Their samples share one slot, so
+    // the changelog gets one record instead of one per reading.
+    let p = profile("p-offline-hub");
+    let week = routine(0, 7);
+    let mut daily = AlertEngine::new(AlertsConfig::default());
+    let (per_reading, _) = feed(&mut daily, &p, &week, &mut Log::default());
+    let mut synced = AlertEngine::new(AlertsConfig::default());
+    let mut log = Log::default();
+    let (puts, tombstones) = feed_in_batches(&mut synced, &p, &week, week.len(), &mut log);
+    assert_eq!((puts, tombstones), (1, 0), "one slot record for the upload");
+    assert!(
+        per_reading > 30,
+        "{per_reading} records when taken per reading"
+    );
+    // The same alerts as readings arriving one by one, and a restore from
+    // that one record holds the same samples and continues alike.
+    assert_eq!(synced.take_alerts(), daily.take_alerts());
+    let mut again = restored(&p, &log, synced.cooldowns(&p.patient_id));
+    let held = |e: &AlertEngine| {
+        let h = e.history(&p.patient_id).expect("history");
+        (0..h.slots())
+            .flat_map(|s| e.slot_samples(&p.patient_id, s).cloned())
+            .map(|s| (s.reading_id.to_string(), s.t_ms))
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(held(&again), held(&synced));
+    let next = routine(7, 7);
+    feed(&mut synced, &p, &next, &mut log.clone());
+    feed(&mut again, &p, &next, &mut log);
+    let (a, b) = (synced.take_alerts(), again.take_alerts());
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    assert_eq!(held(&again), held(&synced));
 }
