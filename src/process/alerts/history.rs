@@ -656,35 +656,49 @@ mod tests {
         assert_eq!(h.free_slot(), 70);
     }
 
-    #[test]
-    fn the_free_slot_skips_the_scan_only_when_no_gap_can_exist() {
-        let keep = |keep_last| Retention {
-            span_ms: 50,
-            keep_last,
-        };
+    /// A fixed pseudo-random walk of 3 signals' samples from `seed`, each
+    /// kept by `keep(x)` at time `time(i, x)`, checking at every step that
+    /// the free slot is the lowest one no sample uses.
+    fn walk_checking_the_free_slot(
+        seed: u64,
+        steps: i64,
+        keep: impl Fn(u64) -> Retention,
+        time: impl Fn(i64, u64) -> i64,
+    ) -> PatientHistory {
         let mut h = PatientHistory::default();
-        // A fixed pseudo-random walk: late and early samples of three
-        // signals, some leaving at once, some pushing others out.
-        let mut x = 7_u64;
-        for i in 0..3_000 {
+        let mut x = seed;
+        for i in 0..steps {
             x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
             let signal = Signal::ALL[(x >> 60) as usize % 3];
-            let t = i + (x >> 20) as i64 % 80 - 40;
             let brute = (0..=u16::MAX)
                 .find(|slot| !h.samples.iter().any(|s| s.slot == *slot))
                 .expect("a free slot");
             let slot = h.free_slot();
-            assert_eq!(slot, brute);
-            if h.record(
-                Sample {
-                    slot,
-                    ..of(signal, t)
-                },
-                keep((x >> 8) as usize % 4),
-            ) {
+            assert_eq!(slot, brute, "step {i}");
+            let sample = Sample {
+                slot,
+                ..of(signal, time(i, x))
+            };
+            if h.record(sample, keep(x)) {
                 h.use_slot(slot);
             }
         }
+        h
+    }
+
+    #[test]
+    fn the_free_slot_skips_the_scan_only_when_no_gap_can_exist() {
+        // Late and early samples, some leaving at once, some pushing
+        // others out.
+        let h = walk_checking_the_free_slot(
+            7,
+            3_000,
+            |x| Retention {
+                span_ms: 50,
+                keep_last: (x >> 8) as usize % 4,
+            },
+            |i, x| i + (x >> 20) as i64 % 80 - 40,
+        );
         assert!(h.slots() < 150, "{}", h.slots());
     }
 
@@ -692,30 +706,11 @@ mod tests {
     fn beyond_256_slots_the_free_slot_is_still_the_lowest_unused() {
         // A watch wearer's week: three signals at their MAX_SAMPLES, so
         // more than 256 slots are in use and samples keep leaving.
-        let keep = Retention {
+        let keep = |_| Retention {
             span_ms: 1,
             keep_last: MAX_SAMPLES,
         };
-        let mut h = PatientHistory::default();
-        let mut x = 11_u64;
-        for i in 0..2_000 {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            let signal = Signal::ALL[(x >> 60) as usize % 3];
-            let brute = (0..=u16::MAX)
-                .find(|slot| !h.samples.iter().any(|s| s.slot == *slot))
-                .expect("a free slot");
-            let slot = h.free_slot();
-            assert_eq!(slot, brute, "reading {i}");
-            if h.record(
-                Sample {
-                    slot,
-                    ..of(signal, i)
-                },
-                keep,
-            ) {
-                h.use_slot(slot);
-            }
-        }
+        let h = walk_checking_the_free_slot(11, 2_000, keep, |i, _| i);
         assert!(h.slots() > 256, "{}", h.slots());
         assert!(h.samples.len() <= 3 * MAX_SAMPLES);
     }
