@@ -8,8 +8,9 @@
 //! before Kafka's per-record overhead), records written and coalesced, the
 //! processor + changelog CPU per reading, and restore time and live heap.
 //!
-//! Run: `cargo bench --bench changelog -- [patients] [readings]`
-//! (defaults 10000 and 300000).
+//! Run: `cargo bench --bench changelog -- [patients] [readings] [batch]`
+//! (defaults 10000, 300000 and processing.batch_max_messages' 5000; a
+//! larger batch shows what taking the changes less often would coalesce).
 
 mod fixtures;
 
@@ -28,7 +29,7 @@ static ALLOC: dhat::Alloc = dhat::Alloc;
 const NOW: i64 = 1_790_000_000_000;
 const PARTITIONS: u64 = 3;
 /// processing.batch_max_messages default.
-const BATCH: usize = 5_000;
+const DEFAULT_BATCH: usize = 5_000;
 /// Batches per transaction: commit_interval_ms 100 at ~100 k readings/s.
 const BATCHES_PER_TXN: usize = 2;
 /// Readings per second of event time (the backlog was produced at this rate).
@@ -39,6 +40,10 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
     let patients: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let readings: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(300_000);
+    let batch: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(DEFAULT_BATCH);
     let codec = Arc::new(Codec::new(SchemaIds::default()).expect("codec"));
     let mut gateway = Gateway::new(
         Codec::new(SchemaIds::default()).expect("codec"),
@@ -81,11 +86,11 @@ fn main() {
             offsets[partition] += 1;
             let now = NOW + i as i64 * 1000 / RATE;
             p.process(&record, now);
-            if (i + 1) % BATCH == 0 || i + 1 == records.len() {
+            if (i + 1) % batch == 0 || i + 1 == records.len() {
                 p.take_closed_windows(now);
                 p.take_alerts(now);
                 writer.take(&mut p, &mut buffer).expect("changelog");
-                if ((i + 1) / BATCH).is_multiple_of(batches_per_flush) || i + 1 == records.len() {
+                if ((i + 1) / batch).is_multiple_of(batches_per_flush) || i + 1 == records.len() {
                     coalesced += buffer.coalesced();
                     log.extend(buffer.drain());
                 }
