@@ -140,9 +140,11 @@ def scrape(addr):
     return values
 
 
-def config_text(brokers, mode, http_addr, librdkafka=(), session_timeout_ms=6000):
+def config_text(brokers, mode, http_addr, librdkafka=(), session_timeout_ms=6000, processing=()):
     prefix = f"bench-{mode}"
     extra = "".join(f'"{k}" = "{v}"\n' for k, v in (p.split("=", 1) for p in librdkafka))
+    # [processing] settings are numbers (batch sizes, intervals).
+    settings = "".join(f"{k} = {v}\n" for k, v in (p.split("=", 1) for p in processing))
     return f"""[kafka]
 brokers = "{brokers}"
 group_id = "{prefix}"
@@ -162,7 +164,7 @@ dlq = "{prefix}.dlq"
 
 [processing]
 guarantee = "{mode}"
-
+{settings}
 [kafka.librdkafka]
 {extra}
 [http]
@@ -247,11 +249,11 @@ def stop_perf(perf):
 
 
 def catch_up(brokers, mode, backlog, partitions, workdir, timeout_s, librdkafka, profile=False,
-             session_timeout_ms=6000):
+             session_timeout_ms=6000, processing=()):
     http_addr = f"127.0.0.1:{free_port()}"
     cfg = os.path.join(workdir, f"{mode}.toml")
     with open(cfg, "w") as f:
-        f.write(config_text(brokers, mode, http_addr, librdkafka, session_timeout_ms))
+        f.write(config_text(brokers, mode, http_addr, librdkafka, session_timeout_ms, processing))
     log = open(os.path.join(workdir, f"{mode}.log"), "w")
     proc = subprocess.Popen(
         [BIN, "run", "--config", cfg, "--create-topics", "--partitions", str(partitions)],
@@ -390,6 +392,9 @@ def main():
     ap.add_argument("--librdkafka", action="append", default=[], metavar="PROPERTY=VALUE",
                     help="extra [kafka.librdkafka] property for vitalstream (repeatable), "
                          "e.g. compression.type=lz4")
+    ap.add_argument("--processing", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra [processing] setting for vitalstream (repeatable), "
+                         "e.g. batch_max_messages=20000")
     ap.add_argument("--mode", choices=MODES, action="append", default=[],
                     help="run vitalstream in this guarantee only (repeatable; default: both)")
     ap.add_argument("--session-timeout-ms", type=int, default=6000,
@@ -456,7 +461,8 @@ def main():
         results = []
         for mode in args.mode or MODES:
             r = catch_up(brokers, mode, sent, args.partitions, workdir, args.timeout,
-                         args.librdkafka, args.profile, args.session_timeout_ms)
+                         args.librdkafka, args.profile, args.session_timeout_ms,
+                         args.processing)
             r["restart_s"], r["restore_s"], r["restart_peak_mib"] = restart_to_ready(
                 mode, args.partitions, workdir, args.timeout)
             results.append(r)
