@@ -21,7 +21,9 @@ pub use checks::{StateTopicError, check_partition, check_state_topic, log_transa
 pub use client::{
     client_config, consumer_config, producer_config, profile_consumer_config, state_consumer_config,
 };
-pub use committed::{CommittedReadError, CommittedReader, CommittedRecord, read_committed};
+pub use committed::{
+    CommittedReadError, CommittedReader, CommittedRecord, SharedRecord, read_committed,
+};
 pub use context::{EofQuietContext, PipelineContext, RebalanceEvents};
 pub use delivery::{Deliveries, QueueSpace};
 pub use erasures::ErasureLog;

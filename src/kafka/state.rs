@@ -235,14 +235,15 @@ fn restore_with_log_markers(
     let mut reader = CommittedReader::open(bootstrap, topic, partition, io_timeout)?;
     let mut progress = Instant::now();
     loop {
-        let (records, at_end) = reader.poll()?;
-        if !records.is_empty() {
-            progress = Instant::now();
-        }
-        for r in records {
-            if let Some(key) = &r.key {
-                restorer.apply(key, r.value.as_deref())?;
+        let (any, at_end) = reader.poll_each(|r| {
+            match &r.key {
+                Some(key) => restorer.apply(key, r.value.as_deref()),
+                None => Ok(()),
             }
+            .map_err(RestoreError::from)
+        })?;
+        if any {
+            progress = Instant::now();
         }
         if at_end && restorer.is_complete(committed) {
             return Ok(restorer);
