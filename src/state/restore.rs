@@ -134,6 +134,14 @@ impl Restorer {
                 let keys = self.written.patients.entry(h).or_default();
                 keys.head = Some(xxh3_64(v));
                 keys.late = head.late_unreported();
+                // Records that waited for this id come before the head in
+                // the log: applied first, so the head's marks replace
+                // theirs as they did when it was written.
+                if !self.ids.contains_key(&h) {
+                    for (key, value) in self.waiting.remove(&h).unwrap_or_default() {
+                        apply_id_less(partition, state, &id, key, value.as_deref())?;
+                    }
+                }
                 state.hrv.restore_head(&id, head);
                 learnt = Some((h, id));
             }

@@ -540,3 +540,59 @@ fn a_window_s_chunks_leave_the_buffer_in_chunk_order_and_meta_last() {
         ]
     );
 }
+/// A watch wearer the hourly sweep forgets and whose device then syncs a
+/// backlog in the same exactly_once transaction: the head's tombstone is
+/// coalesced away, and the restored marks must be the new head's, not the
+/// forgotten state's (else the synced beats count as late).
+#[test]
+fn hrv_patient_forgotten_and_back_in_one_transaction_restores_alike() {
+    let (codec, table, _) = setup();
+    let s = (NOW / 300_000 + 1) * 300_000; // start of window W
+    let (mut a, mut wa, mut log) = (
+        processor(&codec, &table),
+        ChangelogWriter::new(),
+        Vec::new(),
+    );
+    a.install_partition(0, a.fresh_partition());
+    // (patient, reading id, measured_at); each reading is one batch; 30 beats of 1 s.
+    let step = |p: &mut Processor,
+                w: &mut ChangelogWriter,
+                buf: &mut ChangelogBuffer,
+                (pat, id, t): (&str, &str, i64)| {
+        let (_, st) = p.partitions_mut().next().expect("partition 0");
+        st.hrv.observe_event_time(t + 30_000);
+        st.hrv.add_reading(pat, id, t, &[1_000; 30]);
+        let closed = st.hrv.advance();
+        w.take(p, buf).expect("take");
+        closed
+    };
+    for r in [("P", "p1", s + 60_000), ("Q", "q1", s + 40 * 60_000)] {
+        let mut buf = ChangelogBuffer::new(); // W closes idle: head with closed_through = end(W)
+        step(&mut a, &mut wa, &mut buf, r);
+        log.extend(buf.drain());
+    }
+    // One exactly_once transaction, two batches: the hourly sweep forgets P
+    // (head tombstone), then P's device syncs its backlog into W again (new
+    // head): the two head writes coalesce, the tombstone never reaches the log.
+    let mut buf = ChangelogBuffer::new();
+    step(&mut a, &mut wa, &mut buf, ("Q", "q2", s + 26 * 3_600_000));
+    step(&mut a, &mut wa, &mut buf, ("P", "p2", s + 100_000));
+    log.extend(buf.drain());
+    let (mut b, mut wb) = (processor(&codec, &table), ChangelogWriter::new());
+    let mut r = Restorer::new(0, b.fresh_partition());
+    for rec in &log {
+        r.apply(&rec.key, rec.value.as_deref()).expect("applies");
+    }
+    r.finish(&mut b, &mut wb);
+    let mut out = [Vec::new(), Vec::new()];
+    for (i, (p, w)) in [(&mut a, &mut wa), (&mut b, &mut wb)]
+        .into_iter()
+        .enumerate()
+    {
+        for x in [("P", "p3", s + 140_000), ("Q", "q3", s + 27 * 3_600_000)] {
+            out[i].extend(step(p, w, &mut ChangelogBuffer::new(), x));
+        }
+    }
+    // Fails: the restored W has n_beats 30, n_late 30 (p3 late) vs 60 / 0.
+    assert_eq!(out[0], out[1]);
+}

@@ -154,10 +154,10 @@ type PatientState = HrvPatientState;
 type Name = compact_str::CompactString;
 
 /// A patient's event-time marks: the part of [`HrvPatientState`] that a
-/// reading with beats changes. They only ever grow, so a restore takes the
-/// newest of each wherever it reads them: from the patient's head record
-/// or from a window chunk that carried them in its place (a reading that
-/// adds a chunk then writes one record, not two).
+/// reading with beats changes. A window chunk may carry them in place of a
+/// rewritten head record (a reading that adds a chunk then writes one
+/// record, not two). While the patient is held they only grow: a restore
+/// lets a head record replace them and a chunk read after it raise them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventMarks {
     /// The patient's newest beat time.
@@ -297,16 +297,18 @@ impl HrvWindows {
     }
 
     /// Restores a patient's state apart from its windows (`head`'s windows
-    /// are ignored; those already restored are kept). Event-time marks
-    /// already read from a chunk stay when they are newer than the head's.
+    /// are ignored; those already restored are kept). The head replaces the
+    /// marks too: a head record is written after every chunk before it in
+    /// the log, and the patient may have been forgotten and come back since
+    /// those (in one transaction the head's tombstone then never reaches the
+    /// log, so older marks must not survive it). A chunk written after the
+    /// head is read after it and raises them again ([`Self::restore_marks`]).
     pub fn restore_head(&mut self, patient_id: &str, head: HrvPatientState) {
         let Some(state) = patient_mut(&mut self.patients, patient_id) else {
             return;
         };
         let windows = std::mem::take(&mut state.windows);
-        let marks = state.marks();
         *state = HrvPatientState { windows, ..head };
-        state.merge_marks(marks);
     }
 
     /// A patient's head record was deleted: their state apart from open
