@@ -7,8 +7,9 @@
 //! reading that reached it) are appended under their own keys: a window is
 //! never rewritten. The HRV head is written when its bytes differ from what
 //! was last written for it, unless only its event-time marks moved and a
-//! new chunk is written: that chunk carries the marks instead. Windows that closed and patients
-//! whose state emptied get tombstones for every key they had. What was
+//! new chunk is written: that chunk carries the marks instead. Windows that
+//! closed and patients whose state emptied get tombstones for every key
+//! they had. What was
 //! written is remembered per patient ([`ChangelogWriter`]: the head's
 //! 64-bit hash, each window's chunk count), rebuilt on restore. The alert engine names each changed entry itself (a
 //! new reading's samples in their slot, an hour's baseline sum, the
@@ -30,7 +31,8 @@ use super::StateError;
 use super::key::{StateKey, patient_hash};
 use super::value::{PartitionMeta, encode_dedup_group, encode_into, encode_slot};
 use crate::process::{
-    AlertEngine, AlertEntry, DedupChange, DedupKey, FastMap, FastSet, PartitionState, Processor,
+    AlertEngine, AlertEntry, DedupChange, DedupKey, FastMap, FastSet, OpenWindow, PartitionState,
+    Processor,
 };
 
 /// One record for the changelog topic: `value: None` is a tombstone.
@@ -143,8 +145,8 @@ fn take_partition(
         let keys = written.patients.entry(h).or_default();
         let mut windows = WindowsWritten::new();
         if let Some(head) = state.hrv.patient_state(&patient) {
-            // The chunks not written yet, as (window start, first, end).
-            let mut fresh = smallvec::SmallVec::<[(i64, u16, u16); 2]>::new();
+            // The windows with chunks not written yet: (start, window, first, end).
+            let mut fresh = smallvec::SmallVec::<[(i64, &OpenWindow, u16, u16); 2]>::new();
             for (start, window) in state.hrv.patient_windows(&patient) {
                 let written = keys
                     .windows
@@ -154,7 +156,7 @@ fn take_partition(
                 // A window holds one chunk per reading: far fewer than 2^16.
                 let chunks = u16::try_from(window.chunks()).unwrap_or(u16::MAX);
                 if chunks > written {
-                    fresh.push((start, written, chunks));
+                    fresh.push((start, window, written, chunks));
                 }
                 windows.push((start, chunks.max(written)));
             }
@@ -173,11 +175,7 @@ fn take_partition(
                 }
             }
             let last = fresh.len().wrapping_sub(1);
-            for (i, &(start, from, to)) in fresh.iter().enumerate() {
-                let Some((_, window)) = state.hrv.patient_windows(&patient).find(|w| w.0 == start)
-                else {
-                    continue;
-                };
+            for (i, &(start, window, from, to)) in fresh.iter().enumerate() {
                 for (seq, chunk) in (from..to).zip(window.chunks_from(usize::from(from))) {
                     let chunk = match marks_on_chunk && i == last && seq + 1 == to {
                         true => chunk.with_marks(head.marks()),

@@ -116,7 +116,6 @@ impl Restorer {
             source,
         };
         let state = &mut self.state;
-        let mut learnt = None;
         match (key, value) {
             (StateKey::Meta, Some(v)) => self.meta = Some(decode(v).map_err(err)?),
             (StateKey::Meta, None) => self.meta = None,
@@ -134,16 +133,8 @@ impl Restorer {
                 let keys = self.written.patients.entry(h).or_default();
                 keys.head = Some(xxh3_64(v));
                 keys.late = head.late_unreported();
-                // Records that waited for this id come before the head in
-                // the log: applied first, so the head's marks replace
-                // theirs as they did when it was written.
-                if !self.ids.contains_key(&h) {
-                    for (key, value) in self.waiting.remove(&h).unwrap_or_default() {
-                        apply_id_less(partition, state, &id, key, value.as_deref())?;
-                    }
-                }
+                learn(partition, state, &mut self.ids, &mut self.waiting, h, &id)?;
                 state.hrv.restore_head(&id, head);
-                learnt = Some((h, id));
             }
             (StateKey::HrvPatient(h), None) => {
                 if let Some(id) = self.ids.get(&h) {
@@ -170,8 +161,8 @@ impl Restorer {
             }
             (StateKey::Alerts(h), Some(v)) => {
                 let (id, cooldowns): (String, Cooldowns) = decode(v).map_err(err)?;
+                learn(partition, state, &mut self.ids, &mut self.waiting, h, &id)?;
                 state.alerts.restore_cooldowns(&id, cooldowns);
-                learnt = Some((h, id));
             }
             (StateKey::Alerts(h), None) => match self.ids.get(&h) {
                 Some(id) => {
@@ -195,14 +186,6 @@ impl Restorer {
                     .or_default()
                     .push((key, value.map(<[u8]>::to_vec))),
             },
-        }
-        if let Some((h, id)) = learnt
-            && !self.ids.contains_key(&h)
-        {
-            for (key, value) in self.waiting.remove(&h).unwrap_or_default() {
-                apply_id_less(partition, &mut self.state, &id, key, value.as_deref())?;
-            }
-            self.ids.insert(h, id);
         }
         Ok(())
     }
@@ -255,6 +238,28 @@ impl Restorer {
         writer.install(partition, written);
         restored
     }
+}
+
+/// A head record names patient `id` (hash `h`): the records that waited for
+/// it are applied now, in log order and before the head itself, as they
+/// were written before it (an HRV head's event-time marks then replace
+/// theirs); later records of `h` apply at once.
+fn learn(
+    partition: i32,
+    state: &mut PartitionState,
+    ids: &mut FastMap<u64, String>,
+    waiting: &mut FastMap<u64, Vec<OwnedRecord>>,
+    h: u64,
+    id: &str,
+) -> Result<(), StateError> {
+    if ids.contains_key(&h) {
+        return Ok(());
+    }
+    for (key, value) in waiting.remove(&h).unwrap_or_default() {
+        apply_id_less(partition, state, id, key, value.as_deref())?;
+    }
+    ids.insert(h, id.to_owned());
+    Ok(())
 }
 
 /// Applies one record that holds no patient id (an HRV window chunk, an

@@ -17,10 +17,10 @@
 //! holds it. The observations of a patient's readings in one batch share
 //! a slot (one record for a week a hub uploads at once), and the patient's
 //! first reading of a batch takes the lowest slot no live sample uses, so
-//! a patient's slots stay as few as the samples they hold at most. A sample that leaves the
-//! look-back is only dropped from memory: its record is overwritten when
-//! the slot is taken again, and a restore drops it again by the same rule
-//! ([`PatientHistory::prune_restored`]).
+//! a patient's slots stay as few as the samples they hold at most. A
+//! sample that leaves the look-back is only dropped from memory: its record
+//! is overwritten when the slot is taken again, and a restore drops it
+//! again by the same rule ([`PatientHistory::prune_restored`]).
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
