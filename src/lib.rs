@@ -62,6 +62,7 @@
 //! Health data is sensitive: no payload or patient identifier is logged at
 //! info level or above, and no identifier is ever a metric label.
 
+pub mod alloc;
 pub mod clock;
 pub mod codec;
 pub mod config;

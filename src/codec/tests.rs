@@ -193,7 +193,10 @@ fn profile_round_trips() {
         },
     ] {
         codec.encode_profile(&p, &mut buf).expect("encode");
-        assert_eq!(codec.decode_profile(&buf).expect("decode"), p);
+        let decoded = codec.decode_profile(&buf).expect("decode");
+        assert_eq!(decoded, p);
+        // Held for every patient: no spare slots (restart memory).
+        assert_eq!(decoded.care_team.capacity(), p.care_team.len());
     }
 }
 

@@ -84,14 +84,20 @@ impl<'v> Fields<'v> {
     }
 
     /// An array of strings.
+    /// A string array, in a `Vec` of exactly its length: collecting through
+    /// `Result` would start at four slots, and a profile's care team (most
+    /// often one member) is held for every patient (BENCHMARKS.md, restart
+    /// memory).
     pub(crate) fn strings(&self, name: &'static str) -> Result<Vec<String>, DecodeError> {
-        self.array(name)?
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => Ok(s.clone()),
-                other => Err(wrong(name, "string items", other)),
-            })
-            .collect()
+        let items = self.array(name)?;
+        let mut out = Vec::with_capacity(items.len());
+        for v in items {
+            match v {
+                Value::String(s) => out.push(s.clone()),
+                other => return Err(wrong(name, "string items", other)),
+            }
+        }
+        Ok(out)
     }
 
     pub(crate) fn symbol(&self, name: &'static str) -> Result<&'v str, DecodeError> {

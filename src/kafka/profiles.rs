@@ -129,6 +129,9 @@ pub async fn follow_profiles(
             Err(KafkaError::PartitionEOF(p)) => {
                 if pending.remove(&p) && pending.is_empty() && !table.is_caught_up() {
                     erasures.flush().await?;
+                    // librdkafka's buffers for the whole topic are freed
+                    // now: give them back (src/alloc.rs).
+                    crate::alloc::release_c_heap();
                     table.set_caught_up();
                     info!(
                         profiles = table.profile_count(),

@@ -96,6 +96,9 @@ impl Pipeline {
             )?;
         }
         let started = Instant::now();
+        // Freed pages purged at once while restoring (src/alloc.rs): the
+        // restore frees tables and buffers as it grows the state.
+        let _memory = crate::alloc::RestoreMemory::begin();
         let committed = self.committed_offsets(consumer, &wanted)?;
         let wait = Duration::from_millis(self.config.processing.transaction_timeout_ms)
             + RESTORE_WAIT_MARGIN;

@@ -15,6 +15,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use compact_str::CompactString;
 use dashmap::DashMap;
 
 use super::{OverrideRejection, check_overrides};
@@ -105,7 +106,9 @@ pub struct ProfileTable {
     /// foldhash, not the default SipHash: looked up once per reading, and
     /// the keys are patient ids from our own topics, not untrusted map
     /// input that could be chosen to collide (the seed is random anyway).
-    profiles: DashMap<String, Arc<PatientProfile>, foldhash::fast::RandomState>,
+    /// Keys are `CompactString`s: an id of up to 24 bytes is held inline,
+    /// not in a heap block of its own per patient.
+    profiles: DashMap<CompactString, Arc<PatientProfile>, foldhash::fast::RandomState>,
     hasher: PatientHasher,
     erased: ErasedSet,
     caught_up: AtomicBool,
@@ -160,7 +163,7 @@ impl ProfileTable {
         }
         let rejected = check_overrides(&mut profile);
         self.profiles
-            .insert(profile.patient_id.clone(), Arc::new(profile));
+            .insert(CompactString::from(&profile.patient_id), Arc::new(profile));
         (verdict, rejected)
     }
 
