@@ -136,14 +136,50 @@ pub struct HrvPatientState {
     late_unreported: u32,
     /// The patient's newest beat time (their event time).
     #[serde(default)]
-    newest_ms: Option<i64>,
+    newest_ms: Mark,
     /// End of the newest window closed for this patient: beats at or
     /// before it are late.
     #[serde(default)]
-    closed_through_ms: Option<i64>,
+    closed_through_ms: Mark,
     /// Partition event time when the patient's last reading arrived.
     #[serde(default)]
-    seen_at_ms: Option<i64>,
+    seen_at_ms: Mark,
+}
+
+/// An optional time in 8 bytes, where `Option<i64>` takes 16: `i64::MIN`
+/// (no event time a device sends) stands for none, which orders it before
+/// every time as `None` is before every `Some`. Held three times per
+/// patient, in a table whose every slot has room for one state (~5 MiB
+/// at 100 k patients, BENCHMARKS.md). Serialised as `Option<i64>`, so the
+/// changelog's format is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(from = "Option<i64>", into = "Option<i64>")]
+struct Mark(i64);
+
+impl Mark {
+    const NONE: Self = Self(i64::MIN);
+
+    fn get(self) -> Option<i64> {
+        (self != Self::NONE).then_some(self.0)
+    }
+}
+
+impl Default for Mark {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
+impl From<Option<i64>> for Mark {
+    fn from(t: Option<i64>) -> Self {
+        t.map_or(Self::NONE, Self)
+    }
+}
+
+impl From<Mark> for Option<i64> {
+    fn from(m: Mark) -> Self {
+        m.get()
+    }
 }
 
 type PatientState = HrvPatientState;
@@ -172,9 +208,9 @@ impl HrvPatientState {
     /// The event-time marks.
     pub fn marks(&self) -> EventMarks {
         EventMarks {
-            newest_ms: self.newest_ms,
-            closed_through_ms: self.closed_through_ms,
-            seen_at_ms: self.seen_at_ms,
+            newest_ms: self.newest_ms.get(),
+            closed_through_ms: self.closed_through_ms.get(),
+            seen_at_ms: self.seen_at_ms.get(),
         }
     }
 
@@ -185,15 +221,15 @@ impl HrvPatientState {
 
     /// Takes the newer of each mark.
     fn merge_marks(&mut self, marks: EventMarks) {
-        self.newest_ms = self.newest_ms.max(marks.newest_ms);
-        self.closed_through_ms = self.closed_through_ms.max(marks.closed_through_ms);
-        self.seen_at_ms = self.seen_at_ms.max(marks.seen_at_ms);
+        self.newest_ms = self.newest_ms.max(marks.newest_ms.into());
+        self.closed_through_ms = self.closed_through_ms.max(marks.closed_through_ms.into());
+        self.seen_at_ms = self.seen_at_ms.max(marks.seen_at_ms.into());
     }
 
     /// Beats of windows ending at or before this time are late.
     fn late_through(&self, lateness_ms: i64) -> Option<i64> {
-        let wm = self.newest_ms.map(|n| n.saturating_sub(lateness_ms));
-        wm.max(self.closed_through_ms)
+        let wm = self.newest_ms.get().map(|n| n.saturating_sub(lateness_ms));
+        wm.max(self.closed_through_ms.get())
     }
 }
 
@@ -495,7 +531,7 @@ impl HrvWindows {
         }
         state.late_unreported = state.late_unreported.saturating_add(out.late);
         if let Some(n) = newest {
-            state.newest_ms = Some(state.newest_ms.map_or(n, |m| m.max(n)));
+            state.newest_ms = state.newest_ms.max(Mark(n));
         }
         self.late_total = self.late_total.saturating_add(u64::from(out.late));
         self.buffered_beats += out.buffered as usize;
@@ -505,7 +541,7 @@ impl HrvWindows {
         let seen_at = self.max_event_ms.or(Some(measured_at_ms));
         if let Some(state) = self.patients.get_mut(patient_id) {
             // Never moves back (a mark: see `EventMarks`).
-            state.seen_at_ms = state.seen_at_ms.max(seen_at);
+            state.seen_at_ms = state.seen_at_ms.max(seen_at.into());
         }
         self.close_passed_of(patient_id);
         out
@@ -573,6 +609,7 @@ impl HrvWindows {
         self.patients
             .get(patient_id)?
             .newest_ms
+            .get()
             .map(|n| n.saturating_sub(self.config.allowed_lateness_ms))
     }
 
@@ -616,7 +653,7 @@ impl HrvWindows {
         let Some(state) = self.patients.get(patient) else {
             return;
         };
-        let Some(wm) = state.newest_ms.map(|n| n.saturating_sub(lateness)) else {
+        let Some(wm) = state.newest_ms.get().map(|n| n.saturating_sub(lateness)) else {
             return;
         };
         let ends: Vec<i64> = state
@@ -647,6 +684,7 @@ impl HrvWindows {
         };
         if state
             .seen_at_ms
+            .get()
             .is_some_and(|seen| seen.saturating_add(idle) > now)
         {
             return;
@@ -684,6 +722,7 @@ impl HrvWindows {
                 s.windows.is_empty()
                     && s.late_unreported == 0
                     && s.newest_ms
+                        .get()
                         .is_none_or(|n| n.saturating_add(FORGET_AFTER_MS) < now)
             })
             .map(|(p, _)| p.clone())
@@ -701,7 +740,7 @@ impl HrvWindows {
         let state = self.patients.get_mut(patient)?;
         let window = state.windows.remove(&start)?;
         let n_late = std::mem::take(&mut state.late_unreported);
-        state.closed_through_ms = Some(state.closed_through_ms.map_or(end, |c| c.max(end)));
+        state.closed_through_ms = state.closed_through_ms.max(Mark(end));
         if !self.dirty.contains(patient) {
             self.dirty.insert(patient.into());
         }
@@ -753,4 +792,45 @@ fn patient_mut<'a>(
 fn window_of(t: i64, window_ms: i64) -> Option<(i64, i64)> {
     let start = t.div_euclid(window_ms).checked_mul(window_ms)?;
     Some((start, start.checked_add(window_ms)?))
+}
+
+#[cfg(test)]
+mod mark_tests {
+    use serde::Serialize;
+
+    use super::*;
+
+    /// The head record as it was written with `Option<i64>` marks.
+    #[derive(Serialize)]
+    struct OptionMarks {
+        late_unreported: u32,
+        newest_ms: Option<i64>,
+        closed_through_ms: Option<i64>,
+        seen_at_ms: Option<i64>,
+    }
+
+    #[test]
+    fn marks_take_8_bytes_each_and_keep_the_head_records_format() {
+        assert_eq!(std::mem::size_of::<HrvPatientState>(), 56);
+        let state = HrvPatientState {
+            windows: OpenWindows::default(),
+            late_unreported: 2,
+            newest_ms: Mark(1_764_000_000_000),
+            closed_through_ms: Mark::NONE,
+            seen_at_ms: Mark(-5),
+        };
+        let before = OptionMarks {
+            late_unreported: 2,
+            newest_ms: Some(1_764_000_000_000),
+            closed_through_ms: None,
+            seen_at_ms: Some(-5),
+        };
+        let bytes = rmp_serde::to_vec(&state).expect("encode");
+        assert_eq!(bytes, rmp_serde::to_vec(&before).expect("encode"));
+        let back: HrvPatientState = rmp_serde::from_slice(&bytes).expect("decode");
+        assert_eq!(back, state);
+        assert_eq!(back.marks().closed_through_ms, None);
+        // None orders before every time, as it did as an Option.
+        assert!(Mark::NONE < Mark(i64::MIN + 1));
+    }
 }
