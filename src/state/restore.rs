@@ -17,6 +17,7 @@
 //! is stored (at-least-once). A restore is complete once it has read a
 //! marker at or past the group's committed input offset.
 
+use compact_str::CompactString;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::StateError;
@@ -54,7 +55,7 @@ pub struct Restorer {
     partition: i32,
     state: PartitionState,
     meta: Option<PartitionMeta>,
-    ids: FastMap<u64, String>,
+    ids: FastMap<u64, CompactString>,
     /// Records without a patient id (HRV chunks, alert entries) of patients
     /// whose id is not known yet, in log order.
     waiting: FastMap<u64, Vec<OwnedRecord>>,
@@ -247,7 +248,7 @@ impl Restorer {
 fn learn(
     partition: i32,
     state: &mut PartitionState,
-    ids: &mut FastMap<u64, String>,
+    ids: &mut FastMap<u64, CompactString>,
     waiting: &mut FastMap<u64, Vec<OwnedRecord>>,
     h: u64,
     id: &str,
@@ -258,7 +259,7 @@ fn learn(
     for (key, value) in waiting.remove(&h).unwrap_or_default() {
         apply_id_less(partition, state, id, key, value.as_deref())?;
     }
-    ids.insert(h, id.to_owned());
+    ids.insert(h, CompactString::from(id));
     Ok(())
 }
 
