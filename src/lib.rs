@@ -54,6 +54,9 @@
 //!   registered at start-up, unknown input writer ids looked up once and
 //!   taught to the codec (DESIGN.md §1).
 //! * [`tools`]: the operator commands `tail`, `dlq redrive` and `reset`.
+//! * `alloc` (private): freed memory handed back to the operating system
+//!   after the profile load and during restores; the crate's one module
+//!   with `unsafe` code.
 //! * `gateway` and `demo` (cargo feature `simulator`, on by default): the
 //!   simulated device-ingest gateway used by `demo`, `loadgen`, the tests
 //!   and benches. Nothing in the processing path uses them; a production
@@ -62,7 +65,7 @@
 //! Health data is sensitive: no payload or patient identifier is logged at
 //! info level or above, and no identifier is ever a metric label.
 
-pub mod alloc;
+mod alloc;
 pub mod clock;
 pub mod codec;
 pub mod config;

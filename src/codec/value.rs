@@ -83,7 +83,6 @@ impl<'v> Fields<'v> {
         }
     }
 
-    /// An array of strings.
     /// A string array, in a `Vec` of exactly its length: collecting through
     /// `Result` would start at four slots, and a profile's care team (most
     /// often one member) is held for every patient (BENCHMARKS.md, restart

@@ -107,7 +107,8 @@ pub struct ProfileTable {
     /// the keys are patient ids from our own topics, not untrusted map
     /// input that could be chosen to collide (the seed is random anyway).
     /// Keys are `CompactString`s: an id of up to 24 bytes is held inline,
-    /// not in a heap block of its own per patient.
+    /// not in a heap block of its own per patient (a longer one, such as a
+    /// 36-character UUID, still takes a block).
     profiles: DashMap<CompactString, Arc<PatientProfile>, foldhash::fast::RandomState>,
     hasher: PatientHasher,
     erased: ErasedSet,

@@ -152,9 +152,15 @@ pub struct HrvPatientState {
 /// patient, in a table whose every slot has room for one state (~5 MiB
 /// at 100 k patients, BENCHMARKS.md). Serialised as `Option<i64>`, so the
 /// changelog's format is unchanged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(from = "Option<i64>", into = "Option<i64>")]
 struct Mark(i64);
+
+impl std::fmt::Debug for Mark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
 
 impl Mark {
     const NONE: Self = Self(i64::MIN);
@@ -811,6 +817,7 @@ mod mark_tests {
 
     #[test]
     fn marks_take_8_bytes_each_and_keep_the_head_records_format() {
+        #[cfg(target_pointer_width = "64")]
         assert_eq!(std::mem::size_of::<HrvPatientState>(), 56);
         let state = HrvPatientState {
             windows: OpenWindows::default(),
