@@ -596,3 +596,67 @@ fn hrv_patient_forgotten_and_back_in_one_transaction_restores_alike() {
     // Fails: the restored W has n_beats 30, n_late 30 (p3 late) vs 60 / 0.
     assert_eq!(out[0], out[1]);
 }
+
+/// The hourly sweep that forgets quiet watch wearers runs at the same
+/// partition event time after a restart as it would have without one: a
+/// restored instance that swept at once could forget a patient up to an
+/// hour early, and a late upload of that patient's closed window would then
+/// open it again (a second window for the same five minutes) instead of
+/// counting its beats late.
+#[test]
+fn hrv_hourly_sweep_keeps_its_time_across_a_restore() {
+    let (codec, table, _) = setup();
+    let s = (NOW / 300_000 + 1) * 300_000; // start of window W
+    let hour = 3_600_000;
+    let (mut a, mut wa, mut log) = (
+        processor(&codec, &table),
+        ChangelogWriter::new(),
+        Vec::new(),
+    );
+    a.install_partition(0, a.fresh_partition());
+    // (patient, reading id, measured_at, beats); each reading is one batch.
+    let step = |p: &mut Processor,
+                w: &mut ChangelogWriter,
+                buf: &mut ChangelogBuffer,
+                (pat, id, t, beats): (&str, &str, i64, usize)| {
+        let (_, st) = p.partitions_mut().next().expect("partition 0");
+        st.hrv.observe_event_time(t + 30_000);
+        st.hrv.add_reading(pat, id, t, &vec![1_000; beats]);
+        let closed = st.hrv.advance();
+        w.take(p, buf).expect("take");
+        closed
+    };
+    // P's window W closes idle; 23.5 h later Q's reading makes the sweep run
+    // (P is not quiet for 24 h yet, so kept).
+    for r in [
+        ("P", "p1", s + 60_000, 30),
+        ("Q", "q1", s + 40 * 60_000, 30),
+        ("Q", "q2", s + 23 * hour + 30 * 60_000, 30),
+    ] {
+        let mut buf = ChangelogBuffer::new();
+        step(&mut a, &mut wa, &mut buf, r);
+        log.extend(buf.drain());
+    }
+    let (mut b, mut wb) = (processor(&codec, &table), ChangelogWriter::new());
+    let mut r = Restorer::new(0, b.fresh_partition());
+    for rec in &log {
+        r.apply(&rec.key, rec.value.as_deref()).expect("applies");
+    }
+    r.finish(&mut b, &mut wb);
+    // 40 minutes on: no sweep is due since the last, so P is still known;
+    // then P's watch uploads more beats of W late.
+    let mut out = [Vec::new(), Vec::new()];
+    for (i, (p, w)) in [(&mut a, &mut wa), (&mut b, &mut wb)]
+        .into_iter()
+        .enumerate()
+    {
+        for x in [
+            ("Q", "q3", s + 24 * hour + 10 * 60_000, 30),
+            ("P", "p2", s + 120_000, 30),
+            ("Q", "q4", s + 24 * hour + 50 * 60_000, 30),
+        ] {
+            out[i].extend(step(p, w, &mut ChangelogBuffer::new(), x));
+        }
+    }
+    assert_eq!(out[0], out[1]);
+}

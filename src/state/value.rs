@@ -25,11 +25,13 @@ use crate::process::{DedupKey, DedupMeta, HrvMeta, Sample, Signal};
 /// fixed point; waiting readings hold such a sample.
 /// 4: an HRV window chunk may carry its patient's event-time marks (a
 /// trailing field), in place of a rewritten patient head record.
-pub const FORMAT_VERSION: u8 = 4;
+/// 5: the partition meta's HRV part carries the time of the last hourly
+/// sweep for quiet patients (a trailing field).
+pub const FORMAT_VERSION: u8 = 5;
 
-/// The oldest version this build reads: 3's layouts are 4's without the
-/// chunk's optional trailing field, so a state written by the previous
-/// release restores as it is (no `vitalstream reset` on upgrade).
+/// The oldest version this build reads: 3's and 4's layouts are 5's without
+/// the optional trailing fields added since, so a state written by the
+/// previous releases restores as it is (no `vitalstream reset` on upgrade).
 pub const OLDEST_READABLE: u8 = 3;
 
 /// Whether this build reads values of `version`.
@@ -280,8 +282,25 @@ mod tests {
             hrv: HrvMeta {
                 max_event_ms: Some(1_790_000_000_000),
                 late_total: 3,
+                swept_at_ms: Some(1_789_999_000_000),
             },
         }
+    }
+
+    #[test]
+    fn a_format_4_meta_reads_with_no_sweep_time() {
+        // Format 4's meta: the same arrays without the trailing sweep time.
+        let old = (
+            Some(1_234_567_i64),
+            (1_790_000_000_000_i64, i64::MIN),
+            (Some(1_790_000_000_000_i64), 3_u64),
+        );
+        let mut bytes = encode(&old).expect("encodes");
+        bytes[0] = 4;
+        let read = decode::<PartitionMeta>(&bytes).expect("format 4 reads");
+        let mut want = meta();
+        want.hrv.swept_at_ms = None;
+        assert_eq!(read, want);
     }
 
     #[test]
@@ -290,7 +309,7 @@ mod tests {
         assert_eq!(bytes[0], FORMAT_VERSION);
         assert_eq!(decode::<PartitionMeta>(&bytes), Ok(meta()));
         // Varints: far smaller than the JSON it replaces.
-        assert!(bytes.len() < 40, "{} bytes", bytes.len());
+        assert!(bytes.len() < 50, "{} bytes", bytes.len());
         let id = encode(&("patient-1", 42_i64)).expect("encodes");
         assert_eq!(decode::<(String, i64)>(&id), Ok(("patient-1".into(), 42)));
     }

@@ -247,6 +247,11 @@ pub struct HrvMeta {
     pub max_event_ms: Option<i64>,
     /// Late beats counted so far.
     pub late_total: u64,
+    /// Partition event time of the last hourly sweep for quiet patients, so
+    /// a restored instance sweeps when the original would have (format 5; a
+    /// record of an older format reads as none: the sweep runs at once).
+    #[serde(default)]
+    pub swept_at_ms: Option<i64>,
 }
 
 /// HRV window state of one input partition.
@@ -321,6 +326,7 @@ impl HrvWindows {
         HrvMeta {
             max_event_ms: self.max_event_ms,
             late_total: self.late_total,
+            swept_at_ms: self.swept_at_ms,
         }
     }
 
@@ -328,6 +334,7 @@ impl HrvWindows {
     pub fn restore_meta(&mut self, meta: HrvMeta) {
         self.max_event_ms = meta.max_event_ms;
         self.late_total = meta.late_total;
+        self.swept_at_ms = meta.swept_at_ms;
     }
 
     /// A patient's open windows by start (for the changelog).
