@@ -189,7 +189,7 @@ impl Retention {
 /// Alert history of one patient.
 #[derive(Debug, Clone, Default)]
 pub struct PatientHistory {
-    /// Ordered by (signal, event time); equal times in arrival order.
+    /// Ordered by (signal, event time, reading id).
     samples: Vec<Sample>,
     /// Ordered by (signal, hour); boxed, as only watch wearers have any:
     /// 8 bytes inline instead of an empty vector's 24, for every patient.
@@ -250,9 +250,7 @@ impl PatientHistory {
     /// still held (a late one may leave at once).
     pub fn record(&mut self, sample: Sample, keep: Retention) -> bool {
         let range = self.span(sample.signal);
-        let at =
-            range.start + self.samples[range.clone()].partition_point(|s| s.t_ms <= sample.t_ms);
-        self.samples.insert(at, sample);
+        let at = self.insert(sample);
         let range = range.start..range.end + 1;
         let gone = keep.excess(&self.samples[range.clone()]);
         self.samples.drain(range.start..range.start + gone);
@@ -336,10 +334,21 @@ impl PatientHistory {
         self.use_slot(slot);
         for mut sample in samples {
             sample.slot = slot;
-            let range = self.span(sample.signal);
-            let at = range.start + self.samples[range].partition_point(|s| s.t_ms <= sample.t_ms);
-            self.samples.insert(at, sample);
+            self.insert(sample);
         }
+    }
+
+    /// Puts `sample` in its place among its signal's samples, by event time
+    /// and, at equal times, by reading id: the order a restore rebuilds too,
+    /// whatever order it reads the slots in (arrival order would not be).
+    /// Returns its index.
+    fn insert(&mut self, sample: Sample) -> usize {
+        let range = self.span(sample.signal);
+        let key = (sample.t_ms, sample.reading_id.as_str());
+        let at = range.start
+            + self.samples[range].partition_point(|s| (s.t_ms, s.reading_id.as_str()) <= key);
+        self.samples.insert(at, sample);
+        at
     }
 
     /// Drops the samples of `slot` (its record was deleted).
@@ -622,6 +631,42 @@ mod tests {
         assert!((kept - wide).abs() < Decimal::new(1, 4), "{kept}");
         assert_eq!(std::mem::size_of::<Sample>(), 48);
         assert_eq!(std::mem::size_of::<PatientHistory>(), 48);
+    }
+
+    /// Two weights of the same millisecond from two readings (a scale that
+    /// sends its reading twice under two ids): their order, and so which one
+    /// the rules take as the newest, does not depend on the order a restore
+    /// reads their slots in.
+    #[test]
+    fn equal_times_keep_the_same_sample_restored_or_not() {
+        let keep = Retention {
+            span_ms: 0,
+            keep_last: 1,
+        };
+        let dec = |s: &str| s.parse::<Decimal>().expect("decimal");
+        let first = Sample {
+            slot: 0,
+            ..Sample::new(Signal::Weight, 1_000, dec("80.1"), None, "r-2")
+        };
+        let second = Sample {
+            slot: 1,
+            ..Sample::new(Signal::Weight, 1_000, dec("80.4"), None, "r-1")
+        };
+        let mut live = PatientHistory::default();
+        for s in [&first, &second] {
+            live.use_slot(s.slot);
+            live.record(s.clone(), keep);
+        }
+        let mut restored = PatientHistory::default();
+        restored.restore_slot(1, [second.clone()]);
+        restored.restore_slot(0, [first.clone()]);
+        restored.prune_restored(&[keep; Signal::COUNT]);
+        assert_eq!(
+            restored.samples(Signal::Weight),
+            live.samples(Signal::Weight)
+        );
+        // The rules' "newest weight" is the same one either way.
+        assert_eq!(live.newest_between(Signal::Weight, 0, 2_000), Some(&first));
     }
 
     #[test]
