@@ -554,45 +554,26 @@ fn hrv_patient_forgotten_and_back_in_one_transaction_restores_alike() {
         Vec::new(),
     );
     a.install_partition(0, a.fresh_partition());
-    // (patient, reading id, measured_at); each reading is one batch; 30 beats of 1 s.
-    let step = |p: &mut Processor,
-                w: &mut ChangelogWriter,
-                buf: &mut ChangelogBuffer,
-                (pat, id, t): (&str, &str, i64)| {
-        let (_, st) = p.partitions_mut().next().expect("partition 0");
-        st.hrv.observe_event_time(t + 30_000);
-        st.hrv.add_reading(pat, id, t, &[1_000; 30]);
-        let closed = st.hrv.advance();
-        w.take(p, buf).expect("take");
-        closed
-    };
     for r in [("P", "p1", s + 60_000), ("Q", "q1", s + 40 * 60_000)] {
         let mut buf = ChangelogBuffer::new(); // W closes idle: head with closed_through = end(W)
-        step(&mut a, &mut wa, &mut buf, r);
+        hrv_batch(&mut a, &mut wa, &mut buf, r);
         log.extend(buf.drain());
     }
     // One exactly_once transaction, two batches: the hourly sweep forgets P
     // (head tombstone), then P's device syncs its backlog into W again (new
     // head): the two head writes coalesce, the tombstone never reaches the log.
     let mut buf = ChangelogBuffer::new();
-    step(&mut a, &mut wa, &mut buf, ("Q", "q2", s + 26 * 3_600_000));
-    step(&mut a, &mut wa, &mut buf, ("P", "p2", s + 100_000));
+    hrv_batch(&mut a, &mut wa, &mut buf, ("Q", "q2", s + 26 * 3_600_000));
+    hrv_batch(&mut a, &mut wa, &mut buf, ("P", "p2", s + 100_000));
     log.extend(buf.drain());
-    let (mut b, mut wb) = (processor(&codec, &table), ChangelogWriter::new());
-    let mut r = Restorer::new(0, b.fresh_partition());
-    for rec in &log {
-        r.apply(&rec.key, rec.value.as_deref()).expect("applies");
-    }
-    r.finish(&mut b, &mut wb);
-    let mut out = [Vec::new(), Vec::new()];
-    for (i, (p, w)) in [(&mut a, &mut wa), (&mut b, &mut wb)]
-        .into_iter()
-        .enumerate()
-    {
-        for x in [("P", "p3", s + 140_000), ("Q", "q3", s + 27 * 3_600_000)] {
-            out[i].extend(step(p, w, &mut ChangelogBuffer::new(), x));
-        }
-    }
+    let (mut b, mut wb) = restored(&codec, &table, &log);
+    let out = [(&mut a, &mut wa), (&mut b, &mut wb)].map(|(p, w)| {
+        hrv_batches(
+            p,
+            w,
+            &[("P", "p3", s + 140_000), ("Q", "q3", s + 27 * 3_600_000)],
+        )
+    });
     // Fails: the restored W has n_beats 30, n_late 30 (p3 late) vs 60 / 0.
     assert_eq!(out[0], out[1]);
 }
@@ -614,49 +595,71 @@ fn hrv_hourly_sweep_keeps_its_time_across_a_restore() {
         Vec::new(),
     );
     a.install_partition(0, a.fresh_partition());
-    // (patient, reading id, measured_at, beats); each reading is one batch.
-    let step = |p: &mut Processor,
-                w: &mut ChangelogWriter,
-                buf: &mut ChangelogBuffer,
-                (pat, id, t, beats): (&str, &str, i64, usize)| {
-        let (_, st) = p.partitions_mut().next().expect("partition 0");
-        st.hrv.observe_event_time(t + 30_000);
-        st.hrv.add_reading(pat, id, t, &vec![1_000; beats]);
-        let closed = st.hrv.advance();
-        w.take(p, buf).expect("take");
-        closed
-    };
     // P's window W closes idle; 23.5 h later Q's reading makes the sweep run
     // (P is not quiet for 24 h yet, so kept).
     for r in [
-        ("P", "p1", s + 60_000, 30),
-        ("Q", "q1", s + 40 * 60_000, 30),
-        ("Q", "q2", s + 23 * hour + 30 * 60_000, 30),
+        ("P", "p1", s + 60_000),
+        ("Q", "q1", s + 40 * 60_000),
+        ("Q", "q2", s + 23 * hour + 30 * 60_000),
     ] {
         let mut buf = ChangelogBuffer::new();
-        step(&mut a, &mut wa, &mut buf, r);
+        hrv_batch(&mut a, &mut wa, &mut buf, r);
         log.extend(buf.drain());
     }
-    let (mut b, mut wb) = (processor(&codec, &table), ChangelogWriter::new());
+    let (mut b, mut wb) = restored(&codec, &table, &log);
+    // 40 minutes on: no sweep is due since the last, so P is still known;
+    // then P's watch uploads more beats of W late.
+    let out = [(&mut a, &mut wa), (&mut b, &mut wb)].map(|(p, w)| {
+        let readings = [
+            ("Q", "q3", s + 24 * hour + 10 * 60_000),
+            ("P", "p2", s + 120_000),
+            ("Q", "q4", s + 24 * hour + 50 * 60_000),
+        ];
+        hrv_batches(p, w, &readings)
+    });
+    assert_eq!(out[0], out[1]);
+}
+
+/// One watch reading of 30 beats of 1 s as its own batch: the partition's
+/// event time moves to its end, windows advance, the changelog is taken.
+fn hrv_batch(
+    p: &mut Processor,
+    w: &mut ChangelogWriter,
+    buf: &mut ChangelogBuffer,
+    (patient, id, t): (&str, &str, i64),
+) -> Vec<HrvWindow> {
+    let (_, st) = p.partitions_mut().next().expect("partition 0");
+    st.hrv.observe_event_time(t + 30_000);
+    st.hrv.add_reading(patient, id, t, &[1_000; 30]);
+    let closed = st.hrv.advance();
+    w.take(p, buf).expect("take");
+    closed
+}
+
+/// [`hrv_batch`] for each of `readings`, a batch each: the windows closed.
+fn hrv_batches(
+    p: &mut Processor,
+    w: &mut ChangelogWriter,
+    readings: &[(&str, &str, i64)],
+) -> Vec<HrvWindow> {
+    let mut closed = Vec::new();
+    for &r in readings {
+        closed.extend(hrv_batch(p, w, &mut ChangelogBuffer::new(), r));
+    }
+    closed
+}
+
+/// Partition 0 of a new processor restored from `log`.
+fn restored(
+    codec: &Arc<Codec>,
+    table: &Arc<ProfileTable>,
+    log: &[StateRecord],
+) -> (Processor, ChangelogWriter) {
+    let (mut b, mut wb) = (processor(codec, table), ChangelogWriter::new());
     let mut r = Restorer::new(0, b.fresh_partition());
-    for rec in &log {
+    for rec in log {
         r.apply(&rec.key, rec.value.as_deref()).expect("applies");
     }
     r.finish(&mut b, &mut wb);
-    // 40 minutes on: no sweep is due since the last, so P is still known;
-    // then P's watch uploads more beats of W late.
-    let mut out = [Vec::new(), Vec::new()];
-    for (i, (p, w)) in [(&mut a, &mut wa), (&mut b, &mut wb)]
-        .into_iter()
-        .enumerate()
-    {
-        for x in [
-            ("Q", "q3", s + 24 * hour + 10 * 60_000, 30),
-            ("P", "p2", s + 120_000, 30),
-            ("Q", "q4", s + 24 * hour + 50 * 60_000, 30),
-        ] {
-            out[i].extend(step(p, w, &mut ChangelogBuffer::new(), x));
-        }
-    }
-    assert_eq!(out[0], out[1]);
+    (b, wb)
 }
