@@ -149,11 +149,14 @@ fn feed_in_batches(
     (puts, tombstones)
 }
 
-/// An engine restored from `log` and the head record (`cooldowns`).
+/// An engine restored from `log` and the head record (`cooldowns`). The
+/// slots are applied highest first: a flush writes a transaction's records
+/// in key order, so a restore may read a patient's slots in any order of
+/// the readings' arrival.
 fn restored(p: &PatientProfile, log: &Log, cooldowns: Option<Cooldowns>) -> AlertEngine {
     let mut e = AlertEngine::new(AlertsConfig::default());
     e.restore_cooldowns(&p.patient_id, cooldowns.unwrap_or_default());
-    for ((patient, slot), samples) in &log.slots {
+    for ((patient, slot), samples) in log.slots.iter().rev() {
         e.restore_slot(patient, *slot, samples.iter().cloned());
     }
     for ((patient, rule), waiting) in &log.pending {
@@ -272,4 +275,53 @@ fn a_week_synced_at_once_is_one_record_and_restores_alike() {
     assert!(!a.is_empty());
     assert_eq!(a, b);
     assert_eq!(held(&again), held(&synced));
+}
+
+/// A scale that stamps time to the minute, and a patient who steps on
+/// twice in one morning session (first in clothes, then without): two
+/// weights of the same millisecond. The second is the day's weight; the
+/// next morning's gain is measured from it, after a restart as without one.
+#[test]
+fn two_weigh_ins_stamped_alike_restore_to_the_same_previous_weight() {
+    let p = profile("p-scale");
+    let weight = |kg: i64| {
+        Measurement::BodyScan(BodyScan {
+            weight_kg: Decimal::new(kg, 3),
+            resistance_ohm: Decimal::from(500),
+            reactance_ohm: Decimal::from(50),
+            segments: vec![],
+        })
+    };
+    let morning = |day: i64| day * DAY + 7 * HOUR;
+    let days = [
+        ("rd-0".to_string(), morning(0), weight(80_200)),
+        ("rd-1-a".to_string(), morning(1), weight(81_600)),
+        ("rd-1-b".to_string(), morning(1), weight(80_400)),
+    ];
+    let mut original = AlertEngine::new(AlertsConfig::default());
+    let mut log = Log::default();
+    feed(&mut original, &p, &days, &mut log);
+    original.take_alerts();
+    let mut again = restored(&p, &log, original.cooldowns(&p.patient_id));
+    assert_eq!(
+        again.history(&p.patient_id),
+        original.history(&p.patient_id)
+    );
+    // The next morning: 1.1 kg above the day's weight (0.1 below the first
+    // step-on): the clinician sees a 24-hour weight gain, with or without
+    // the restart.
+    let next = [("rd-2".to_string(), morning(2), weight(81_500))];
+    feed(&mut original, &p, &next, &mut log.clone());
+    feed(&mut again, &p, &next, &mut log);
+    let alerts = original.take_alerts();
+    assert_eq!(again.take_alerts(), alerts);
+    let gain: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.rule == AlertRule::WeightGain24h)
+        .map(|a| (a.observed, a.evidence_reading_ids.clone()))
+        .collect();
+    assert_eq!(
+        gain,
+        [(Decimal::new(1_100, 3), vec!["rd-1-b".into(), "rd-2".into()])]
+    );
 }
