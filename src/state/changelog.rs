@@ -9,10 +9,10 @@
 //! was last written for it, unless only its event-time marks moved and a
 //! new chunk is written: that chunk carries the marks instead. Windows that
 //! closed and patients whose state emptied get tombstones for every key
-//! they had. What was
-//! written is remembered per patient ([`ChangelogWriter`]: the head's
-//! 64-bit hash, each window's chunk count), rebuilt on restore. The alert engine names each changed entry itself (a
-//! new reading's samples in their slot, an hour's baseline sum, the
+//! they had. What was written is remembered per patient
+//! ([`ChangelogWriter`]: the head's 64-bit hash, each window's chunk
+//! count), rebuilt on restore. The alert engine names each changed entry
+//! itself (a new reading's samples in their slot, an hour's baseline sum, the
 //! cool-downs, a waiting reading), so only those are written, or deleted
 //! when they are gone: a patient's alert history is never rewritten whole,
 //! and a sample leaving the look-back costs no record (its slot is

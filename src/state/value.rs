@@ -301,6 +301,9 @@ mod tests {
         let mut want = meta();
         want.hrv.swept_at_ms = None;
         assert_eq!(read, want);
+        // The sweep time costs one 64-bit integer (9 bytes) on top of it.
+        assert!(bytes.len() < 40, "{} bytes", bytes.len());
+        assert_eq!(encode(&meta()).expect("encodes").len(), bytes.len() + 9);
     }
 
     #[test]
@@ -308,7 +311,8 @@ mod tests {
         let bytes = encode(&meta()).expect("encodes");
         assert_eq!(bytes[0], FORMAT_VERSION);
         assert_eq!(decode::<PartitionMeta>(&bytes), Ok(meta()));
-        // Varints: far smaller than the JSON it replaces.
+        // Varints: far smaller than the JSON it replaces (and see
+        // `a_format_4_meta_reads_with_no_sweep_time` for the exact size).
         assert!(bytes.len() < 50, "{} bytes", bytes.len());
         let id = encode(&("patient-1", 42_i64)).expect("encodes");
         assert_eq!(decode::<(String, i64)>(&id), Ok(("patient-1".into(), 42)));
